@@ -1,0 +1,24 @@
+# Echoes: Echo State Networks vs LSTMs on frozen per-frame CNN features of action videos.
+#   snakemake --cores 8 --resources gpu=1        # the whole comparison -> results/comparison.md
+# Stages: rules/data.smk -> frames.smk -> features.smk -> train.smk -> report.smk
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/frames.smk"
+include: "rules/features.smk"
+include: "rules/train.smk"
+include: "rules/report.smk"
+
+
+localrules:
+    all,
+
+
+rule all:
+    input:
+        "results/comparison.md",
+    default_target: True

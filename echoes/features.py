@@ -1,0 +1,204 @@
+"""Per-frame ResNet18 features (avgpool, 512-d) for every decoded clip, into one HDF5 file.
+
+Contract of ``features.h5``: ``features`` float [N, T, 512], ``labels`` int [N] (0-based),
+``video_ids`` [N], ``groups`` [N], ``classes`` [C]; clips that failed to decode are listed in
+``skipped_video_ids`` / ``skipped_reasons``; attributes record backbone, weights (name or file
+SHA-256), precision, T, frame size, dataset and the Echoes version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import urllib.error
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import echoes
+from echoes.data.ucf101 import read_manifest
+from echoes.utils import atomic_path, pick_device, set_threads
+
+FEATURE_DIM = 512
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_WEIGHTS = "IMAGENET1K_V1"
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights were asked for but cannot be had; the message says what to do."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _imagenet_resnet18() -> nn.Module:
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
+    try:
+        return resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)
+    except (urllib.error.URLError, OSError) as error:
+        raise WeightsUnavailable(
+            f"features.weights: {IMAGENET_WEIGHTS} could not be downloaded ({error}). On a machine with internet, "
+            f"download {ResNet18_Weights.IMAGENET1K_V1.url} and put it at {cached} (or set TORCH_HOME), "
+            "or set features.weights to the path of a local ResNet18 state_dict, or to 'random' for the "
+            "seeded random initialisation."
+        ) from error
+
+
+def build_backbone(weights: str, seed: int) -> tuple[nn.Module, str]:
+    """ResNet18 with its classifier removed, and a string that identifies its weights.
+
+    ``weights`` is ``random`` (seeded initialisation, works offline), ``IMAGENET1K_V1``
+    (torchvision's, cached under the torch hub directory) or a path to a state_dict file.
+    """
+    from torchvision.models import resnet18
+
+    if weights == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model, identity = resnet18(weights=None), f"random (seed {seed})"
+    elif weights == IMAGENET_WEIGHTS:
+        model, identity = _imagenet_resnet18(), f"torchvision {IMAGENET_WEIGHTS}"
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsUnavailable(
+                f"features.weights: {weights!r} is neither 'random', '{IMAGENET_WEIGHTS}' nor an existing file"
+            )
+        model = resnet18(weights=None)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state)
+        model.load_state_dict(state)
+        identity = f"file {path.name} (sha256 {_sha256(path)})"
+    model.fc = nn.Identity()
+    return model.eval(), identity
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``bf16`` under ``auto`` where the hardware runs it natively (CUDA, or a CPU with AVX-512 bf16)."""
+    if precision != "auto":
+        return precision
+    if device == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+
+
+def _normalise(frames: np.ndarray, device: str) -> torch.Tensor:
+    """uint8 [n, H, W, 3] -> float [n, 3, H, W] in channels_last, ImageNet-normalised."""
+    x = torch.from_numpy(frames).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def embed_frames(model: nn.Module, frames: np.ndarray, device: str, precision: str) -> np.ndarray:
+    """Features float32 [n, 512] of uint8 frames [n, H, W, 3]; bf16 compute is cast back to float32."""
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    with torch.inference_mode(), autocast:
+        return model(_normalise(frames, device)).float().cpu().numpy()
+
+
+def _prefetch(chunks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Read the next chunks in a thread so that the CNN never waits for HDF5 reads."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                buffer.put(chunk)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            buffer.put(error)
+        buffer.put(done)
+
+    threading.Thread(target=produce, daemon=True).start()
+    while (item := buffer.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _frame_chunks(shards: Sequence[Path], clips_per_chunk: int) -> Iterator[np.ndarray]:
+    for shard in shards:
+        with h5py.File(shard, "r") as h5:
+            frames = h5["frames"]
+            for start in range(0, len(frames), clips_per_chunk):
+                yield frames[start : start + clips_per_chunk]
+
+
+def extract_features(
+    frame_shards: Sequence[Path],
+    manifest_path: Path,
+    out: Path,
+    *,
+    weights: str = "random",
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str = "auto",
+    precision: str = "auto",
+    storage_dtype: str = "float32",
+    threads: int = 1,
+    dataset: str = "",
+) -> dict:
+    """Embed every decoded frame of ``frame_shards`` (in manifest order) and write ``features.h5``."""
+    set_threads(threads)
+    device = pick_device(device)
+    precision = resolve_precision(precision, device)
+    model, identity = build_backbone(weights, seed)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    manifest = read_manifest(manifest_path)
+    by_id = {clip.video_id: clip for clip in manifest.clips}
+
+    from echoes.video import read_frame_shards
+
+    video_ids, skipped = read_frame_shards(frame_shards)
+    with h5py.File(frame_shards[0], "r") as h5:
+        t, size = int(h5.attrs["frames_per_clip"]), int(h5.attrs["frame_size"])
+    clips_per_chunk = max(1, batch_size // t)
+    attrs = {
+        "backbone": "resnet18",
+        "layer": "avgpool",
+        "weights": identity,
+        "precision": precision,
+        "storage_dtype": storage_dtype,
+        "frames_per_clip": t,
+        "frame_size": size,
+        "dataset": dataset,
+        "device": device,
+        "torch_version": str(torch.__version__),
+        "echoes_version": echoes.__version__,
+        "missing_videos": manifest.missing,
+    }
+    string = h5py.string_dtype()
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
+        features = h5.create_dataset("features", (len(video_ids), t, FEATURE_DIM), dtype=storage_dtype)
+        row = 0
+        with tqdm(total=len(video_ids), desc="features", unit="clip", mininterval=2) as bar:
+            for chunk in _prefetch(_frame_chunks(frame_shards, clips_per_chunk)):
+                n = len(chunk)
+                embedded = embed_frames(model, chunk.reshape(n * t, size, size, 3), device, precision)
+                features[row : row + n] = embedded.reshape(n, t, FEATURE_DIM)
+                row += n
+                bar.update(n)
+        h5.create_dataset("video_ids", data=video_ids, dtype=string)
+        h5.create_dataset("labels", data=np.array([by_id[v].label for v in video_ids], dtype=np.int64))
+        h5.create_dataset("groups", data=np.array([by_id[v].group for v in video_ids], dtype=np.int64))
+        h5.create_dataset("classes", data=manifest.classes, dtype=string)
+        h5.create_dataset("skipped_video_ids", data=[s[0] for s in skipped], dtype=string)
+        h5.create_dataset("skipped_reasons", data=[s[1] for s in skipped], dtype=string)
+        h5.attrs.update(attrs)
+    return attrs | {"clips": len(video_ids), "skipped": len(skipped)}

@@ -1,0 +1,79 @@
+"""Models Echoes trains: built-ins by name, anything else by import path.
+
+A model entry in ``config.yaml`` names its ``class`` either as one of :data:`BUILTIN_MODELS` or as
+a dotted import path (``mypackage.models.MyCustomRNN``) to a :class:`BaseModel` subclass.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from echoes.models.base import BaseModel
+from echoes.models.baselines import MeanOfFrames
+from echoes.models.esn import DeepESN, SimpleESN
+from echoes.models.simple_models import DeepRNN, SimpleRNN
+
+BUILTIN_MODELS: dict[str, type[BaseModel]] = {
+    cls.__name__: cls for cls in (SimpleRNN, DeepRNN, SimpleESN, DeepESN, MeanOfFrames)
+}
+
+#: Arguments Echoes fills in itself; config ``params`` must not set them.
+PROVIDED_ARGUMENTS = ("input_size", "num_classes", "seed")
+
+__all__ = ["BaseModel", "BUILTIN_MODELS", "build_model", "resolve_model_class", *BUILTIN_MODELS]
+
+
+class ModelConfigError(ValueError):
+    """A model entry of the config that cannot be built; the message names the key."""
+
+
+def resolve_model_class(name: str, key: str = "class") -> type[BaseModel]:
+    """The class a config's ``class`` names: a built-in name or ``package.module.Class``."""
+    if name in BUILTIN_MODELS:
+        return BUILTIN_MODELS[name]
+    module_name, _, class_name = name.rpartition(".")
+    if not module_name:
+        raise ModelConfigError(
+            f"{key}: {name!r} is not a built-in model ({', '.join(BUILTIN_MODELS)}) nor an import path"
+        )
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise ModelConfigError(f"{key}: cannot import {name!r} ({error})") from error
+    if not (inspect.isclass(cls) and issubclass(cls, BaseModel)):
+        raise ModelConfigError(f"{key}: {name!r} is not a subclass of echoes.models.BaseModel")
+    return cls
+
+
+def model_arguments(
+    cls: type[BaseModel], params: Mapping[str, Any], input_size: int, num_classes: int, seed: int, key: str = "params"
+) -> dict[str, Any]:
+    """Keyword arguments for ``cls``: config params plus what Echoes provides, checked against the signature."""
+    signature = inspect.signature(cls.__init__)
+    for name in params:
+        if name in PROVIDED_ARGUMENTS:
+            raise ModelConfigError(f"{key}.{name}: set by Echoes from the data and run, remove it from the config")
+    provided = {"input_size": input_size, "num_classes": num_classes, "seed": seed}
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    arguments = {k: v for k, v in provided.items() if k in signature.parameters or (k != "seed" and accepts_any)}
+    arguments.update(params)
+    try:
+        signature.bind(None, **arguments)
+    except TypeError as error:
+        raise ModelConfigError(f"{key}: {cls.__name__} does not accept these arguments ({error})") from error
+    return arguments
+
+
+def build_model(
+    class_name: str, params: Mapping[str, Any], input_size: int, num_classes: int, seed: int = 0, key: str = "model"
+) -> BaseModel:
+    """Instantiate a configured model; any error names the config key at fault."""
+    cls = resolve_model_class(class_name, f"{key}.class")
+    arguments = model_arguments(cls, params, input_size, num_classes, seed, f"{key}.params")
+    try:
+        return cls(**arguments)
+    except (ValueError, TypeError) as error:
+        raise ModelConfigError(f"{key}.params: {error}") from error

@@ -1,0 +1,34 @@
+"""The contract every model trained by Echoes fulfils."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+class BaseModel(nn.Module):
+    """Base of every Echoes model: ``forward(x)`` maps ``[batch, time, features]`` to class logits.
+
+    Subclass it for your own model (``class MyCustomRNN(BaseModel)``), take ``input_size`` and
+    ``num_classes`` (plus any keyword arguments of your own, given under ``params`` in
+    ``config.yaml``) and it is trained by gradient descent, tracked and reported like the built-ins.
+    A constructor argument named ``seed`` receives the run's seed.
+
+    Parameter accounting is by PyTorch's own bookkeeping: ``nn.Parameter``\\ s are what training
+    learns (trainable); frozen weights, such as a reservoir, are registered as buffers and only
+    count towards the total.
+    """
+
+    #: ``"gradient"``: Adam on cross-entropy with early stopping; ``"closed_form"``: the model's ``fit``.
+    fit_method: ClassVar[str] = "gradient"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def total_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters()) + sum(b.numel() for b in self.buffers())

@@ -1,0 +1,217 @@
+"""Echo State Networks: frozen random reservoirs, batched over sequences, under a ridge readout.
+
+Reservoir update (leaky-integrator ESN, as in ReservoirPy and Gallicchio et al.):
+
+    x[t] = (1 - leak_rate) * x[t-1] + leak_rate * tanh(u[t] W_in + x[t-1] W + b)
+
+Parameters (one meaning each, the same in ``config.yaml``):
+
+- ``reservoir_size``: number of units N of each reservoir.
+- ``spectral_radius``: largest absolute eigenvalue of the recurrent matrix ``W`` itself (not of
+  the leaky effective matrix ``(1-a)I + aW``), set exactly by rescaling after an eigenvalue solve.
+- ``sparsity``: fraction of ``W``'s entries that are exactly zero (0.9 = 10 % connectivity).
+- ``leak_rate``: ``a`` above, in (0, 1]; 1 is a plain tanh reservoir, small values integrate slowly.
+- ``input_scaling``: ``W_in`` entries are uniform in ``[-input_scaling, input_scaling]``.
+- ``bias_scaling``: ``b`` entries are uniform in ``[-bias_scaling, bias_scaling]``.
+- ``coupling_strength`` (DeepESN): scale of the weights by which layer l-1's states drive layer l.
+- ``ridge``: see :mod:`echoes.models.ridge`; ``pooling``: which states summarise a clip
+  (``last``, ``mean`` or ``last_mean``, the two concatenated).
+
+All sequences of a batch advance together: the input projection of every time step is one GEMM,
+then one ``[B, N] x [N, N]`` product per step. ``W`` is stored dense in float32, which on CPU and
+GPU is faster than sparse kernels at 10 % connectivity. Weights are drawn with NumPy from the
+seed, so the same seed gives the same reservoir on every device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse.linalg
+import torch
+from torch import nn
+
+from echoes.models.ridge import ClosedFormModel
+
+POOLINGS = ("last", "mean", "last_mean")
+
+
+def spectral_radius(matrix: np.ndarray, rng: np.random.Generator | None = None) -> float:
+    """Largest absolute eigenvalue; ARPACK for large matrices, a dense solve for small ones."""
+    n = matrix.shape[0]
+    if n <= 256:
+        return float(np.abs(np.linalg.eigvals(matrix)).max())
+    v0 = (rng or np.random.default_rng(0)).standard_normal(n)
+    values = scipy.sparse.linalg.eigs(matrix, k=1, which="LM", v0=v0, tol=1e-10, return_eigenvectors=False)
+    return float(np.abs(values).max())
+
+
+def recurrent_weights(units: int, spectral_radius_: float, sparsity: float, rng: np.random.Generator) -> np.ndarray:
+    """A ``units x units`` matrix with exactly ``round(sparsity * units**2)`` zeros, rescaled to the radius."""
+    total = units * units
+    nonzero = total - round(sparsity * total)
+    flat = np.zeros(total)
+    flat[rng.choice(total, size=nonzero, replace=False)] = rng.uniform(-1.0, 1.0, nonzero)
+    matrix = flat.reshape(units, units)
+    radius = spectral_radius(matrix, rng)
+    if radius == 0.0:
+        raise ValueError(f"reservoir of {units} units with sparsity {sparsity} has no non-zero eigenvalue")
+    return matrix * (spectral_radius_ / radius)
+
+
+def _check(name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if below or above:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
+
+
+class Reservoir(nn.Module):
+    """One frozen leaky-tanh reservoir; its weights are buffers (frozen), not parameters."""
+
+    def __init__(
+        self,
+        input_size: int,
+        reservoir_size: int = 1000,
+        spectral_radius: float = 0.9,
+        sparsity: float = 0.9,
+        leak_rate: float = 0.3,
+        input_scaling: float = 0.1,
+        bias_scaling: float = 0.1,
+        seed: int | tuple[int, ...] = 0,
+    ) -> None:
+        super().__init__()
+        if reservoir_size < 1:
+            raise ValueError(f"reservoir_size must be >= 1, got {reservoir_size}")
+        _check("spectral_radius", spectral_radius, 0.0, float("inf"), low_open=True)
+        _check("sparsity", sparsity, 0.0, 1.0, high_open=True)
+        _check("leak_rate", leak_rate, 0.0, 1.0, low_open=True)
+        _check("input_scaling", input_scaling, 0.0, float("inf"), low_open=True)
+        _check("bias_scaling", bias_scaling, 0.0, float("inf"))
+        rng = np.random.default_rng(seed)
+        self.leak_rate = leak_rate
+        self.register_buffer(
+            "W_in", torch.from_numpy(rng.uniform(-input_scaling, input_scaling, (input_size, reservoir_size))).float()
+        )
+        self.register_buffer(
+            "W", torch.from_numpy(recurrent_weights(reservoir_size, spectral_radius, sparsity, rng)).float()
+        )
+        self.register_buffer("bias", torch.from_numpy(rng.uniform(-bias_scaling, bias_scaling, reservoir_size)).float())
+
+    @property
+    def units(self) -> int:
+        return self.W.shape[0]
+
+    def forward(self, u: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
+        """States ``[B, T, N]`` for inputs ``[B, T, input_size]``, all sequences stepped together."""
+        drive = torch.addmm(self.bias, u.reshape(-1, u.shape[-1]), self.W_in).view(*u.shape[:2], -1)
+        state = torch.zeros(u.shape[0], self.units, device=u.device) if initial_state is None else initial_state
+        states = torch.empty_like(drive)
+        a = self.leak_rate
+        for t in range(u.shape[1]):
+            state = (1 - a) * state + a * torch.tanh(torch.addmm(drive[:, t], state, self.W))
+            states[:, t] = state
+        return states
+
+
+def pool_states(states: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Summarise ``[B, T, N]`` states of a clip as ``[B, N]`` (last, mean) or ``[B, 2N]`` (last_mean)."""
+    if pooling == "last":
+        return states[:, -1]
+    if pooling == "mean":
+        return states.mean(1)
+    if pooling == "last_mean":
+        return torch.cat([states[:, -1], states.mean(1)], dim=1)
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+
+
+def _check_readout_inputs(reservoir_size: int, pooling: str) -> None:
+    """Checked before the readout is built, so a bad value fails with its own name."""
+    if reservoir_size < 1:
+        raise ValueError(f"reservoir_size must be >= 1, got {reservoir_size}")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+
+
+def pooled_size(units: int, pooling: str) -> int:
+    return 2 * units if pooling == "last_mean" else units
+
+
+class SimpleESN(ClosedFormModel):
+    """One reservoir; the readout sees its pooled states. Only the readout is trained."""
+
+    def __init__(
+        self,
+        input_size: int,
+        reservoir_size: int = 1000,
+        num_classes: int = 101,
+        spectral_radius: float = 0.9,
+        sparsity: float = 0.9,
+        leak_rate: float = 0.3,
+        input_scaling: float = 0.1,
+        bias_scaling: float = 0.1,
+        ridge: float | str = "auto",
+        pooling: str = "last_mean",
+        seed: int = 0,
+    ) -> None:
+        _check_readout_inputs(reservoir_size, pooling)
+        super().__init__(pooled_size(reservoir_size, pooling), num_classes, ridge)
+        self.pooling = pooling
+        self.reservoir = Reservoir(
+            input_size, reservoir_size, spectral_radius, sparsity, leak_rate, input_scaling, bias_scaling, seed
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return pool_states(self.reservoir(x), self.pooling)
+
+
+class DeepESN(ClosedFormModel):
+    """A stack of ``num_layers`` (2-3) reservoirs (Gallicchio, Micheli & Pedrelli 2017).
+
+    Layer 1 is driven by the input; layer l > 1 by the states of layer l-1 through input weights
+    uniform in ``[-coupling_strength, coupling_strength]``. Layers run one after another over the
+    whole sequence. The readout sees the pooled states of all layers, concatenated.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        reservoir_size: int = 500,
+        num_classes: int = 101,
+        num_layers: int = 3,
+        coupling_strength: float = 0.5,
+        spectral_radius: float = 0.9,
+        sparsity: float = 0.9,
+        leak_rate: float = 0.3,
+        input_scaling: float = 0.1,
+        bias_scaling: float = 0.1,
+        ridge: float | str = "auto",
+        pooling: str = "last_mean",
+        seed: int = 0,
+    ) -> None:
+        if not 2 <= num_layers <= 3:
+            raise ValueError(f"num_layers must be 2 or 3, got {num_layers}")
+        _check("coupling_strength", coupling_strength, 0.0, float("inf"), low_open=True)
+        _check_readout_inputs(reservoir_size, pooling)
+        super().__init__(num_layers * pooled_size(reservoir_size, pooling), num_classes, ridge)
+        self.pooling = pooling
+        self.layers = nn.ModuleList(
+            Reservoir(
+                input_size if layer == 0 else reservoir_size,
+                reservoir_size,
+                spectral_radius,
+                sparsity,
+                leak_rate,
+                input_scaling if layer == 0 else coupling_strength,
+                bias_scaling,
+                seed=(seed, layer),
+            )
+            for layer in range(num_layers)
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = []
+        for reservoir in self.layers:
+            x = reservoir(x)
+            pooled.append(pool_states(x, self.pooling))
+        return torch.cat(pooled, dim=1)

@@ -1,0 +1,125 @@
+"""MLflow tracking: one experiment per dataset, one run per (model, split, seed).
+
+The database and the experiment are created once, by one job, before any training job starts:
+a new SQLite database created by several processes at once breaks for good (Alembic migration
+race). A tracking failure never loses a training result: the caller writes ``metrics.json``
+first and this module only warns about what it could not log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_PARAM_LENGTH = 6000
+
+
+def resolve_tracking_uri(configured: str) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the configured URI with a relative SQLite path made absolute."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        path = Path(uri[len(prefix) :]).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        uri = prefix + str(path)
+    return uri
+
+
+def experiment_name(dataset: str) -> str:
+    return f"echoes-{dataset}"
+
+
+def init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]:
+    """Create the tracking database (if new) and the experiment (if absent); return its identity."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = (Path(artifact_root).resolve() / name).as_uri()
+        experiment_id = client.create_experiment(name, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    return {"tracking_uri": uri, "experiment_name": name, "experiment_id": experiment_id}
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``; MLflow params are flat strings of bounded length."""
+    flat: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+def config_hash(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def git_commit(path: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_name(model: str, split: int, seed: int) -> str:
+    return f"{model}-split{split}-seed{seed}"
+
+
+def log_training_run(
+    uri: str,
+    experiment: str,
+    name: str,
+    *,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    history: Sequence[Mapping[str, float]],
+    artifacts: Sequence[Path] = (),
+    tags: Mapping[str, str] = (),
+) -> str | None:
+    """Log one finished run; returns its id, or ``None`` (with a warning) if tracking failed."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise RuntimeError(f"experiment {experiment!r} does not exist at {uri} (the init_tracking rule creates it)")
+        run = client.create_run(found.experiment_id, run_name=name, tags=dict(tags))
+        run_id = run.info.run_id
+        client.log_batch(run_id, params=[Param(k, v) for k, v in flatten(params).items()])
+        series = [
+            Metric(key, float(value), 0, int(entry["epoch"]))
+            for entry in history
+            for key, value in entry.items()
+            if key != "epoch" and value is not None
+        ]
+        final = [Metric(k, float(v), 0, 0) for k, v in metrics.items() if v is not None]
+        for start in range(0, len(series + final), 900):
+            client.log_batch(run_id, metrics=(series + final)[start : start + 900])
+        for artifact in artifacts:
+            client.log_artifact(run_id, str(artifact))
+        client.set_terminated(run_id)
+        return run_id
+    except Exception as error:  # tracking must never cost the training result
+        message = f"MLflow tracking at {uri} failed; run {name!r} was not (fully) logged: {error}"
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        log.warning(message)
+        return None

@@ -1,0 +1,131 @@
+"""Small helpers shared by every stage: atomic outputs, seeding, resource readings, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _tmp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it into place only if the block succeeds.
+
+    A killed or failing job therefore never leaves a file that looks finished.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Like :func:`atomic_path` for a folder: built aside, swapped in whole at the end."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def log_to(path: str | os.PathLike | None) -> Iterator[None]:
+    """Send this process's stdout, stderr and log records to ``path`` (a job's log file)."""
+    if path is None:
+        yield
+        return
+    import logging
+    from contextlib import redirect_stderr, redirect_stdout
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", buffering=1) as handle, redirect_stdout(handle), redirect_stderr(handle):
+        handler = logging.StreamHandler(handle)
+        logging.getLogger().addHandler(handler)
+        logging.getLogger().setLevel(logging.INFO)
+        try:
+            yield
+        except BaseException:
+            import traceback
+
+            traceback.print_exc(file=handle)
+            raise
+        finally:
+            logging.getLogger().removeHandler(handler)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON atomically, keys sorted so that identical results give identical files."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch so that one config and seed give one result."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def peak_rss_mib() -> float:
+    """High-water mark of this process's resident memory (MiB), as the kernel counts it."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def set_threads(threads: int) -> int:
+    """Give PyTorch ``threads`` intra-op threads, never more than the cores this process may use.
+
+    More threads than cores makes PyTorch on CPU crawl (spin-waiting workers), so the count
+    Snakemake grants is capped by the real core count.
+    """
+    import torch
+
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, min(int(threads), available))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def pick_device(requested: str = "auto") -> str:
+    """``cuda`` when asked for or available under ``auto``; ``cpu`` otherwise."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was requested in config but no CUDA device is visible")
+    return requested

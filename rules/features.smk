@@ -1,0 +1,23 @@
+# Feature stage: ResNet18 (avgpool, 512-d) per frame into one HDF5 file.
+
+
+rule extract_features:
+    input:
+        shards=frame_shards(),
+        manifest=f"{DATA}/manifest.tsv",
+        code=code("features.py"),
+    output:
+        f"{DATA}/features.h5",
+    params:
+        features=config["features"],
+        device=config["device"],
+        dataset=DATASET,
+    threads: THREADS
+    resources:
+        gpu=1,
+    log:
+        f"logs/{DATASET}/features.log",
+    benchmark:
+        f"logs/{DATASET}/features.benchmark.tsv"
+    script:
+        "../workflow/scripts/extract_features.py"

@@ -1,0 +1,21 @@
+# Decode stage: T frames per clip with PyAV, as parallel jobs over shards of the manifest.
+
+
+rule decode_frames:
+    input:
+        manifest=f"{DATA}/manifest.tsv",
+        dataset=dataset_root(),
+        code=code("video.py"),
+    output:
+        f"{DATA}/frames/shard{{shard}}-of{N_SHARDS}.h5",
+    params:
+        videos=dataset_videos(),
+        frames=config["frames"],
+        n_shards=N_SHARDS,
+    threads: 1
+    log:
+        f"logs/{DATASET}/decode/shard{{shard}}.log",
+    benchmark:
+        f"logs/{DATASET}/decode/shard{{shard}}.benchmark.tsv"
+    script:
+        "../workflow/scripts/decode_frames.py"

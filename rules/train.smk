@@ -1,0 +1,60 @@
+# Training stage: one job per (model, split, seed), each logged to MLflow; then one summary per model.
+
+
+localrules:
+    init_tracking,
+    aggregate_model,
+
+
+rule init_tracking:
+    output:
+        f"results/tracking/{DATASET}.json",
+    params:
+        uri=config["tracking"]["uri"],
+        dataset=DATASET,
+    log:
+        f"logs/{DATASET}/init_tracking.log",
+    script:
+        "../workflow/scripts/init_tracking.py"
+
+
+rule train_model:
+    input:
+        features=f"{DATA}/features.h5",
+        manifest=f"{DATA}/manifest.tsv",
+        tracking=f"results/tracking/{DATASET}.json",
+        code=code(
+            "training.py",
+            "models/base.py",
+            "models/simple_models.py",
+            "models/ridge.py",
+            "models/esn.py",
+            "models/baselines.py",
+        ),
+    output:
+        metrics="results/models/{model}/runs/split{split}-seed{seed}/metrics.json",
+        weights="results/models/{model}/runs/split{split}-seed{seed}/model.pt",
+    params:
+        model=model_spec,
+        training=config["training"],
+        device=config["device"],
+    threads: THREADS
+    resources:
+        gpu=1,
+    log:
+        "logs/train/{model}/split{split}-seed{seed}.log",
+    benchmark:
+        "logs/train/{model}/split{split}-seed{seed}.benchmark.tsv"
+    script:
+        "../workflow/scripts/train_model.py"
+
+
+rule aggregate_model:
+    input:
+        lambda wildcards: model_runs(wildcards.model),
+    output:
+        "results/models/{model}/metrics.json",
+    log:
+        "logs/train/{model}/aggregate.log",
+    script:
+        "../workflow/scripts/aggregate_model.py"

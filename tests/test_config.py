@@ -1,0 +1,72 @@
+"""A bad config.yaml is refused before any job runs, naming the key at fault."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from echoes.config import ConfigError, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_the_default_config_is_valid_and_defaults_are_filled(config):
+    del config["frames"]["on_bad_video"]
+    assert "inference_repeats" not in config["training"]
+    validate_config(config, SCHEMA)
+    assert config["frames"]["on_bad_video"] == "skip"
+    assert config["training"]["inference_repeats"] == 10
+
+
+def test_a_minimal_config_gets_every_default():
+    config = {"models": {"esn": {"class": "SimpleESN"}}}
+    validate_config(config, SCHEMA)
+    assert config["dataset"] == "synthetic" and config["splits"] == [1] and config["seeds"] == [0]
+    assert config["models"]["esn"]["params"] == {} and config["synthetic"]["num_classes"] == 6
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda c: c["models"]["SimpleESN"].update({"class": "NoSuchModel"}), "models.SimpleESN.class"),
+        (lambda c: c["models"]["SimpleESN"].update({"class": "nowhere.Model"}), "models.SimpleESN.class"),
+        (
+            lambda c: c["models"]["SimpleESN"]["params"].update({"spectral_radius": -0.5}),
+            "models.SimpleESN.params.spectral_radius",
+        ),
+        (lambda c: c["models"]["SimpleESN"]["params"].update({"sparsity": 1.0}), "models.SimpleESN.params.sparsity"),
+        (lambda c: c["models"]["SimpleESN"]["params"].update({"sparsity": -0.1}), "models.SimpleESN.params.sparsity"),
+        (
+            lambda c: c["models"]["SimpleESN"]["params"].update({"reservoir_size": 0}),
+            "models.SimpleESN.params.reservoir_size",
+        ),
+        (
+            lambda c: c["models"]["DeepESN"]["params"].update({"coupling_strength": 0}),
+            "models.DeepESN.params.coupling_strength",
+        ),
+        (lambda c: c["models"]["SimpleESN"]["params"].update({"spectral_raduis": 0.9}), "models.SimpleESN.params"),
+        (lambda c: c.update({"dataset": "kinetics"}), "dataset"),
+        (lambda c: c.update({"splits": [4]}), "splits.0"),
+        (lambda c: c["training"].update({"learning_rate": 0}), "training.learning_rate"),
+        (lambda c: c.update({"modles": {}}), "(top level)"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_key(config, change, key):
+    bad = copy.deepcopy(config)
+    change(bad)
+    with pytest.raises(ConfigError) as error:
+        validate_config(bad, SCHEMA)
+    assert f"config key {key}" in str(error.value)
+
+
+def test_user_model_params_are_checked_against_its_constructor(config):
+    config["models"]["mine"] = {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": 8, "depth": 2}}
+    with pytest.raises(ConfigError, match=r"models.mine.params.*depth"):
+        validate_config(config, SCHEMA)

@@ -1,0 +1,94 @@
+"""ResNet18 features: the features.h5 contract, weights choices and precision."""
+
+import urllib.error
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from echoes.data.ucf101 import read_manifest
+from echoes.features import WeightsUnavailable, build_backbone, embed_frames, extract_features
+
+from .conftest import SIZE, TINY, T
+
+
+def test_features_file_follows_the_contract(tiny_features, tiny_manifest):
+    manifest = read_manifest(tiny_manifest)
+    with h5py.File(tiny_features) as h5:
+        n = len(manifest.clips)
+        assert h5["features"].shape == (n, T, 512) and h5["features"].dtype == np.float32
+        assert h5["labels"].dtype == np.int64
+        ids = [s.decode() for s in h5["video_ids"][:]]
+        assert [s.decode() for s in h5["classes"][:]] == TINY.classes
+        attrs = dict(h5.attrs)
+        labels, groups = h5["labels"][:], h5["groups"][:]
+        assert np.isfinite(h5["features"][:]).all()
+    by_id = {c.video_id: c for c in manifest.clips}
+    assert ids == [c.video_id for c in manifest.clips]
+    assert labels.tolist() == [by_id[v].label for v in ids]
+    assert groups.tolist() == [by_id[v].group for v in ids]
+    assert attrs["backbone"] == "resnet18" and attrs["frames_per_clip"] == T and attrs["frame_size"] == SIZE
+    assert attrs["weights"] == "random (seed 0)" and attrs["precision"] == "fp32" and attrs["dataset"] == "synthetic"
+    assert "echoes_version" in attrs
+
+
+def test_random_weights_are_seeded():
+    a, _ = build_backbone("random", seed=3)
+    b, _ = build_backbone("random", seed=3)
+    c, _ = build_backbone("random", seed=4)
+    assert torch.equal(a.conv1.weight, b.conv1.weight) and not torch.equal(a.conv1.weight, c.conv1.weight)
+
+
+def test_a_local_weights_file_is_loaded_and_identified_by_sha256(tmp_path):
+    source, _ = build_backbone("random", seed=5)
+    from torchvision.models import resnet18
+
+    full = resnet18()
+    full.load_state_dict({**full.state_dict(), **source.state_dict()})
+    torch.save(full.state_dict(), tmp_path / "resnet18.pth")
+    model, identity = build_backbone(str(tmp_path / "resnet18.pth"), seed=0)
+    assert torch.equal(model.conv1.weight, source.conv1.weight)
+    assert identity.startswith("file resnet18.pth (sha256 ") and len(identity.split("sha256 ")[1]) == 65
+
+
+def test_imagenet_weights_offline_fail_fast_saying_where_to_put_the_file(monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(WeightsUnavailable, match="resnet18-f37072fd.pth") as error:
+        build_backbone("IMAGENET1K_V1", seed=0)
+    assert "random" in str(error.value)
+
+
+def test_unknown_weights_name_the_config_key():
+    with pytest.raises(WeightsUnavailable, match="features.weights"):
+        build_backbone("no/such/file.pth", seed=0)
+
+
+def test_bf16_features_stay_close_to_fp32(tiny_frames):
+    model, _ = build_backbone("random", seed=0)
+    with h5py.File(tiny_frames[0]) as h5:
+        frames = h5["frames"][:2].reshape(-1, SIZE, SIZE, 3)
+    fp32 = embed_frames(model, frames, "cpu", "fp32")
+    bf16 = embed_frames(model, frames, "cpu", "bf16")
+    assert bf16.dtype == np.float32
+    assert np.linalg.norm(bf16 - fp32) / np.linalg.norm(fp32) < 0.05
+
+
+def test_skipped_clips_are_recorded_and_labels_stay_aligned(tiny_manifest, tiny_dataset, tmp_path):
+    import shutil
+
+    from echoes.video import decode_shard
+
+    clips = read_manifest(tiny_manifest).clips
+    videos = tmp_path / "videos"
+    shutil.copytree(tiny_dataset / "videos", videos)
+    (videos / clips[0].path).write_bytes(b"")
+    decode_shard(tiny_manifest, videos, tmp_path / "s.h5", 0, 1, T, SIZE)
+    extract_features([tmp_path / "s.h5"], tiny_manifest, tmp_path / "f.h5", precision="fp32")
+    with h5py.File(tmp_path / "f.h5") as h5:
+        assert [s.decode() for s in h5["skipped_video_ids"][:]] == [clips[0].video_id]
+        assert h5["labels"][:].tolist() == [c.label for c in clips[1:]]

@@ -1,0 +1,154 @@
+"""Models checked against the maths: reservoir construction, batched states, ridge solutions, counts."""
+
+import numpy as np
+import pytest
+import torch
+
+from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model
+from echoes.models.esn import DeepESN, Reservoir, SimpleESN, pool_states
+from echoes.models.ridge import RidgeAccumulator
+from echoes.models.simple_models import BaseModel, DeepRNN, SimpleRNN
+
+
+@pytest.mark.parametrize("units", [100, 600])
+def test_spectral_radius_is_set_exactly_on_w(units):
+    reservoir = Reservoir(8, units, spectral_radius=0.85, sparsity=0.9, seed=1)
+    radius = np.abs(np.linalg.eigvals(reservoir.W.double().numpy())).max()
+    assert abs(radius - 0.85) < 1e-3
+
+
+def test_sparsity_is_the_fraction_of_zero_recurrent_weights():
+    reservoir = Reservoir(8, 300, sparsity=0.9, seed=0)
+    assert abs(float((reservoir.W == 0).float().mean()) - 0.9) < 1e-3
+
+
+def test_echo_state_property_two_initial_states_converge_under_the_same_input():
+    reservoir = Reservoir(4, 200, spectral_radius=0.9, leak_rate=0.5, input_scaling=0.5, seed=2)
+    u = torch.randn(1, 200, 4)
+    a = reservoir(u, torch.full((1, 200), 0.9))
+    b = reservoir(u, torch.full((1, 200), -0.9))
+    assert torch.norm(a[0, 0] - b[0, 0]) > 1.0
+    assert torch.norm(a[0, -1] - b[0, -1]) < 1e-4
+
+
+def test_batched_states_equal_a_plain_per_sequence_loop():
+    reservoir = Reservoir(6, 50, leak_rate=0.4, input_scaling=0.3, bias_scaling=0.2, seed=3)
+    u = torch.randn(5, 9, 6)
+    batched = reservoir(u)
+    w_in, w, b, a = reservoir.W_in.double(), reservoir.W.double(), reservoir.bias.double(), reservoir.leak_rate
+    for i in range(5):
+        x = torch.zeros(50, dtype=torch.float64)
+        for t in range(9):
+            x = (1 - a) * x + a * torch.tanh(u[i, t].double() @ w_in + x @ w + b)
+            assert torch.allclose(batched[i, t].double(), x, atol=1e-5)
+
+
+def test_same_seed_same_reservoir_other_seed_other_reservoir():
+    assert torch.equal(Reservoir(4, 40, seed=7).W, Reservoir(4, 40, seed=7).W)
+    assert not torch.equal(Reservoir(4, 40, seed=7).W, Reservoir(4, 40, seed=8).W)
+
+
+def _stats(x, y, classes, chunks=1):
+    acc = RidgeAccumulator(x.shape[1], classes)
+    for xb, yb in zip(torch.tensor_split(x, chunks), torch.tensor_split(y, chunks), strict=True):
+        acc.update(xb, yb)
+    return acc
+
+
+def test_ridge_solution_equals_lstsq_on_the_augmented_system():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((60, 7)), rng.integers(0, 3, 60)
+    ridge = 2.5
+    weights, intercept = _stats(torch.from_numpy(x), torch.from_numpy(y), 3).solve(ridge)
+    targets = np.eye(3)[y]
+    # unpenalised intercept column, sqrt(ridge) rows for the weights only
+    design = np.vstack([np.hstack([x, np.ones((60, 1))]), np.hstack([np.sqrt(ridge) * np.eye(7), np.zeros((7, 1))])])
+    solution = np.linalg.lstsq(design, np.vstack([targets, np.zeros((7, 3))]), rcond=None)[0]
+    assert np.allclose(weights.numpy(), solution[:7], atol=1e-8)
+    assert np.allclose(intercept.numpy(), solution[7], atol=1e-8)
+
+
+def test_streamed_solution_equals_one_shot_solution():
+    x, y = torch.randn(100, 12, dtype=torch.float64), torch.randint(0, 4, (100,))
+    one = _stats(x, y, 4).solve(0.3)
+    streamed = _stats(x, y, 4, chunks=7).solve(0.3)
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(one, streamed, strict=True))
+
+
+def test_gcv_matches_its_closed_form_definition():
+    x, y = torch.randn(40, 5, dtype=torch.float64), torch.randint(0, 2, (40,))
+    acc = _stats(x, y, 2)
+    ridge = 1.7
+    score = acc.gcv_scores([ridge])[ridge]
+    xc = torch.cat([x, torch.ones(40, 1, dtype=torch.float64)], 1)
+    penalty = torch.diag(torch.tensor([ridge] * 5 + [0.0], dtype=torch.float64))
+    hat = xc @ torch.linalg.solve(xc.T @ xc + penalty, xc.T)
+    targets = torch.nn.functional.one_hot(y, 2).double()
+    residual = targets - hat @ targets
+    expected = (residual**2).mean() / (1 - torch.trace(hat) / 40) ** 2
+    assert abs(score - float(expected)) < 1e-10
+
+
+def test_automatic_ridge_picks_a_large_ridge_for_pure_noise_and_a_small_one_for_a_clean_signal():
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.standard_normal((200, 30)))
+    noise_labels = torch.from_numpy(rng.integers(0, 2, 200))
+    clean_labels = (x[:, 0] > 0).long()
+    noisy, clean = _stats(x, noise_labels, 2), _stats(x, clean_labels, 2)
+    grid = [1e-3, 1e-1, 10.0, 1e3, 1e5]
+    assert noisy.select_ridge(grid) >= 1e3
+    assert clean.select_ridge(grid) <= 10.0
+    scores = clean.gcv_scores(grid)
+    assert clean.select_ridge(grid) == min(scores, key=scores.get)
+
+
+def test_only_the_readout_counts_as_trainable():
+    esn = SimpleESN(input_size=16, reservoir_size=50, num_classes=5, pooling="last_mean")
+    assert esn.trainable_parameters() == (2 * 50 + 1) * 5
+    assert esn.total_parameters() == (2 * 50 + 1) * 5 + 16 * 50 + 50 * 50 + 50
+    deep = DeepESN(input_size=16, reservoir_size=20, num_classes=5, num_layers=3, pooling="last")
+    assert deep.trainable_parameters() == (3 * 20 + 1) * 5
+    assert deep.total_parameters() == deep.trainable_parameters() + (16 * 20 + 2 * 20 * 20) + 3 * (20 * 20 + 20)
+
+
+def test_lstm_parameter_counts_match_the_formula():
+    lstm = lambda i, h: 4 * (i * h + h * h + 2 * h)  # noqa: E731
+    assert SimpleRNN(10, 8, 3).trainable_parameters() == lstm(10, 8) + 8 * 3 + 3
+    assert DeepRNN(10, 8, 3, num_layers=3).trainable_parameters() == lstm(10, 8) + 2 * lstm(8, 8) + 8 * 3 + 3
+
+
+def test_deep_esn_layers_are_driven_by_the_layer_below_scaled_by_coupling_strength():
+    deep = DeepESN(input_size=6, reservoir_size=30, num_classes=2, num_layers=2, coupling_strength=0.25, seed=0)
+    assert deep.layers[1].W_in.shape == (30, 30)
+    assert float(deep.layers[1].W_in.abs().max()) <= 0.25
+    x = torch.randn(3, 5, 6)
+    states = deep.layers[1](deep.layers[0](x))
+    expected = torch.cat([pool_states(deep.layers[0](x), "last_mean"), pool_states(states, "last_mean")], 1)
+    assert torch.allclose(deep.encode(x), expected)
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_MODELS))
+def test_every_builtin_maps_batch_time_features_to_class_logits(name):
+    model = build_model(name, {}, input_size=12, num_classes=4, seed=0)
+    assert isinstance(model, BaseModel)
+    assert model(torch.randn(3, 5, 12)).shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("SimpleESN", {"spectral_radius": -1.0}, "spectral_radius"),
+        ("SimpleESN", {"sparsity": 1.0}, "sparsity"),
+        ("SimpleESN", {"reservoir_size": 0}, "reservoir_size"),
+        ("DeepESN", {"num_layers": 4}, "num_layers"),
+        ("DeepRNN", {"num_layers": 1}, "num_layers"),
+        ("SimpleESN", {"units": 10}, "does not accept"),
+        ("SimpleESN", {"seed": 3}, "set by Echoes"),
+        ("no.such.Model", {}, "cannot import"),
+        ("Transformer", {}, "not a built-in"),
+    ],
+)
+def test_bad_model_configs_name_the_key(name, params, message):
+    with pytest.raises(ModelConfigError, match=message) as error:
+        build_model(name, params, input_size=4, num_classes=2, key="models.m")
+    assert "models.m" in str(error.value)

@@ -1,0 +1,106 @@
+"""The comparison report is rendered from metrics files only: numbers, mean ± std, control row, figures."""
+
+import json
+
+import pytest
+
+from echoes.report import MetricsFileError, aggregate_model, comparison_rows, load_run, render_report
+from echoes.training import METRICS_FORMAT
+
+
+def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
+    return {
+        "format": METRICS_FORMAT,
+        "model": model,
+        "class": cls,
+        "fit_method": fit,
+        "split": 1,
+        "seed": seed,
+        "device": "cpu",
+        "threads": 2,
+        "accuracy_top1": acc,
+        "accuracy_top5": 1.0,
+        "train_time_s": train_time,
+        "time_per_epoch_s": train_time / 4,
+        "time_to_convergence_s": train_time / 2,
+        "convergence_epoch": 2,
+        "epochs": 4,
+        "inference_time_per_batch_s": 0.004,
+        "inference_batch_size": 32,
+        "peak_rss_mib": 1000.0,
+        "peak_gpu_mib": None,
+        "trainable_params": 12006,
+        "total_params": 1_512_006,
+        "train_clips": 120,
+        "val_clips": 30,
+        "test_clips": 60,
+        "params": {},
+        "history": [{"epoch": e, "val_accuracy": 0.2 * e, "seconds": 1.0} for e in range(1, 5)],
+        "features": {"dataset": "synthetic", "weights": "random (seed 0)", "frames_per_clip": 16, "frame_size": 112},
+        "versions": {"torch": "x"},
+        **extra,
+    }
+
+
+@pytest.fixture
+def runs(tmp_path):
+    files = {}
+    table = {
+        "SimpleRNN": [("SimpleRNN", 0, 0.80, 10.0), ("SimpleRNN", 1, 0.90, 14.0)],
+        "SimpleESN": [("SimpleESN", 0, 0.95, 0.5), ("SimpleESN", 1, 0.97, 0.7)],
+        "MeanOfFrames": [("MeanOfFrames", 0, 0.40, 0.01), ("MeanOfFrames", 1, 0.40, 0.01)],
+    }
+    for name, entries in table.items():
+        files[name] = []
+        for cls, seed, acc, seconds in entries:
+            fit = "gradient" if cls == "SimpleRNN" else "closed_form"
+            path = tmp_path / name / f"seed{seed}.json"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(metrics(name, cls, seed, acc, seconds, fit)))
+            files[name].append(path)
+    return files
+
+
+def test_rows_show_mean_and_std_over_seeds_with_n(runs):
+    rows = {r["Model"]: r for r in comparison_rows({k: [load_run(p) for p in v] for k, v in runs.items()})}
+    assert rows["SimpleRNN"]["Accuracy top-1 (%)"] == "85.0 ± 7.1"
+    assert rows["SimpleESN"]["Accuracy top-1 (%)"] == "96.0 ± 1.4"
+    assert rows["SimpleRNN"]["Runs"] == "2"
+    assert rows["SimpleESN"]["Speed-up vs SimpleRNN"] == "20.0×"
+    assert rows["SimpleRNN"]["Speed-up vs SimpleRNN"] == "1.0×"
+    assert rows["SimpleESN"]["Trainable params"] == "12.0 k" and rows["SimpleESN"]["Total params"] == "1.51 M"
+    assert rows["SimpleESN"]["Trained by"] == "ridge (closed form)"
+    assert "MeanOfFrames (control)" in rows
+
+
+def test_report_file_has_the_table_the_setup_and_valid_png_figures(runs, tmp_path):
+    out = tmp_path / "results" / "comparison.md"
+    text = render_report(runs, out, tmp_path / "results" / "figures")
+    assert out.read_text() == text
+    assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 |" in text
+    assert "not pretrained" in text and "T = 16" in text and "seeds 0, 1" in text
+    for name in ("accuracy_vs_time.png", "learning_curves.png"):
+        assert (tmp_path / "results" / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(figures/{name})" in text
+
+
+def test_model_summary_file_aggregates_its_runs(runs, tmp_path):
+    summary = aggregate_model(runs["SimpleRNN"], tmp_path / "summary.json")
+    assert summary["n"] == 2 and summary["mean"]["accuracy_top1"] == pytest.approx(0.85)
+    assert json.loads((tmp_path / "summary.json").read_text())["runs"][1]["seed"] == 1
+
+
+def test_a_metrics_file_missing_a_field_is_named(tmp_path):
+    bad = metrics("m", "SimpleRNN", 0, 0.5, 1.0)
+    del bad["peak_rss_mib"]
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(MetricsFileError, match=f"{path}: missing field.*peak_rss_mib"):
+        load_run(path)
+
+
+def test_a_metrics_file_of_another_format_is_named(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"accuracy": 0.5}))
+    with pytest.raises(MetricsFileError, match=f"{path}: metrics format None"):
+        load_run(path)

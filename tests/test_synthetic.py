@@ -1,0 +1,72 @@
+"""The embedded synthetic dataset: real videos, UCF101 formats, deterministic, order-only classes."""
+
+import av
+import numpy as np
+import pytest
+
+from echoes.data.synthetic import Scene, SyntheticSpec, generate, held_out_groups, render_clip
+from echoes.data.ucf101 import build_manifest
+from echoes.video import decode_clip
+
+from .conftest import TINY
+
+
+def test_every_clip_is_a_real_mpeg4_avi_that_pyav_decodes(tiny_dataset):
+    paths = sorted((tiny_dataset / "videos").rglob("*.avi"))
+    assert len(paths) == TINY.num_classes * TINY.clips_per_class
+    with av.open(str(paths[0])) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "mpeg4"
+        frames = list(container.decode(stream))
+    assert len(frames) >= TINY.frames - TINY.frames // 4
+    assert (frames[0].width, frames[0].height) == (TINY.width, TINY.height)
+
+
+def test_layout_and_names_follow_ucf101(tiny_dataset):
+    classes, clips = build_manifest(tiny_dataset / "splits")
+    assert classes == TINY.classes
+    for clip in clips:
+        folder, name = clip.path.split("/")
+        assert folder == clip.class_name and name.startswith(f"v_{folder}_g") and name.endswith(".avi")
+        assert (tiny_dataset / "videos" / clip.path).is_file()
+    assert {c.splits[1] for c in clips} == {"train", "test"}
+
+
+def test_split_files_use_crlf_and_one_based_labels(tiny_dataset):
+    raw = (tiny_dataset / "splits" / "trainlist01.txt").read_bytes()
+    assert raw.endswith(b"\r\n")
+    assert raw.split(b"\r\n")[0].split()[1] == b"1"
+    assert (tiny_dataset / "splits" / "classInd.txt").read_bytes().startswith(b"1 GrowingDisk\r\n")
+
+
+def test_each_split_tests_on_whole_groups_and_the_three_splits_differ():
+    folds = [held_out_groups(split, 10) for split in (1, 2, 3)]
+    assert all(folds) and not (folds[0] & folds[1]) and not (folds[1] & folds[2])
+
+
+def test_same_seed_gives_the_same_videos_and_another_seed_does_not(tmp_path, tiny_dataset):
+    again = generate(tmp_path / "again", TINY)
+    other = generate(tmp_path / "other", SyntheticSpec(**{**TINY.__dict__, "seed": 2}))
+    clip = "GrowingDisk/v_GrowingDisk_g01_c01.avi"
+    first = decode_clip(tiny_dataset / "videos" / clip, 4, 32)
+    assert np.array_equal(first, decode_clip(again / "videos" / clip, 4, 32))
+    assert not np.array_equal(first, decode_clip(other / "videos" / clip, 4, 32))
+
+
+@pytest.mark.parametrize("pair", range(4))
+def test_a_class_and_its_twin_hold_the_same_frames_in_reverse_order(pair):
+    """So the mean of a clip's frames cannot tell the two classes apart."""
+    spec = SyntheticSpec(num_classes=8, noise=0.0)
+    scene = Scene(np.array([20.0, 30, 40]), np.array([200.0, 180, 160]), 80.0, 60.0, 40.0)
+    forward = render_clip(2 * pair, 9, scene, spec, np.random.default_rng(0))
+    backward = render_clip(2 * pair + 1, 9, scene, spec, np.random.default_rng(0))
+    assert np.array_equal(forward[::-1], backward)
+    assert not np.array_equal(forward, backward)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"num_classes": 3}, {"num_classes": 10}, {"groups": 2}, {"clips_per_class": 2}, {"width": 63}]
+)
+def test_impossible_specs_are_refused(bad):
+    with pytest.raises(ValueError):
+        SyntheticSpec(**bad)

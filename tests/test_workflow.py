@@ -1,0 +1,142 @@
+"""End to end: the real snakemake CLI on a tiny config, its caching, and targeted reruns."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTHING_TO_DO = "Nothing to be done (all requested files are present and up to date)."
+
+TINY_CONFIG = {
+    "synthetic": {"num_classes": 4, "clips_per_class": 9, "groups": 3, "frames": 8, "width": 64, "height": 48},
+    "frames": {"per_clip": 4, "size": 32, "shards": 2},
+    "features": {"batch_size": 32, "precision": "fp32"},
+    "threads": 1,
+    "training": {"max_epochs": 3, "batch_size": 16, "patience": 3},
+    "models": {
+        "MeanOfFrames": {"class": "MeanOfFrames"},
+        "SimpleRNN": {"class": "SimpleRNN", "params": {"hidden_size": 16}},
+        "DeepRNN": {"class": "DeepRNN", "params": {"hidden_size": 16, "num_layers": 2}},
+        "SimpleESN": {"class": "SimpleESN", "params": {"reservoir_size": 40}},
+        "DeepESN": {"class": "DeepESN", "params": {"reservoir_size": 20, "num_layers": 2}},
+        "MyGRU": {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": 8}},
+    },
+}
+
+
+def snakemake(workdir: Path, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": ""}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            *args,
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--cores",
+            "2",
+            "--resources",
+            "gpu=1",
+            "--configfile",
+            str(workdir / "config.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    return output
+
+
+def pending_jobs(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    table = output.split("Job stats:")[1].split("Reasons:")[0] if "Job stats:" in output else ""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.mark.e2e
+def test_the_report_has_a_measured_row_per_configured_model(workflow_run):
+    report = (workflow_run / "results" / "comparison.md").read_text()
+    for name in TINY_CONFIG["models"]:
+        row = next(line for line in report.splitlines() if line.startswith(f"| {name}"))
+        accuracy = float(row.split("|")[3].strip())
+        assert 0.0 <= accuracy <= 100.0
+        assert (workflow_run / "results" / "models" / name / "metrics.json").is_file()
+    assert (workflow_run / "results" / "figures" / "accuracy_vs_time.png").is_file()
+    assert (workflow_run / "results" / "mlflow.db").is_file()
+
+
+@pytest.mark.e2e
+def test_every_training_run_is_in_mlflow(workflow_run):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workflow_run}/results/mlflow.db")
+    experiment = client.get_experiment_by_name("echoes-synthetic")
+    names = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
+    assert names == {f"{m}-split1-seed0" for m in TINY_CONFIG["models"]}
+
+
+@pytest.mark.e2e
+def test_a_second_run_has_nothing_to_do(workflow_run):
+    assert NOTHING_TO_DO in snakemake(workflow_run, "-n")
+
+
+@pytest.mark.e2e
+def test_changing_one_models_params_reruns_only_that_model_and_the_report(workflow_run):
+    config = yaml.safe_load((workflow_run / "config.yaml").read_text())
+    config["models"]["SimpleESN"]["params"]["spectral_radius"] = 0.5
+    (workflow_run / "config.yaml").write_text(yaml.safe_dump(config))
+    dry = snakemake(workflow_run, "-n")
+    assert pending_jobs(dry) == {"train_model": 1, "aggregate_model": 1, "report": 1, "all": 1}
+    assert set(re.findall(r"model=(\w+)", dry)) == {"SimpleESN"}
+
+    snakemake(workflow_run, "results/models/SimpleESN/metrics.json")
+    assert pending_jobs(snakemake(workflow_run, "-n")) == {"report": 1, "all": 1}
+    snakemake(workflow_run)
+    assert NOTHING_TO_DO in snakemake(workflow_run, "-n")
+
+
+@pytest.mark.e2e
+def test_a_bad_config_fails_before_any_job_naming_the_key(workflow_run, tmp_path):
+    config = yaml.safe_load((workflow_run / "config.yaml").read_text())
+    config["models"]["SimpleESN"]["params"]["sparsity"] = 1.5
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+            "--cores",
+            "1",
+            "-n",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode != 0
+    assert "config key models.SimpleESN.params.sparsity" in result.stdout + result.stderr

@@ -1,0 +1,19 @@
+"""A user's own model, defined outside Echoes, as the README shows it."""
+
+import torch
+from torch import nn
+
+from echoes.models.simple_models import BaseModel
+
+
+class MyCustomRNN(BaseModel):
+    """GRU over the clip, last time step -> Linear."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, batch_first=True)
+        self.fc = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(x)
+        return self.fc(out[:, -1])

@@ -1,0 +1,8 @@
+"""Snakemake glue: one model's runs summarised as mean ± std (echoes.report.aggregate_model)."""
+
+from echoes.report import aggregate_model
+from echoes.utils import log_to
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+with log_to(smk.log[0]):
+    aggregate_model(list(smk.input), smk.output[0])

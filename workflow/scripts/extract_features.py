@@ -1,0 +1,17 @@
+"""Snakemake glue: ResNet18 features of every decoded frame (echoes.features.extract_features)."""
+
+from echoes.features import extract_features
+from echoes.utils import log_to
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+with log_to(smk.log[0]):
+    info = extract_features(
+        smk.input.shards,
+        smk.input.manifest,
+        smk.output[0],
+        **smk.params.features,
+        device=smk.params.device,
+        threads=smk.threads,
+        dataset=smk.params.dataset,
+    )
+    print(info)

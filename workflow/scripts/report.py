@@ -1,0 +1,10 @@
+"""Snakemake glue: render results/comparison.md and its figures (echoes.report.render_report)."""
+
+from pathlib import Path
+
+from echoes.report import render_report
+from echoes.utils import log_to
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+with log_to(smk.log[0]):
+    render_report(smk.params.runs, smk.output.report, Path(smk.output.accuracy_vs_time).parent)

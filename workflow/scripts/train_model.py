@@ -1,0 +1,30 @@
+"""Snakemake glue: train one model on one split and seed (echoes.training.run_training_job)."""
+
+from pathlib import Path
+
+from echoes.tracking import config_hash, git_commit
+from echoes.training import run_training_job
+from echoes.utils import log_to, read_json
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+with log_to(smk.log[0]):
+    spec = smk.params.model
+    run_training_job(
+        smk.input.features,
+        smk.input.manifest,
+        Path(smk.output.metrics).parent,
+        name=smk.wildcards.model,
+        model_class=spec["class"],
+        model_params=spec["params"],
+        training=smk.params.training,
+        split=int(smk.wildcards.split),
+        seed=int(smk.wildcards.seed),
+        device=smk.params.device,
+        threads=smk.threads,
+        tracking=read_json(smk.input.tracking),
+        tags={
+            "echoes.rule": smk.rule,
+            "echoes.git_commit": git_commit(Path(smk.scriptdir)),
+            "echoes.config_hash": config_hash({"model": spec, "training": smk.params.training}),
+        },
+    )
