@@ -237,6 +237,48 @@ def plot_learning_curves(by_model: Mapping[str, Sequence[Mapping[str, Any]]], ou
     plt.close(fig)
 
 
+def mean_confusion(runs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+    """Confusion counts (rows true, columns predicted) averaged over a model's runs."""
+    matrices = [r["confusion"] for r in runs if r.get("confusion")]
+    size = len(matrices[0]) if matrices else 0
+    return [[statistics.fmean(m[i][j] for m in matrices) for j in range(size)] for i in range(size)]
+
+
+def top_confusions(runs: Sequence[Mapping[str, Any]], classes: Sequence[str], top: int = 3) -> list[str]:
+    """The most frequent off-diagonal (true -> predicted) pairs, as text."""
+    matrix = mean_confusion(runs)
+    pairs = sorted(
+        ((matrix[i][j], i, j) for i in range(len(matrix)) for j in range(len(matrix)) if i != j and matrix[i][j] > 0),
+        reverse=True,
+    )
+    return [f"{classes[i]} → {classes[j]} ({count:g})" for count, i, j in pairs[:top]]
+
+
+def plot_confusions(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(by_model)
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(names) :]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names, strict=False):
+        matrix = mean_confusion(by_model[name])
+        ax.imshow(matrix, cmap="Blues")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
 def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
     """Stage entry point: write ``comparison.md`` and its figures from the runs' metrics files."""
     by_model = {name: [load_run(Path(p)) for p in paths] for name, paths in run_paths.items()}
@@ -246,6 +288,13 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
     figures_dir = Path(figures_dir)
     plot_accuracy_vs_time(by_model, figures_dir / "accuracy_vs_time.png")
     plot_learning_curves(by_model, figures_dir / "learning_curves.png")
+    plot_confusions(by_model, figures_dir / "confusion.png")
+    classes = all_runs[0].get("classes", [])
+    confused = [
+        f"- {name}: {', '.join(top_confusions(runs, classes)) or 'none'}"
+        for name, runs in by_model.items()
+        if classes and runs[0].get("confusion")
+    ]
     rel = lambda p: Path(p).relative_to(Path(out).parent) if Path(p).is_relative_to(Path(out).parent) else Path(p)  # noqa: E731
     text = "\n".join(
         [
@@ -271,6 +320,12 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
             f"![accuracy vs training time]({rel(figures_dir / 'accuracy_vs_time.png')})",
             "",
             f"![learning curves]({rel(figures_dir / 'learning_curves.png')})",
+            "",
+            "## Most confused classes (true → predicted, mean count over runs)",
+            "",
+            *confused,
+            "",
+            f"![confusion matrices]({rel(figures_dir / 'confusion.png')})",
             "",
         ]
     )

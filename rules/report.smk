@@ -11,9 +11,26 @@ rule report:
         runs=[path for model in MODELS for path in model_runs(model)],
         code=code("report.py"),
     output:
-        report="results/comparison.md",
-        accuracy_vs_time="results/figures/accuracy_vs_time.png",
-        learning_curves="results/figures/learning_curves.png",
+        report=report(
+            "results/comparison.md",
+            caption="../workflow/report/comparison.rst",
+            category="Comparison",
+        ),
+        accuracy_vs_time=report(
+            "results/figures/accuracy_vs_time.png",
+            caption="../workflow/report/accuracy_vs_time.rst",
+            category="Figures",
+        ),
+        learning_curves=report(
+            "results/figures/learning_curves.png",
+            caption="../workflow/report/learning_curves.rst",
+            category="Figures",
+        ),
+        confusion=report(
+            "results/figures/confusion.png",
+            caption="../workflow/report/confusion.rst",
+            category="Figures",
+        ),
     params:
         runs={model: model_runs(model) for model in MODELS},
     log:

@@ -38,6 +38,8 @@ def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
         "history": [{"epoch": e, "val_accuracy": 0.2 * e, "seconds": 1.0} for e in range(1, 5)],
         "features": {"dataset": "synthetic", "weights": "random (seed 0)", "frames_per_clip": 16, "frame_size": 112},
         "versions": {"torch": "x"},
+        "classes": ["A", "B"],
+        "confusion": [[25, 5], [10, 20]],
         **extra,
     }
 
@@ -79,7 +81,9 @@ def test_report_file_has_the_table_the_setup_and_valid_png_figures(runs, tmp_pat
     assert out.read_text() == text
     assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 |" in text
     assert "not pretrained" in text and "T = 16" in text and "seeds 0, 1" in text
-    for name in ("accuracy_vs_time.png", "learning_curves.png"):
+    assert "- SimpleESN: B → A (10), A → B (5)" in text
+    assert "![confusion matrices](figures/confusion.png)" in text
+    for name in ("accuracy_vs_time.png", "learning_curves.png", "confusion.png"):
         assert (tmp_path / "results" / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"(figures/{name})" in text
 

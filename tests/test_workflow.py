@@ -140,3 +140,10 @@ def test_a_bad_config_fails_before_any_job_naming_the_key(workflow_run, tmp_path
     )
     assert result.returncode != 0
     assert "config key models.SimpleESN.params.sparsity" in result.stdout + result.stderr
+
+
+@pytest.mark.e2e
+def test_snakemake_report_embeds_the_table_and_figures(workflow_run):
+    snakemake(workflow_run, "--report", "results/report.html")
+    html = (workflow_run / "results" / "report.html").read_text(errors="replace")
+    assert "comparison.md" in html and "accuracy_vs_time.png" in html

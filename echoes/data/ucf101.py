@@ -1,0 +1,198 @@
+"""UCF101's split lists and the manifest every later stage reads.
+
+The official files (``classInd.txt``, ``trainlist0K.txt``, ``testlist0K.txt``) have CRLF line
+endings and 1-based labels; labels come from ``classInd.txt``, never from sorting folder names
+(UCF101's order is case-insensitive, and ``HandstandPushups/`` holds ``v_HandStandPushups_*``).
+The synthetic dataset is written in the same formats, so one reader serves both.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+from echoes.utils import atomic_path
+
+SPLITS = (1, 2, 3)
+GROUP_PATTERN = re.compile(r"_g(\d+)_c(\d+)$")
+
+
+class SplitFileError(ValueError):
+    """A split list that cannot be trusted; the message names the file and the line."""
+
+
+@dataclass
+class Clip:
+    video_id: str
+    path: str  # relative to the videos root, POSIX separators
+    label: int  # 0-based, from classInd.txt
+    class_name: str
+    group: int
+    splits: dict[int, str] = field(default_factory=dict)  # split -> "train" | "test"
+
+
+def _lines(path: Path) -> Iterable[tuple[int, str]]:
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if line:
+            yield number, line
+
+
+def read_class_index(path: Path) -> list[str]:
+    """Class names in label order from ``classInd.txt`` (``<1-based index> <name>`` per line)."""
+    names: dict[int, str] = {}
+    for number, line in _lines(path):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise SplitFileError(f"{path}:{number}: expected '<index> <ClassName>', got {line!r}")
+        names[int(parts[0])] = parts[1]
+    if sorted(names) != list(range(1, len(names) + 1)):
+        raise SplitFileError(f"{path}: class indices must run 1..{len(names)} without gaps")
+    return [names[i] for i in range(1, len(names) + 1)]
+
+
+def _safe_relpath(raw: str, where: str) -> str:
+    path = PurePosixPath(raw.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or len(path.parts) != 2:
+        raise SplitFileError(f"{where}: path {raw!r} must be '<Class>/<clip>' inside the dataset root")
+    return str(path)
+
+
+def read_split_list(path: Path, classes: Sequence[str]) -> list[tuple[str, int]]:
+    """``(relative path, 0-based label)`` for each line of a train or test list.
+
+    A train list carries 1-based labels that must agree with the folder; a test list carries
+    none, so the folder name (looked up in ``classInd.txt``) gives the label.
+    """
+    index = {name: i for i, name in enumerate(classes)}
+    entries = []
+    for number, line in _lines(path):
+        where = f"{path}:{number}"
+        parts = line.split()
+        if len(parts) not in (1, 2):
+            raise SplitFileError(f"{where}: expected '<Class>/<clip> [label]', got {line!r}")
+        relpath = _safe_relpath(parts[0], where)
+        folder = relpath.split("/")[0]
+        if folder not in index:
+            raise SplitFileError(f"{where}: class {folder!r} is not in classInd.txt")
+        label = index[folder]
+        if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) - 1 != label):
+            raise SplitFileError(f"{where}: label {parts[1]!r} disagrees with class {folder!r} (expected {label + 1})")
+        entries.append((relpath, label))
+    return entries
+
+
+def parse_group(video_id: str) -> int:
+    """The ``gNN`` of ``v_<Class>_gNN_cMM``: clips of one group come from one long video."""
+    match = GROUP_PATTERN.search(video_id)
+    if not match:
+        raise SplitFileError(f"video {video_id!r} is not named like v_<Class>_gNN_cMM")
+    return int(match.group(1))
+
+
+def build_manifest(splits_dir: Path, splits: Sequence[int] = SPLITS) -> tuple[list[str], list[Clip]]:
+    """Every clip named by any of ``splits`` once, in first-seen order, with its membership per split."""
+    splits_dir = Path(splits_dir)
+    classes = read_class_index(splits_dir / "classInd.txt")
+    clips: dict[str, Clip] = {}
+    for split in splits:
+        for role in ("train", "test"):
+            list_path = splits_dir / f"{role}list0{split}.txt"
+            if not list_path.exists():
+                raise FileNotFoundError(f"split {split} needs {list_path}, which does not exist")
+            for relpath, label in read_split_list(list_path, classes):
+                video_id = PurePosixPath(relpath).stem
+                clip = clips.get(video_id)
+                if clip is None:
+                    clip = clips[video_id] = Clip(video_id, relpath, label, classes[label], parse_group(video_id))
+                if split in clip.splits:
+                    raise SplitFileError(f"{list_path}: {relpath} is listed twice in split {split}")
+                clip.splits[split] = role
+    return classes, list(clips.values())
+
+
+def check_videos_exist(videos_dir: Path, clips: Sequence[Clip], allow_missing: bool = False) -> list[Clip]:
+    """The clips whose files exist; missing ones fail the run unless ``allow_missing``."""
+    present = [c for c in clips if (Path(videos_dir) / c.path).is_file()]
+    missing = [c.path for c in clips if not (Path(videos_dir) / c.path).is_file()]
+    if missing and not allow_missing:
+        shown = ", ".join(missing[:5])
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(clips)} videos named by the split lists are missing under {videos_dir} "
+            f"(first: {shown}); set dataset options allow_missing: true to continue with the rest"
+        )
+    return present
+
+
+MANIFEST_FIELDS = ("video_id", "path", "label", "class_name", "group") + tuple(f"split{s}" for s in SPLITS)
+
+
+def write_manifest(path: Path, classes: Sequence[str], clips: Sequence[Clip], missing: int = 0) -> None:
+    """A TSV with one row per clip; a header comment records the classes and the missing count."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        handle.write(f"# classes\t{' '.join(classes)}\n# missing\t{missing}\n")
+        writer = csv.DictWriter(handle, MANIFEST_FIELDS, delimiter="\t")
+        writer.writeheader()
+        for clip in clips:
+            row = {k: v for k, v in asdict(clip).items() if k != "splits"}
+            row.update({f"split{s}": clip.splits.get(s, "") for s in SPLITS})
+            writer.writerow(row)
+
+
+@dataclass
+class Manifest:
+    classes: list[str]
+    clips: list[Clip]
+    missing: int = 0
+
+    def ids(self, split: int, role: str) -> list[str]:
+        return [c.video_id for c in self.clips if c.splits.get(split) == role]
+
+
+def read_manifest(path: Path) -> Manifest:
+    with open(path, newline="") as handle:
+        classes = handle.readline().rstrip("\n").split("\t")[1].split()
+        missing = int(handle.readline().rstrip("\n").split("\t")[1])
+        clips = [
+            Clip(
+                video_id=row["video_id"],
+                path=row["path"],
+                label=int(row["label"]),
+                class_name=row["class_name"],
+                group=int(row["group"]),
+                splits={s: row[f"split{s}"] for s in SPLITS if row[f"split{s}"]},
+            )
+            for row in csv.DictReader(handle, delimiter="\t")
+        ]
+    return Manifest(classes, clips, missing)
+
+
+def write_split_files(
+    splits_dir: Path, classes: Sequence[str], splits: Mapping[int, Sequence[tuple[str, bool]]]
+) -> None:
+    """Write ``classInd.txt`` and train/test lists in UCF101's exact formats (CRLF, 1-based labels).
+
+    ``splits`` maps a split number to ``(relative path, is_test)`` pairs.
+    """
+    splits_dir = Path(splits_dir)
+    splits_dir.mkdir(parents=True, exist_ok=True)
+    index = {name: i + 1 for i, name in enumerate(classes)}
+    (splits_dir / "classInd.txt").write_bytes("".join(f"{i} {n}\r\n" for n, i in index.items()).encode())
+    for split, entries in splits.items():
+        train = "".join(f"{p} {index[p.split('/')[0]]}\r\n" for p, is_test in entries if not is_test)
+        test = "".join(f"{p}\r\n" for p, is_test in entries if is_test)
+        (splits_dir / f"trainlist0{split}.txt").write_bytes(train.encode())
+        (splits_dir / f"testlist0{split}.txt").write_bytes(test.encode())
+
+
+def prepare_manifest(
+    videos_dir: Path, splits_dir: Path, out: Path, splits: Sequence[int], allow_missing: bool = False
+) -> Manifest:
+    """Stage entry point: read the split lists, check the videos, write the manifest."""
+    classes, clips = build_manifest(splits_dir, splits)
+    present = check_videos_exist(videos_dir, clips, allow_missing)
+    write_manifest(out, classes, present, missing=len(clips) - len(present))
+    return Manifest(classes, present, len(clips) - len(present))
