@@ -182,6 +182,7 @@ def extract_features(
         "torch_version": str(torch.__version__),
         "echoes_version": echoes.__version__,
         "missing_videos": manifest.missing,
+        "skipped_clips": len(skipped),
     }
     string = h5py.string_dtype()
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:

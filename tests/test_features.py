@@ -91,4 +91,5 @@ def test_skipped_clips_are_recorded_and_labels_stay_aligned(tiny_manifest, tiny_
     extract_features([tmp_path / "s.h5"], tiny_manifest, tmp_path / "f.h5", precision="fp32")
     with h5py.File(tmp_path / "f.h5") as h5:
         assert [s.decode() for s in h5["skipped_video_ids"][:]] == [clips[0].video_id]
+        assert h5.attrs["skipped_clips"] == 1
         assert h5["labels"][:].tolist() == [c.label for c in clips[1:]]
