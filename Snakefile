@@ -7,6 +7,15 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    split=r"[123]",
+    seed=r"\d+",
+    shard=r"\d+",
+
+
 include: "rules/data.smk"
 include: "rules/frames.smk"
 include: "rules/features.smk"

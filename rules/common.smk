@@ -16,13 +16,6 @@ N_SHARDS = config["frames"]["shards"]
 THREADS = config["threads"]
 
 
-wildcard_constraints:
-    model="|".join(MODELS),
-    split=r"[123]",
-    seed=r"\d+",
-    shard=r"\d+",
-
-
 def code(*modules):
     """Package files a rule's logic lives in: inputs, so an edit to them reruns the rule.
 

@@ -104,14 +104,17 @@ class Reservoir(nn.Module):
 
     def forward(self, u: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         """States ``[B, T, N]`` for inputs ``[B, T, input_size]``, all sequences stepped together."""
-        drive = torch.addmm(self.bias, u.reshape(-1, u.shape[-1]), self.W_in).view(*u.shape[:2], -1)
-        state = torch.zeros(u.shape[0], self.units, device=u.device) if initial_state is None else initial_state
+        batch, steps, features = u.shape
+        # time-major, so that each step reads and writes one contiguous [B, N] block
+        drive = torch.addmm(self.bias, u.transpose(0, 1).reshape(-1, features), self.W_in).view(steps, batch, -1)
+        state = torch.zeros(batch, self.units, device=u.device) if initial_state is None else initial_state
         states = torch.empty_like(drive)
         a = self.leak_rate
-        for t in range(u.shape[1]):
-            state = (1 - a) * state + a * torch.tanh(torch.addmm(drive[:, t], state, self.W))
-            states[:, t] = state
-        return states
+        for t in range(steps):
+            pre = torch.addmm(drive[t], state, self.W).tanh_()
+            state = torch.lerp(state, pre, a) if a < 1 else pre
+            states[t] = state
+        return states.transpose(0, 1)
 
 
 def pool_states(states: torch.Tensor, pooling: str) -> torch.Tensor:
