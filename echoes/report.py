@@ -51,6 +51,7 @@ SUMMARISED = (
     "trainable_params",
     "total_params",
 )
+FAILED_FIELDS = ("model", "class", "split", "seed", "error", "log")
 CONTROL_CLASSES = ("MeanOfFrames",)
 REFERENCE_MODEL = "SimpleRNN"
 
@@ -69,7 +70,8 @@ def load_run(path: Path) -> dict:
         raise MetricsFileError(
             f"{path}: metrics format {metrics.get('format')!r}, expected {METRICS_FORMAT}; rerun its training job"
         )
-    missing = [f for f in REQUIRED_FIELDS if f not in metrics]
+    required = FAILED_FIELDS if metrics.get("status") == "failed" else REQUIRED_FIELDS
+    missing = [f for f in required if f not in metrics]
     if missing:
         raise MetricsFileError(f"{path}: missing field(s) {', '.join(missing)}")
     return metrics
@@ -89,12 +91,14 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict:
 def aggregate_model(run_paths: Sequence[Path], out: Path) -> dict:
     """Stage entry point: ``results/models/<name>/metrics.json`` summarising that model's runs."""
     runs = [load_run(Path(p)) for p in run_paths]
-    summary = summarise(runs) | {
+    summary = summarise([r for r in runs if not failed(r)]) | {
         "model": runs[0]["model"],
         "class": runs[0]["class"],
         "params": runs[0].get("params", {}),
+        "failed": sum(failed(r) for r in runs),
         "runs": [
-            {"split": r["split"], "seed": r["seed"], "path": str(p)} for r, p in zip(runs, run_paths, strict=True)
+            {"split": r["split"], "seed": r["seed"], "status": r.get("status", "ok"), "path": str(p)}
+            for r, p in zip(runs, run_paths, strict=True)
         ],
     }
     write_json(out, summary)
@@ -122,12 +126,18 @@ def _fmt_count(n: float) -> str:
 
 def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, str]]:
     """One row of display strings per model, in config order; speed-up is relative to SimpleRNN."""
-    summaries = {name: summarise(runs) for name, runs in by_model.items()}
-    reference = next((s for name, s in summaries.items() if by_model[name][0]["class"] == REFERENCE_MODEL), None)
+    succeeded = {name: [r for r in runs if not failed(r)] for name, runs in by_model.items()}
+    summaries = {name: summarise(runs) for name, runs in succeeded.items() if runs}
+    reference = next((s for name, s in summaries.items() if succeeded[name][0]["class"] == REFERENCE_MODEL), None)
     rows = []
-    for name, s in summaries.items():
+    for name, runs in by_model.items():
+        failures = [r for r in runs if failed(r)]
+        if name not in summaries:
+            rows.append(failed_row(name, runs[0]["class"], failures))
+            continue
+        s = summaries[name]
         mean, std, n = s["mean"], s["std"], s["n"]
-        first = by_model[name][0]
+        first = succeeded[name][0]
         is_control = first["class"] in CONTROL_CLASSES
         speedup = "–"
         if reference is not None and mean["train_time_s"] > 0:
@@ -149,10 +159,40 @@ def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
                 "Trainable params": _fmt_count(mean["trainable_params"]),
                 "Total params": _fmt_count(mean["total_params"]),
                 "Peak memory (RSS)": memory,
-                "Runs": str(n),
+                "Runs": str(n) + (f" ({len(failures)} failed: {failures[0]['log']})" if failures else ""),
             }
         )
     return rows
+
+
+def failed(run: Mapping[str, Any]) -> bool:
+    return run.get("status") == "failed"
+
+
+def failed_row(name: str, model_class: str, failures: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """A row for a model none of whose runs finished: marked failed, pointing at the log."""
+    row = dict.fromkeys(ROW_COLUMNS, "–")
+    row["Model"] = name
+    row["Trained by"] = f"**failed**: {failures[0]['error'][:80]} (log: {failures[0]['log']})"
+    row["Runs"] = f"0 ({len(failures)} failed)"
+    return row
+
+
+ROW_COLUMNS = (
+    "Model",
+    "Trained by",
+    "Accuracy top-1 (%)",
+    "Accuracy top-5 (%)",
+    "Training time",
+    "Time per epoch",
+    "Epochs (convergence)",
+    "Speed-up vs SimpleRNN",
+    "Inference per batch",
+    "Trainable params",
+    "Total params",
+    "Peak memory (RSS)",
+    "Runs",
+)
 
 
 def markdown_table(rows: Sequence[Mapping[str, str]]) -> str:
@@ -282,10 +322,15 @@ def plot_confusions(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Pa
 
 def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
     """Stage entry point: write ``comparison.md`` and its figures from the runs' metrics files."""
-    by_model = {name: [load_run(Path(p)) for p in paths] for name, paths in run_paths.items()}
+    loaded = {name: [load_run(Path(p)) for p in paths] for name, paths in run_paths.items()}
+    table = markdown_table(comparison_rows(loaded))
+    by_model = {name: ok for name, runs in loaded.items() if (ok := [r for r in runs if not failed(r)])}
     all_runs = [r for runs in by_model.values() for r in runs]
     if not all_runs:
-        raise MetricsFileError("no runs to report")
+        raise MetricsFileError(
+            "every run failed; see the logs named in "
+            + ", ".join(str(p) for paths in run_paths.values() for p in paths)
+        )
     figures_dir = Path(figures_dir)
     plot_accuracy_vs_time(by_model, figures_dir / "accuracy_vs_time.png")
     plot_learning_curves(by_model, figures_dir / "learning_curves.png")
@@ -303,7 +348,7 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
             "",
             "Measured by the workflow from `results/models/*/runs/*/metrics.json`; mean ± std over runs where n > 1.",
             "",
-            markdown_table(comparison_rows(by_model)),
+            table,
             "",
             "Training time: gradient models, all epochs incl. validation passes; closed-form models, state",
             "harvest + ridge solve. Convergence: first epoch within the tolerance of the best validation accuracy",

@@ -92,6 +92,7 @@ def log_training_run(
     history: Sequence[Mapping[str, float]],
     artifacts: Sequence[Path] = (),
     tags: Mapping[str, str] = (),
+    status: str = "FINISHED",
 ) -> str | None:
     """Log one finished run; returns its id, or ``None`` (with a warning) if tracking failed."""
     from mlflow.entities import Metric, Param
@@ -116,7 +117,7 @@ def log_training_run(
             client.log_batch(run_id, metrics=(series + final)[start : start + 900])
         for artifact in artifacts:
             client.log_artifact(run_id, str(artifact))
-        client.set_terminated(run_id)
+        client.set_terminated(run_id, status=status)
         return run_id
     except Exception as error:  # tracking must never cost the training result
         message = f"MLflow tracking at {uri} failed; run {name!r} was not (fully) logged: {error}"

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
 import time
+import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -283,6 +285,7 @@ def train_and_evaluate(
     epoch_seconds = [h["seconds"] for h in history]
     metrics = {
         "format": METRICS_FORMAT,
+        "status": "ok",
         "model": name,
         "class": model_class,
         "params": dict(model_params),
@@ -323,6 +326,24 @@ def train_and_evaluate(
     return metrics, model
 
 
+def failed_metrics(
+    name: str, model_class: str, params: Mapping[str, Any], split: int, seed: int, error: BaseException, log: str | None
+) -> dict:
+    """The metrics file of a run that failed: what failed, why, and where the full log is."""
+    return {
+        "format": METRICS_FORMAT,
+        "status": "failed",
+        "model": name,
+        "class": model_class,
+        "params": dict(params),
+        "split": split,
+        "seed": seed,
+        "error": f"{type(error).__name__}: {error}",
+        "log": log,
+        "history": [],
+    }
+
+
 def run_training_job(
     features_path: Path,
     manifest_path: Path,
@@ -338,29 +359,43 @@ def run_training_job(
     threads: int = 1,
     tracking: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
+    on_failure: str = "report",
+    log_path: str | None = None,
 ) -> dict:
     """Stage entry point: train, write ``model.pt`` and ``metrics.json``, then log to MLflow.
 
     The files are written before tracking is attempted, so an unreachable tracking server
-    costs a warning, never the result.
+    costs a warning, never the result. With ``on_failure="report"`` a model that fails
+    (diverges, bad params, out of memory) writes a metrics file with ``status: failed``, the
+    error and the log path instead of stopping the workflow, so the report still renders and
+    marks that row; ``"fail"`` re-raises.
     """
     from echoes.tracking import log_training_run, run_name
 
-    metrics, model = train_and_evaluate(
-        features_path,
-        manifest_path,
-        name=name,
-        model_class=model_class,
-        model_params=model_params,
-        training=training,
-        split=split,
-        seed=seed,
-        device=device,
-        threads=threads,
-    )
     out_dir = Path(out_dir)
+    try:
+        metrics, model = train_and_evaluate(
+            features_path,
+            manifest_path,
+            name=name,
+            model_class=model_class,
+            model_params=model_params,
+            training=training,
+            split=split,
+            seed=seed,
+            device=device,
+            threads=threads,
+        )
+        state = model.state_dict()
+    except Exception as error:
+        if on_failure != "report":
+            raise
+        traceback.print_exc()
+        print(f"WARNING: {name} (split {split}, seed {seed}) failed; the report marks it as failed", file=sys.stderr)
+        metrics = failed_metrics(name, model_class, model_params, split, seed, error, log_path)
+        state = {}
     with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
+        torch.save(state, tmp)
     write_json(out_dir / "metrics.json", metrics)
     if tracking:
         scalar = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
@@ -379,6 +414,11 @@ def run_training_job(
             metrics=scalar,
             history=metrics["history"],
             artifacts=[out_dir / "metrics.json", out_dir / "model.pt"],
-            tags={"echoes.device": metrics["device"], **(tags or {})},
+            tags={
+                "echoes.device": metrics.get("device", device),
+                "echoes.status": metrics.get("status", "ok"),
+                **(tags or {}),
+            },
+            status="FAILED" if metrics.get("status") == "failed" else "FINISHED",
         )
     return metrics

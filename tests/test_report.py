@@ -108,3 +108,31 @@ def test_a_metrics_file_of_another_format_is_named(tmp_path):
     path.write_text(json.dumps({"accuracy": 0.5}))
     with pytest.raises(MetricsFileError, match=f"{path}: metrics format None"):
         load_run(path)
+
+
+def test_a_failed_model_is_marked_with_its_log_and_the_report_still_renders(runs, tmp_path):
+    path = tmp_path / "DeepESN" / "seed0.json"
+    path.parent.mkdir()
+    failure = {
+        "format": METRICS_FORMAT,
+        "status": "failed",
+        "model": "DeepESN",
+        "class": "DeepESN",
+        "split": 1,
+        "seed": 0,
+        "error": "RuntimeError: out of memory",
+        "log": "logs/train/DeepESN/split1-seed0.log",
+    }
+    path.write_text(json.dumps(failure))
+    text = render_report({**runs, "DeepESN": [path]}, tmp_path / "comparison.md", tmp_path / "figures")
+    row = next(line for line in text.splitlines() if line.startswith("| DeepESN"))
+    assert "**failed**: RuntimeError: out of memory" in row and "logs/train/DeepESN/split1-seed0.log" in row
+    assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 |" in text
+
+
+def test_zero_test_clips_is_a_clear_error(temporal_order_task):
+    from echoes.training import load_split
+
+    features, manifest = temporal_order_task
+    with pytest.raises(ValueError, match="split 2 has 0 training and 0 test clips"):
+        load_split(features, manifest, split=2)

@@ -25,6 +25,7 @@ TINY_CONFIG = {
         "SimpleESN": {"class": "SimpleESN", "params": {"reservoir_size": 40}},
         "DeepESN": {"class": "DeepESN", "params": {"reservoir_size": 20, "num_layers": 2}},
         "MyGRU": {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": 8}},
+        "Broken": {"class": "tests.user_models.DivergingRNN"},
     },
 }
 
@@ -75,7 +76,9 @@ def workflow_run(tmp_path_factory):
 @pytest.mark.e2e
 def test_the_report_has_a_measured_row_per_configured_model(workflow_run):
     report = (workflow_run / "results" / "comparison.md").read_text()
-    for name in TINY_CONFIG["models"]:
+    broken = next(line for line in report.splitlines() if line.startswith("| Broken"))
+    assert "**failed**: TrainingDiverged" in broken and "logs/train/Broken/split1-seed0.log" in broken
+    for name in set(TINY_CONFIG["models"]) - {"Broken"}:
         row = next(line for line in report.splitlines() if line.startswith(f"| {name}"))
         accuracy = float(row.split("|")[3].strip())
         assert 0.0 <= accuracy <= 100.0

@@ -17,3 +17,14 @@ class MyCustomRNN(BaseModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.gru(x)
         return self.fc(out[:, -1])
+
+
+class DivergingRNN(BaseModel):
+    """A model whose loss is NaN from the first batch: the workflow must report it, not stop."""
+
+    def __init__(self, input_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(input_size, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.mean(1)) * float("nan")

@@ -22,6 +22,8 @@ with log_to(smk.log[0]):
         device=smk.params.device,
         threads=smk.threads,
         tracking=read_json(smk.input.tracking),
+        on_failure=smk.params.training["on_failure"],
+        log_path=smk.log[0],
         tags={
             "echoes.rule": smk.rule,
             "echoes.git_commit": git_commit(Path(smk.scriptdir)),
