@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,11 @@ def plot_confusions(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Pa
     plt.close(fig)
 
 
+def link_target(path: Path, base: Path) -> Path:
+    """``path`` as the report links it: relative to the report's folder when it lies inside it."""
+    return path.relative_to(base) if path.is_relative_to(base) else path
+
+
 def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
     """Stage entry point: write ``comparison.md`` and its figures from the runs' metrics files."""
     loaded = {name: [load_run(Path(p)) for p in paths] for name, paths in run_paths.items()}
@@ -341,7 +347,7 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
         for name, runs in by_model.items()
         if classes and runs[0].get("confusion")
     ]
-    rel = lambda p: Path(p).relative_to(Path(out).parent) if Path(p).is_relative_to(Path(out).parent) else Path(p)  # noqa: E731
+    rel = partial(link_target, base=Path(out).parent)
     text = "\n".join(
         [
             "# Echoes: ESN vs LSTM on frozen CNN features",

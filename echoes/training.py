@@ -90,9 +90,10 @@ def load_split(features_path: Path, manifest_path: Path, split: int) -> SplitDat
         raise ValueError(
             f"{features_path}: split {split} has {len(train)} training and {len(test)} test clips with features"
         )
-    as_x = lambda idx: torch.from_numpy(np.ascontiguousarray(features[idx], dtype=np.float32))  # noqa: E731
-    as_y = lambda idx: torch.from_numpy(labels[idx].astype(np.int64))  # noqa: E731
-    return SplitData(as_x(train), as_y(train), groups[train], as_x(test), as_y(test), classes, attrs)
+    x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    y = torch.from_numpy(labels.astype(np.int64))
+    fit, held_out = torch.tensor(train), torch.tensor(test)
+    return SplitData(x[fit], y[fit], groups[train], x[held_out], y[held_out], classes, attrs)
 
 
 def standardise(train_x: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
