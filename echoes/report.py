@@ -92,7 +92,7 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict:
 def aggregate_model(run_paths: Sequence[Path], out: Path) -> dict:
     """Stage entry point: ``results/models/<name>/metrics.json`` summarising that model's runs."""
     runs = [load_run(Path(p)) for p in run_paths]
-    summary = summarise([r for r in runs if not failed(r)]) | {
+    summary = summarise(finished(runs)) | {
         "model": runs[0]["model"],
         "class": runs[0]["class"],
         "params": runs[0].get("params", {}),
@@ -127,14 +127,14 @@ def _fmt_count(n: float) -> str:
 
 def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, str]]:
     """One row of display strings per model, in config order; speed-up is relative to SimpleRNN."""
-    succeeded = {name: [r for r in runs if not failed(r)] for name, runs in by_model.items()}
+    succeeded = {name: finished(runs) for name, runs in by_model.items()}
     summaries = {name: summarise(runs) for name, runs in succeeded.items() if runs}
     reference = next((s for name, s in summaries.items() if succeeded[name][0]["class"] == REFERENCE_MODEL), None)
     rows = []
     for name, runs in by_model.items():
         failures = [r for r in runs if failed(r)]
         if name not in summaries:
-            rows.append(failed_row(name, runs[0]["class"], failures))
+            rows.append(failed_row(name, failures))
             continue
         s = summaries[name]
         mean, std, n = s["mean"], s["std"], s["n"]
@@ -170,7 +170,12 @@ def failed(run: Mapping[str, Any]) -> bool:
     return run.get("status") == "failed"
 
 
-def failed_row(name: str, model_class: str, failures: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def finished(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The runs that produced results; failed ones are shown apart, never averaged in."""
+    return [r for r in runs if not failed(r)]
+
+
+def failed_row(name: str, failures: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """A row for a model none of whose runs finished: marked failed, pointing at the log."""
     row = dict.fromkeys(ROW_COLUMNS, "–")
     row["Model"] = name
@@ -197,7 +202,7 @@ ROW_COLUMNS = (
 
 
 def markdown_table(rows: Sequence[Mapping[str, str]]) -> str:
-    header = list(rows[0])
+    header = ROW_COLUMNS
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row[h] for h in header) + " |" for row in rows]
     return "\n".join(lines)
@@ -227,12 +232,24 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def plot_accuracy_vs_time(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path) -> None:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (jobs have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_png(fig, out: Path, dpi: int) -> None:
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    _pyplot().close(fig)
+
+
+def plot_accuracy_vs_time(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path) -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, runs in by_model.items():
         s = summarise(runs)
@@ -251,17 +268,11 @@ def plot_accuracy_vs_time(by_model: Mapping[str, Sequence[Mapping[str, Any]]], o
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    _save_png(fig, out, dpi=120)
 
 
 def plot_learning_curves(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, runs in by_model.items():
         for i, run in enumerate(runs):
@@ -274,9 +285,7 @@ def plot_learning_curves(by_model: Mapping[str, Sequence[Mapping[str, Any]]], ou
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    _save_png(fig, out, dpi=120)
 
 
 def mean_confusion(runs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
@@ -297,11 +306,7 @@ def top_confusions(runs: Sequence[Mapping[str, Any]], classes: Sequence[str], to
 
 
 def plot_confusions(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     names = list(by_model)
     columns = min(3, len(names))
     rows = -(-len(names) // columns)
@@ -316,9 +321,7 @@ def plot_confusions(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Pa
         ax.set_ylabel("true", fontsize=8)
         ax.tick_params(labelsize=6)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    _save_png(fig, out, dpi=100)
 
 
 def link_target(path: Path, base: Path) -> Path:
@@ -330,7 +333,7 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
     """Stage entry point: write ``comparison.md`` and its figures from the runs' metrics files."""
     loaded = {name: [load_run(Path(p)) for p in paths] for name, paths in run_paths.items()}
     table = markdown_table(comparison_rows(loaded))
-    by_model = {name: ok for name, runs in loaded.items() if (ok := [r for r in runs if not failed(r)])}
+    by_model = {name: ok for name, runs in loaded.items() if (ok := finished(runs))}
     all_runs = [r for runs in by_model.values() for r in runs]
     if not all_runs:
         raise MetricsFileError(

@@ -122,35 +122,28 @@ def test_job_writes_metrics_even_when_tracking_is_unreachable(temporal_order_tas
     assert (tmp_path / "run" / "model.pt").is_file()
 
 
-def test_a_failing_model_writes_a_failed_metrics_file_naming_error_and_log(temporal_order_task, tmp_path):
-    features, manifest = temporal_order_task
-    metrics = run_training_job(
+def _run_exploding(task, out_dir, **options):
+    features, manifest = task
+    return run_training_job(
         features,
         manifest,
-        tmp_path / "run",
+        out_dir,
         name="boom",
         model_class=f"{__name__}.ExplodingModel",
         model_params={},
         training=FAST,
         split=1,
         seed=0,
-        log_path="logs/train/boom.log",
+        **options,
     )
+
+
+def test_a_failing_model_writes_a_failed_metrics_file_naming_error_and_log(temporal_order_task, tmp_path):
+    metrics = _run_exploding(temporal_order_task, tmp_path / "run", log_path="logs/train/boom.log")
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert written == metrics
     assert written["status"] == "failed" and written["log"] == "logs/train/boom.log"
     assert written["error"].startswith("TrainingDiverged: epoch 1, batch 0")
     with pytest.raises(TrainingDiverged):
-        run_training_job(
-            features,
-            manifest,
-            tmp_path / "run2",
-            name="boom",
-            model_class=f"{__name__}.ExplodingModel",
-            model_params={},
-            training=FAST,
-            split=1,
-            seed=0,
-            on_failure="fail",
-        )
+        _run_exploding(temporal_order_task, tmp_path / "run2", on_failure="fail")
     assert not (tmp_path / "run2" / "metrics.json").exists()
