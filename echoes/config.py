@@ -55,7 +55,17 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
             error = jsonschema.exceptions.best_match(errors)
             raise ConfigError(f"config key {_key(error)}: {error.message}")
     check_models(config)
+    check_dataset_folders(config)
     return config
+
+
+def check_dataset_folders(config: MutableMapping[str, Any]) -> None:
+    """Pre-staged folders of the chosen dataset exist: a typo fails here, not in a job's log."""
+    section = config.get(config["dataset"], {})
+    for key in ("videos_dir", "splits_dir"):
+        path = section.get(key)
+        if path and not Path(path).is_dir():
+            raise ConfigError(f"config key {config['dataset']}.{key}: folder {path} does not exist")
 
 
 def check_models(config: MutableMapping[str, Any]) -> None:

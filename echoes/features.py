@@ -182,6 +182,7 @@ def extract_features(
         "torch_version": str(torch.__version__),
         "echoes_version": echoes.__version__,
         "missing_videos": manifest.missing,
+        "unlisted_files": manifest.unlisted,
         "skipped_clips": len(skipped),
     }
     string = h5py.string_dtype()

@@ -222,7 +222,8 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         f"(gradient models hold out {max(r.get('val_clips', 0) for r in runs if r['split'] == first['split'])} "
         f"of them, whole groups, for validation), {first['test_clips']} test; videos missing from disk: "
         f"{features.get('missing_videos', 0)}; clips that failed to decode (skipped, listed in features.h5): "
-        f"{features.get('skipped_clips', 0)}",
+        f"{features.get('skipped_clips', 0)}; files on disk that no split list names (ignored): "
+        f"{features.get('unlisted_files', 0)}",
         f"- Frames: T = {features.get('frames_per_clip')} per clip, {features.get('frame_size')} px; "
         f"CNN: {features.get('backbone')} ({features.get('layer')}), weights {weights}{note}; "
         f"precision {features.get('precision')}",

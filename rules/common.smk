@@ -1,5 +1,7 @@
 # Helpers shared by the rule files: config validation, paths, and the code each stage depends on.
 import os
+import re
+import urllib.parse
 
 from snakemake.utils import min_version
 
@@ -25,17 +27,40 @@ def code(*modules):
     return [os.path.join(workflow.basedir, "echoes", m) for m in modules]
 
 
-def dataset_root():
-    """The folder that holds ``videos/<Class>/<clip>`` and ``splits/`` (UCF101 formats)."""
-    return f"{DATA}/raw"
-
-
 def dataset_videos():
-    return os.path.join(dataset_root(), "videos")
+    """The ``<Class>/<clip>`` folder: pre-staged by the user (used in place), or made by data.smk."""
+    if DATASET == "folder":
+        return config["folder"]["videos_dir"]
+    if DATASET == "ucf101" and config["ucf101"]["videos_dir"]:
+        return config["ucf101"]["videos_dir"]
+    return f"{DATA}/raw/videos"
 
 
 def dataset_splits():
-    return os.path.join(dataset_root(), "splits")
+    """The folder of UCF101-format split lists: pre-staged, downloaded, synthesized or generated."""
+    if DATASET == "folder":
+        return config["folder"]["splits_dir"] or f"{DATA}/splits"
+    if DATASET == "ucf101" and config["ucf101"]["splits_dir"]:
+        return config["ucf101"]["splits_dir"]
+    return f"{DATA}/raw/splits"
+
+
+def ucf101_archive(part):
+    """Where the ``videos`` or ``splits`` archive is downloaded to, named as its first URL names it."""
+    url = config["ucf101"][f"{part}_urls"][0]
+    return f"{DATA}/downloads/{os.path.basename(urllib.parse.urlparse(url).path)}"
+
+
+def ucf101_source(wildcards):
+    """URLs and pinned checksum of the archive a download job fetches."""
+    part = next(p for p in ("videos", "splits") if ucf101_archive(p).endswith("/" + wildcards.archive))
+    settings = config["ucf101"]
+    return {
+        "urls": settings[f"{part}_urls"],
+        "sha256": settings[f"{part}_sha256"],
+        "retries": settings["retries"],
+        "verify_tls": settings["verify_tls"],
+    }
 
 
 def frame_shards():

@@ -1,32 +1,91 @@
-# Dataset stage: the embedded synthetic set (UCF101 layout), then the manifest every stage reads.
+# Dataset stage: the videos and split lists (synthesized, downloaded and extracted, pre-staged, or
+# generated for a user's folder), then the manifest every later stage reads.
 
 
 localrules:
     manifest,
 
 
-rule synthesize_dataset:
-    output:
-        directory("data/synthetic/raw"),
-    params:
-        spec=config["synthetic"],
-    log:
-        "logs/synthetic/synthesize.log",
-    benchmark:
-        "logs/synthetic/synthesize.benchmark.tsv"
-    script:
-        "../workflow/scripts/synthesize_dataset.py"
+if DATASET == "synthetic":
+
+    rule synthesize_dataset:
+        output:
+            videos=directory(f"{DATA}/raw/videos"),
+            splits=directory(f"{DATA}/raw/splits"),
+        params:
+            spec=config["synthetic"],
+        log:
+            f"logs/{DATASET}/synthesize.log",
+        benchmark:
+            f"logs/{DATASET}/synthesize.benchmark.tsv"
+        script:
+            "../workflow/scripts/synthesize_dataset.py"
+
+
+if DATASET == "ucf101":
+
+    wildcard_constraints:
+        archive="|".join(re.escape(os.path.basename(ucf101_archive(p))) for p in ("videos", "splits")),
+        part="videos|splits",
+
+    rule download_ucf101:
+        output:
+            f"{DATA}/downloads/{{archive}}" if config["ucf101"]["keep_archives"] else temp(f"{DATA}/downloads/{{archive}}"),
+        params:
+            source=ucf101_source,
+        retries: 0
+        log:
+            f"logs/{DATASET}/download_{{archive}}.log",
+        benchmark:
+            f"logs/{DATASET}/download_{{archive}}.benchmark.tsv"
+        script:
+            "../workflow/scripts/download.py"
+
+    rule extract_ucf101:
+        input:
+            archive=lambda wildcards: ucf101_archive(wildcards.part),
+            code=code("data/archives.py"),
+        output:
+            directory(f"{DATA}/raw/{{part}}"),
+        params:
+            inner=lambda wildcards: {"videos": "UCF-101", "splits": "ucfTrainTestlist"}[wildcards.part],
+        log:
+            f"logs/{DATASET}/extract_{{part}}.log",
+        benchmark:
+            f"logs/{DATASET}/extract_{{part}}.benchmark.tsv"
+        script:
+            "../workflow/scripts/extract_archive.py"
+
+
+if DATASET == "folder" and not config["folder"]["splits_dir"]:
+
+    rule folder_splits:
+        input:
+            videos=dataset_videos(),
+            code=code("data/folder.py"),
+        output:
+            directory(dataset_splits()),
+        params:
+            test_fraction=config["folder"]["test_fraction"],
+            seed=config["folder"]["seed"],
+        log:
+            f"logs/{DATASET}/splits.log",
+        script:
+            "../workflow/scripts/folder_splits.py"
 
 
 rule manifest:
     input:
-        dataset=dataset_root(),
+        videos=dataset_videos(),
+        splits=dataset_splits(),
         code=code("data/ucf101.py"),
     output:
         f"{DATA}/manifest.tsv",
     params:
-        videos=dataset_videos(),
-        splits=dataset_splits(),
+        on_missing_video=config["on_missing_video"],
+        # a user's folders may lack gNN names or reuse clip names across classes
+        groups="auto" if DATASET == "folder" else "ucf101",
+        ids="path" if DATASET == "folder" else "stem",
     log:
         f"logs/{DATASET}/manifest.log",
     script:

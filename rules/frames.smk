@@ -4,12 +4,11 @@
 rule decode_frames:
     input:
         manifest=f"{DATA}/manifest.tsv",
-        dataset=dataset_root(),
+        videos=dataset_videos(),
         code=code("video.py"),
     output:
         f"{DATA}/frames/shard{{shard}}-of{N_SHARDS}.h5",
     params:
-        videos=dataset_videos(),
         frames=config["frames"],
         n_shards=N_SHARDS,
     threads: 1

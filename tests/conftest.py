@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from echoes.data.synthetic import SyntheticSpec, generate
-from echoes.data.ucf101 import SPLITS, prepare_manifest
+from echoes.data.ucf101 import prepare_manifest
 from echoes.features import extract_features
 from echoes.video import decode_shard
 
@@ -26,7 +26,7 @@ def tiny_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_manifest(tiny_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("manifest") / "manifest.tsv"
-    prepare_manifest(tiny_dataset / "videos", tiny_dataset / "splits", out, SPLITS)
+    prepare_manifest(tiny_dataset / "videos", tiny_dataset / "splits", out)
     return out
 
 

@@ -4,9 +4,11 @@ import pytest
 
 from echoes.data.ucf101 import (
     SplitFileError,
+    available_splits,
     build_manifest,
     check_videos_exist,
     parse_group,
+    prepare_manifest,
     read_class_index,
     read_manifest,
     read_split_list,
@@ -57,9 +59,10 @@ def test_manifest_records_role_per_split_and_group(splits_dir):
 
 def test_manifest_round_trips(splits_dir, tmp_path):
     classes, clips = build_manifest(splits_dir, splits=[1])
-    write_manifest(tmp_path / "m.tsv", classes, clips, missing=2)
+    write_manifest(tmp_path / "m.tsv", classes, clips, missing=2, unlisted=3)
     manifest = read_manifest(tmp_path / "m.tsv")
-    assert manifest.classes == classes and manifest.clips == clips and manifest.missing == 2
+    assert manifest.classes == classes and manifest.clips == clips
+    assert (manifest.missing, manifest.unlisted) == (2, 3)
     assert manifest.ids(1, "test") == ["v_ApplyEyeMakeup_g01_c01", "v_Hammering_g01_c03"]
 
 
@@ -104,3 +107,61 @@ def test_missing_videos_fail_listing_count_and_paths_unless_allowed(splits_dir, 
         check_videos_exist(videos, clips)
     assert clips[1].path in str(error.value)
     assert check_videos_exist(videos, clips, allow_missing=True) == clips[:1]
+
+
+def test_only_splits_with_both_lists_are_read(splits_dir):
+    (splits_dir / "trainlist02.txt").write_bytes(b"ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi 1\r\n")
+    assert available_splits(splits_dir) == [1]  # testlist02.txt is absent
+    _, clips = build_manifest(splits_dir)
+    assert all(set(c.splits) == {1} for c in clips)
+
+
+def test_a_splits_folder_without_lists_is_refused(tmp_path):
+    (tmp_path / "classInd.txt").write_text("1 A\n2 B\n")
+    with pytest.raises(FileNotFoundError, match="no trainlist0N.txt"):
+        build_manifest(tmp_path)
+
+
+def test_clip_ids_by_path_keep_same_named_clips_of_two_classes_apart(tmp_path):
+    (tmp_path / "classInd.txt").write_text("1 Run\n2 Walk\n")
+    (tmp_path / "trainlist01.txt").write_text("Run/clip1.mp4\nWalk/clip1.mp4\n")
+    (tmp_path / "testlist01.txt").write_text("Run/clip2.mp4\nWalk/clip2.mp4\n")
+    with pytest.raises(SplitFileError, match="share the clip id 'clip1'"):
+        build_manifest(tmp_path, groups="auto")
+    _, clips = build_manifest(tmp_path, groups="auto", ids="path")
+    assert [c.video_id for c in clips] == ["Run/clip1", "Walk/clip1", "Run/clip2", "Walk/clip2"]
+    assert [c.group for c in clips] == [0, 1, 2, 3]  # no gNN: one group per clip
+
+
+def make_videos(root, clips):
+    for clip in clips:
+        path = root / clip.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"video")
+
+
+def test_manifest_counts_unlisted_files_and_follows_symlinks(splits_dir, tmp_path):
+    _, clips = build_manifest(splits_dir)
+    storage, videos = tmp_path / "storage", tmp_path / "videos"
+    make_videos(storage, clips)
+    videos.mkdir()
+    for folder in storage.iterdir():  # a symlink farm, as on many clusters
+        (videos / folder.name).symlink_to(folder)
+    (storage / "Hammering" / "v_Hammering_g02_c01.avi").write_bytes(b"not in any list")
+    (storage / "Hammering" / "notes.txt").write_text("hello")
+    manifest = prepare_manifest(videos, splits_dir, tmp_path / "manifest.tsv")
+    assert len(manifest.clips) == 5 and manifest.unlisted == 2 and manifest.missing == 0
+    assert read_manifest(tmp_path / "manifest.tsv").unlisted == 2
+
+
+def test_a_broken_symlink_counts_as_a_missing_video(splits_dir, tmp_path):
+    _, clips = build_manifest(splits_dir)
+    videos = tmp_path / "videos"
+    make_videos(videos, clips[1:])
+    (videos / clips[0].path).parent.mkdir(parents=True, exist_ok=True)
+    (videos / clips[0].path).symlink_to(tmp_path / "gone.avi")
+    with pytest.raises(FileNotFoundError, match=r"1 of 5 videos .*on_missing_video: skip"):
+        prepare_manifest(videos, splits_dir, tmp_path / "manifest.tsv")
+    assert not (tmp_path / "manifest.tsv").exists()
+    manifest = prepare_manifest(videos, splits_dir, tmp_path / "manifest.tsv", on_missing_video="skip")
+    assert manifest.missing == 1 and clips[0].video_id not in [c.video_id for c in manifest.clips]

@@ -93,10 +93,33 @@ def parse_group(video_id: str) -> int:
     return int(match.group(1))
 
 
-def build_manifest(splits_dir: Path, splits: Sequence[int] = SPLITS) -> tuple[list[str], list[Clip]]:
-    """Every clip named by any of ``splits`` once, in first-seen order, with its membership per split."""
+def available_splits(splits_dir: Path) -> list[int]:
+    """The splits whose train and test lists both exist (UCF101 has all three; a user's set may not)."""
+    return [s for s in SPLITS if all((Path(splits_dir) / f"{r}list0{s}.txt").exists() for r in ("train", "test"))]
+
+
+def _assign_groups(ids: Sequence[str], groups: str) -> list[int]:
+    """Group per clip: UCF101's ``gNN`` (``groups='ucf101'``, required), or with ``'auto'`` the
+    ``gNN`` when every clip has one and otherwise one group per clip (a clip-level split)."""
+    if groups == "ucf101" or all(GROUP_PATTERN.search(i) for i in ids):
+        return [parse_group(i) for i in ids]
+    return list(range(len(ids)))
+
+
+def build_manifest(
+    splits_dir: Path, splits: Sequence[int] | None = None, groups: str = "ucf101", ids: str = "stem"
+) -> tuple[list[str], list[Clip]]:
+    """Every clip named by any of ``splits`` (default: every split with lists) once, in first-seen
+    order, with its membership per split.
+
+    ``ids='stem'`` names a clip by its file name (UCF101's names are unique); ``'path'`` by
+    ``<Class>/<stem>``, for a user's folders where two classes may both hold ``clip01.mp4``.
+    """
     splits_dir = Path(splits_dir)
     classes = read_class_index(splits_dir / "classInd.txt")
+    splits = available_splits(splits_dir) if splits is None else splits
+    if not splits:
+        raise FileNotFoundError(f"{splits_dir} holds no trainlist0N.txt/testlist0N.txt pair (N = 1, 2 or 3)")
     clips: dict[str, Clip] = {}
     for split in splits:
         for role in ("train", "test"):
@@ -104,36 +127,61 @@ def build_manifest(splits_dir: Path, splits: Sequence[int] = SPLITS) -> tuple[li
             if not list_path.exists():
                 raise FileNotFoundError(f"split {split} needs {list_path}, which does not exist")
             for relpath, label in read_split_list(list_path, classes):
-                video_id = PurePosixPath(relpath).stem
+                path = PurePosixPath(relpath)
+                video_id = path.stem if ids == "stem" else str(path.with_suffix(""))
                 clip = clips.get(video_id)
                 if clip is None:
-                    clip = clips[video_id] = Clip(video_id, relpath, label, classes[label], parse_group(video_id))
+                    clip = clips[video_id] = Clip(video_id, relpath, label, classes[label], -1)
+                elif clip.path != relpath:
+                    raise SplitFileError(f"{list_path}: {relpath} and {clip.path} share the clip id {video_id!r}")
                 if split in clip.splits:
                     raise SplitFileError(f"{list_path}: {relpath} is listed twice in split {split}")
                 clip.splits[split] = role
+    for clip, group in zip(clips.values(), _assign_groups(list(clips), groups), strict=True):
+        clip.group = group
     return classes, list(clips.values())
 
 
 def check_videos_exist(videos_dir: Path, clips: Sequence[Clip], allow_missing: bool = False) -> list[Clip]:
-    """The clips whose files exist; missing ones fail the run unless ``allow_missing``."""
-    present = [c for c in clips if (Path(videos_dir) / c.path).is_file()]
-    missing = [c.path for c in clips if not (Path(videos_dir) / c.path).is_file()]
+    """The clips whose files exist (a broken symlink counts as missing); missing ones fail the run
+    unless ``allow_missing``."""
+    videos_dir = Path(videos_dir)
+    if not videos_dir.is_dir():
+        raise FileNotFoundError(f"videos folder {videos_dir} does not exist")
+    present = [c for c in clips if (videos_dir / c.path).is_file()]
+    missing = [c.path for c in clips if not (videos_dir / c.path).is_file()]
     if missing and not allow_missing:
         shown = ", ".join(missing[:5])
         raise FileNotFoundError(
             f"{len(missing)} of {len(clips)} videos named by the split lists are missing under {videos_dir} "
-            f"(first: {shown}); set dataset options allow_missing: true to continue with the rest"
+            f"(first: {shown}); set `on_missing_video: skip` in config to continue with the rest"
         )
     return present
+
+
+def unlisted_files(videos_dir: Path, clips: Sequence[Clip]) -> list[str]:
+    """Files under ``<videos_dir>/<Class>/`` that no split list names: ignored, but counted."""
+    listed = {c.path for c in clips}
+    on_disk = (
+        f"{folder.name}/{item.name}"
+        for folder in Path(videos_dir).iterdir()
+        if folder.is_dir()
+        for item in folder.iterdir()
+        if not item.name.startswith(".")
+    )
+    return sorted(p for p in on_disk if p not in listed)
 
 
 MANIFEST_FIELDS = ("video_id", "path", "label", "class_name", "group") + tuple(f"split{s}" for s in SPLITS)
 
 
-def write_manifest(path: Path, classes: Sequence[str], clips: Sequence[Clip], missing: int = 0) -> None:
-    """A TSV with one row per clip; a header comment records the classes and the missing count."""
+def write_manifest(
+    path: Path, classes: Sequence[str], clips: Sequence[Clip], missing: int = 0, unlisted: int = 0
+) -> None:
+    """A TSV with one row per clip; header comments record the classes, the count of listed
+    videos missing from disk and of files on disk that no list names."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        handle.write(f"# classes\t{' '.join(classes)}\n# missing\t{missing}\n")
+        handle.write(f"# classes\t{' '.join(classes)}\n# missing\t{missing}\n# unlisted\t{unlisted}\n")
         writer = csv.DictWriter(handle, MANIFEST_FIELDS, delimiter="\t")
         writer.writeheader()
         for clip in clips:
@@ -147,6 +195,7 @@ class Manifest:
     classes: list[str]
     clips: list[Clip]
     missing: int = 0
+    unlisted: int = 0
 
     def ids(self, split: int, role: str) -> list[str]:
         return [c.video_id for c in self.clips if c.splits.get(split) == role]
@@ -154,8 +203,7 @@ class Manifest:
 
 def read_manifest(path: Path) -> Manifest:
     with open(path, newline="") as handle:
-        classes = handle.readline().rstrip("\n").split("\t")[1].split()
-        missing = int(handle.readline().rstrip("\n").split("\t")[1])
+        header = dict(handle.readline().removeprefix("# ").rstrip("\n").split("\t") for _ in range(3))
         clips = [
             Clip(
                 video_id=row["video_id"],
@@ -167,7 +215,7 @@ def read_manifest(path: Path) -> Manifest:
             )
             for row in csv.DictReader(handle, delimiter="\t")
         ]
-    return Manifest(classes, clips, missing)
+    return Manifest(header["classes"].split(), clips, int(header["missing"]), int(header["unlisted"]))
 
 
 def write_split_files(
@@ -189,10 +237,20 @@ def write_split_files(
 
 
 def prepare_manifest(
-    videos_dir: Path, splits_dir: Path, out: Path, splits: Sequence[int], allow_missing: bool = False
+    videos_dir: Path,
+    splits_dir: Path,
+    out: Path,
+    on_missing_video: str = "fail",
+    groups: str = "ucf101",
+    ids: str = "stem",
 ) -> Manifest:
-    """Stage entry point: read the split lists, check the videos, write the manifest."""
-    classes, clips = build_manifest(splits_dir, splits)
-    present = check_videos_exist(videos_dir, clips, allow_missing)
-    write_manifest(out, classes, present, missing=len(clips) - len(present))
-    return Manifest(classes, present, len(clips) - len(present))
+    """Stage entry point: read every split list, check the videos, count the unlisted files, write
+    the manifest. ``on_missing_video='skip'`` continues without the missing videos (and counts them)."""
+    classes, clips = build_manifest(splits_dir, groups=groups, ids=ids)
+    present = check_videos_exist(videos_dir, clips, allow_missing=on_missing_video == "skip")
+    unlisted = unlisted_files(videos_dir, clips)
+    manifest = Manifest(classes, present, len(clips) - len(present), len(unlisted))
+    write_manifest(out, classes, present, manifest.missing, manifest.unlisted)
+    if unlisted:
+        print(f"ignored {len(unlisted)} file(s) that no split list names, e.g. {', '.join(unlisted[:3])}")
+    return manifest

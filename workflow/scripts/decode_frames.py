@@ -7,7 +7,7 @@ smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]):
     result = decode_shard(
         smk.input.manifest,
-        smk.params.videos,
+        smk.input.videos,
         smk.output[0],
         shard=int(smk.wildcards.shard),
         n_shards=smk.params.n_shards,

@@ -1,7 +1,9 @@
 """Snakemake glue: generate the embedded synthetic dataset (echoes.data.synthetic.generate)."""
 
+from pathlib import Path
+
 from echoes.data.synthetic import SyntheticSpec, generate
 from echoes.utils import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
-    generate(snakemake.output[0], SyntheticSpec(**snakemake.params.spec))  # noqa: F821
+    generate(Path(snakemake.output.videos).parent, SyntheticSpec(**snakemake.params.spec))  # noqa: F821

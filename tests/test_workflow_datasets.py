@@ -1,0 +1,131 @@
+"""End to end on other datasets: pre-staged UCF101 folders, a download served on 127.0.0.1, any folder."""
+
+import functools
+import os
+import shutil
+import threading
+import zipfile
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import h5py
+import pytest
+import yaml
+
+from echoes.data.synthetic import SyntheticSpec, generate
+from echoes.data.ucf101 import read_manifest
+from tests.test_workflow import TINY_CONFIG, pending_jobs, snakemake
+
+MINI = SyntheticSpec(num_classes=4, clips_per_class=9, groups=3, frames=8, width=64, height=48, seed=2)
+
+
+@pytest.fixture(scope="module")
+def mini_ucf101(tmp_path_factory) -> Path:
+    """``UCF-101/<Class>/<clip>.avi`` and ``ucfTrainTestlist/`` as UCF101 ships them, plus clutter."""
+    root = tmp_path_factory.mktemp("ucf101")
+    generate(root / "generated", MINI)
+    os.replace(root / "generated" / "videos", root / "UCF-101")
+    os.replace(root / "generated" / "splits", root / "ucfTrainTestlist")
+    first_class = sorted((root / "UCF-101").iterdir())[0]
+    (first_class / "Thumbs.db").write_bytes(b"clutter no split names")
+    return root
+
+
+def config_for(workdir: Path, **changes) -> Path:
+    config = {**TINY_CONFIG, "models": {k: TINY_CONFIG["models"][k] for k in ("MeanOfFrames", "SimpleESN")}}
+    config.update(changes)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return workdir
+
+
+@pytest.mark.e2e
+def test_prestaged_ucf101_runs_the_whole_dag_in_place_with_a_missing_video_counted(mini_ucf101, tmp_path):
+    videos = tmp_path / "UCF-101"
+    shutil.copytree(mini_ucf101 / "UCF-101", videos)
+    removed = sorted(videos.glob("*/*.avi"))[0]
+    removed.unlink()
+    settings = {"videos_dir": str(videos), "splits_dir": str(mini_ucf101 / "ucfTrainTestlist")}
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config_for(workdir, dataset="ucf101", ucf101=settings, on_missing_video="skip")
+
+    dry = snakemake(workdir, "-n")
+    assert "download_ucf101" not in pending_jobs(dry) and "extract_ucf101" not in pending_jobs(dry)
+    snakemake(workdir)
+
+    assert not (workdir / "data" / "ucf101" / "raw").exists()  # nothing downloaded or copied
+    manifest = read_manifest(workdir / "data" / "ucf101" / "manifest.tsv")
+    assert (manifest.missing, manifest.unlisted) == (1, 1)
+    with h5py.File(workdir / "data" / "ucf101" / "features.h5") as h5:
+        assert h5.attrs["dataset"] == "ucf101" and removed.stem not in [v.decode() for v in h5["video_ids"][:]]
+    report = (workdir / "results" / "comparison.md").read_text()
+    assert "Dataset: `ucf101`" in report and "videos missing from disk: 1" in report
+    assert "no split list names (ignored): 1" in report
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def archive_server(mini_ucf101, tmp_path):
+    """The mini UCF101 as two zip archives (bsdtar and unar read zip as they read RAR) on 127.0.0.1."""
+    served = tmp_path / "served"
+    served.mkdir()
+    for name, folder in (("UCF101.zip", "UCF-101"), ("splits.zip", "ucfTrainTestlist")):
+        with zipfile.ZipFile(served / name, "w") as archive:
+            for path in sorted((mini_ucf101 / folder).rglob("*")):
+                archive.write(path, path.relative_to(mini_ucf101))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.e2e
+def test_ucf101_is_downloaded_verified_and_extracted_into_the_manifest(archive_server, mini_ucf101, tmp_path):
+    settings = {
+        "videos_urls": [f"{archive_server}/UCF101.zip"],
+        "splits_urls": [f"{archive_server}/gone/splits.zip", f"{archive_server}/splits.zip"],
+        "retries": 0,
+    }
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config_for(workdir, dataset="ucf101", ucf101=settings)
+    snakemake(workdir, "data/ucf101/manifest.tsv")
+
+    data = workdir / "data" / "ucf101"
+    assert sorted(p.name for p in (data / "downloads").iterdir()) == [
+        "UCF101.zip",
+        "UCF101.zip.sha256",
+        "splits.zip",
+        "splits.zip.sha256",
+    ]
+    assert sorted(p.name for p in (data / "raw").iterdir()) == ["splits", "videos"]
+    assert (data / "raw" / "splits" / "classInd.txt").is_file()
+    assert len(read_manifest(data / "manifest.tsv").clips) == MINI.num_classes * MINI.clips_per_class
+    assert "Nothing to be done" in snakemake(workdir, "-n", "data/ucf101/manifest.tsv")
+
+
+@pytest.mark.e2e
+def test_any_folder_gets_a_generated_split_and_a_manifest(mini_ucf101, tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config_for(workdir, dataset="folder", folder={"videos_dir": str(mini_ucf101 / "UCF-101"), "seed": 5})
+    snakemake(workdir, "data/folder/manifest.tsv")
+    splits = workdir / "data" / "folder" / "splits"
+    assert sorted(p.name for p in splits.iterdir() if not p.name.startswith(".")) == [
+        "classInd.txt",
+        "split_info.json",
+        "testlist01.txt",
+        "testlist02.txt",
+        "testlist03.txt",
+        "trainlist01.txt",
+        "trainlist02.txt",
+        "trainlist03.txt",
+    ]
+    manifest = read_manifest(workdir / "data" / "folder" / "manifest.tsv")
+    assert len(manifest.clips) == MINI.num_classes * MINI.clips_per_class and manifest.unlisted == 1
+    assert manifest.clips[0].video_id.count("/") == 1  # <Class>/<stem>: unique across classes
