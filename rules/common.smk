@@ -63,6 +63,12 @@ def ucf101_source(wildcards):
     }
 
 
+def frame_shard_output():
+    """A decode job's shard; temporary unless ``frames.keep`` (features can then be re-extracted without decoding)."""
+    shard = f"{DATA}/frames/shard{{shard}}-of{N_SHARDS}.h5"
+    return shard if config["frames"]["keep"] else temp(shard)
+
+
 def frame_shards():
     return [f"{DATA}/frames/shard{i}-of{N_SHARDS}.h5" for i in range(N_SHARDS)]
 

@@ -7,7 +7,7 @@ rule decode_frames:
         videos=dataset_videos(),
         code=code("video.py"),
     output:
-        f"{DATA}/frames/shard{{shard}}-of{N_SHARDS}.h5",
+        frame_shard_output(),
     params:
         frames=config["frames"],
         n_shards=N_SHARDS,

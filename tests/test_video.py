@@ -2,6 +2,7 @@
 
 import shutil
 
+import av
 import h5py
 import numpy as np
 import pytest
@@ -67,3 +68,58 @@ def test_bad_clip_is_skipped_and_listed_without_shifting_the_others(tiny_dataset
     with pytest.raises(VideoError, match=clips[1].path.split("/")[1]):
         decode_shard(tiny_manifest, broken, tmp_path / "f.h5", 0, 1, 4, 32, on_bad_video="fail")
     assert not (tmp_path / "f.h5").exists()
+
+
+def write_video(path, n_frames, container, codec, width=80, height=60):
+    """A clip whose brightness encodes the frame index, in any container/codec PyAV can write."""
+    with av.open(str(path), mode="w", format=container) as output:
+        stream = output.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(n_frames):
+            image = np.full((height, width, 3), 10 + 200 * i // max(1, n_frames - 1), np.uint8)
+            output.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        output.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "codec"),
+    [
+        ("xvid.avi", "avi", "mpeg4"),
+        ("h264.mp4", "mp4", "libx264"),
+        ("hevc.mp4", "mp4", "libx265"),
+        ("vp9.webm", "webm", "libvpx-vp9"),
+        ("vp9.mkv", "matroska", "libvpx-vp9"),
+        ("raw-stream.m4v", "m4v", "mpeg4"),  # MPEG-4 elementary stream: no container, no timestamps
+    ],
+)
+def test_common_codecs_and_containers_decode_in_time_order(tmp_path, name, container, codec):
+    frames = decode_clip(write_video(tmp_path / name, 13, container, codec), 5, 32)
+    assert frames.shape == (5, 32, 32, 3)
+    assert np.all(np.diff(frames.mean(axis=(1, 2, 3))) > 0)
+
+
+@pytest.mark.parametrize("n_frames", [1, 3, 7, 17])
+def test_odd_frame_counts_give_exactly_t_frames_forward_in_time(tmp_path, n_frames):
+    frames = decode_clip(write_video(tmp_path / "odd.avi", n_frames, "avi", "mpeg4"), 8, 32)
+    assert frames.shape == (8, 32, 32, 3)
+    assert np.all(np.diff(frames.mean(axis=(1, 2, 3))) >= 0)
+
+
+@pytest.mark.parametrize(("name", "container", "codec"), [("cut.avi", "avi", "mpeg4"), ("cut.mp4", "mp4", "libx264")])
+def test_a_truncated_file_is_a_bad_video_naming_the_file(tmp_path, name, container, codec):
+    path = write_video(tmp_path / name, 40, container, codec)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(VideoError, match=name):
+        decode_clip(path, 4, 32)
+
+
+def test_a_file_without_a_video_stream_is_a_bad_video(tmp_path):
+    with av.open(str(tmp_path / "speech.wav"), mode="w", format="wav") as output:
+        stream = output.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        output.mux(stream.encode(frame))
+        output.mux(stream.encode())
+    with pytest.raises(VideoError, match="speech.wav: no video stream"):
+        decode_clip(tmp_path / "speech.wav", 4, 32)

@@ -118,6 +118,20 @@ def test_changing_one_models_params_reruns_only_that_model_and_the_report(workfl
 
 
 @pytest.mark.e2e
+def test_other_cnn_weights_reextract_features_without_decoding_again(workflow_run):
+    original = (workflow_run / "config.yaml").read_text()
+    config = yaml.safe_load(original)
+    config["features"]["seed"] = 1  # another random initialisation: other weights
+    (workflow_run / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        jobs = pending_jobs(snakemake(workflow_run, "-n"))
+    finally:
+        (workflow_run / "config.yaml").write_text(original)
+    assert jobs["extract_features"] == 1 and jobs["report"] == 1
+    assert "decode_frames" not in jobs and "manifest" not in jobs
+
+
+@pytest.mark.e2e
 def test_a_bad_config_fails_before_any_job_naming_the_key(workflow_run, tmp_path):
     config = yaml.safe_load((workflow_run / "config.yaml").read_text())
     config["models"]["SimpleESN"]["params"]["sparsity"] = 1.5
