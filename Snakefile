@@ -28,6 +28,6 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         "results/comparison.md",
-    default_target: True

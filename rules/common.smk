@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: config validation, paths, and the code each stage depends on.
+# Helpers shared by the stage files: config validation, paths, and the code each stage depends on.
 import os
 import re
 import urllib.parse
@@ -51,9 +51,15 @@ def ucf101_archive(part):
     return f"{DATA}/downloads/{os.path.basename(urllib.parse.urlparse(url).path)}"
 
 
+def archive_output():
+    """A downloaded archive; temporary (deleted after extraction) unless ``ucf101.keep_archives``."""
+    archive = f"{DATA}/downloads/{{archive}}"
+    return archive if config["ucf101"]["keep_archives"] else temp(archive)
+
+
 def ucf101_source(wildcards):
     """URLs and pinned checksum of the archive a download job fetches."""
-    part = next(p for p in ("videos", "splits") if ucf101_archive(p).endswith("/" + wildcards.archive))
+    part = next(p for p in ("videos", "splits") if os.path.basename(ucf101_archive(p)) == wildcards.archive)
     settings = config["ucf101"]
     return {
         "urls": settings[f"{part}_urls"],

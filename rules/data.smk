@@ -12,12 +12,14 @@ if DATASET == "synthetic":
         output:
             videos=directory(f"{DATA}/raw/videos"),
             splits=directory(f"{DATA}/raw/splits"),
-        params:
-            spec=config["synthetic"],
         log:
             f"logs/{DATASET}/synthesize.log",
         benchmark:
             f"logs/{DATASET}/synthesize.benchmark.tsv"
+        conda:
+            "../envs/echoes.yaml"
+        params:
+            spec=config["synthetic"],
         script:
             "../workflow/scripts/synthesize_dataset.py"
 
@@ -30,14 +32,16 @@ if DATASET == "ucf101":
 
     rule download_ucf101:
         output:
-            f"{DATA}/downloads/{{archive}}" if config["ucf101"]["keep_archives"] else temp(f"{DATA}/downloads/{{archive}}"),
-        params:
-            source=ucf101_source,
-        retries: 0
+            archive_output(),
         log:
             f"logs/{DATASET}/download_{{archive}}.log",
         benchmark:
             f"logs/{DATASET}/download_{{archive}}.benchmark.tsv"
+        retries: 0
+        conda:
+            "../envs/echoes.yaml"
+        params:
+            source=ucf101_source,
         script:
             "../workflow/scripts/download.py"
 
@@ -47,12 +51,14 @@ if DATASET == "ucf101":
             code=code("data/archives.py"),
         output:
             directory(f"{DATA}/raw/{{part}}"),
-        params:
-            inner=lambda wildcards: {"videos": "UCF-101", "splits": "ucfTrainTestlist"}[wildcards.part],
         log:
             f"logs/{DATASET}/extract_{{part}}.log",
         benchmark:
             f"logs/{DATASET}/extract_{{part}}.benchmark.tsv"
+        conda:
+            "../envs/echoes.yaml"
+        params:
+            inner=lambda wildcards: {"videos": "UCF-101", "splits": "ucfTrainTestlist"}[wildcards.part],
         script:
             "../workflow/scripts/extract_archive.py"
 
@@ -65,11 +71,13 @@ if DATASET == "folder" and not config["folder"]["splits_dir"]:
             code=code("data/folder.py"),
         output:
             directory(dataset_splits()),
+        log:
+            f"logs/{DATASET}/splits.log",
+        conda:
+            "../envs/echoes.yaml"
         params:
             test_fraction=config["folder"]["test_fraction"],
             seed=config["folder"]["seed"],
-        log:
-            f"logs/{DATASET}/splits.log",
         script:
             "../workflow/scripts/folder_splits.py"
 
@@ -81,12 +89,14 @@ rule manifest:
         code=code("data/ucf101.py"),
     output:
         f"{DATA}/manifest.tsv",
+    log:
+        f"logs/{DATASET}/manifest.log",
+    conda:
+        "../envs/echoes.yaml"
     params:
         on_missing_video=config["on_missing_video"],
         # a user's folders may lack gNN names or reuse clip names across classes
         groups="auto" if DATASET == "folder" else "ucf101",
         ids="path" if DATASET == "folder" else "stem",
-    log:
-        f"logs/{DATASET}/manifest.log",
     script:
         "../workflow/scripts/manifest.py"

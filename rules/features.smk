@@ -8,16 +8,18 @@ rule extract_features:
         code=code("features.py"),
     output:
         f"{DATA}/features.h5",
-    params:
-        features=config["features"],
-        device=config["device"],
-        dataset=DATASET,
-    threads: THREADS
-    resources:
-        gpu=1,
     log:
         f"logs/{DATASET}/features.log",
     benchmark:
         f"logs/{DATASET}/features.benchmark.tsv"
+    conda:
+        "../envs/echoes.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        features=config["features"],
+        device=config["device"],
+        dataset=DATASET,
     script:
         "../workflow/scripts/extract_features.py"

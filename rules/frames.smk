@@ -8,13 +8,15 @@ rule decode_frames:
         code=code("video.py"),
     output:
         frame_shard_output(),
-    params:
-        frames=config["frames"],
-        n_shards=N_SHARDS,
-    threads: 1
     log:
         f"logs/{DATASET}/decode/shard{{shard}}.log",
     benchmark:
         f"logs/{DATASET}/decode/shard{{shard}}.benchmark.tsv"
+    conda:
+        "../envs/echoes.yaml"
+    threads: 1
+    params:
+        frames=config["frames"],
+        n_shards=N_SHARDS,
     script:
         "../workflow/scripts/decode_frames.py"

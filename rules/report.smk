@@ -31,9 +31,11 @@ rule report:
             caption="../workflow/report/confusion.rst",
             category="Figures",
         ),
-    params:
-        runs={model: model_runs(model) for model in MODELS},
     log:
         "logs/report.log",
+    conda:
+        "../envs/echoes.yaml"
+    params:
+        runs={model: model_runs(model) for model in MODELS},
     script:
         "../workflow/scripts/report.py"

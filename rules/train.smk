@@ -9,11 +9,13 @@ localrules:
 rule init_tracking:
     output:
         f"results/tracking/{DATASET}.json",
+    log:
+        f"logs/{DATASET}/init_tracking.log",
+    conda:
+        "../envs/echoes.yaml"
     params:
         uri=config["tracking"]["uri"],
         dataset=DATASET,
-    log:
-        f"logs/{DATASET}/init_tracking.log",
     script:
         "../workflow/scripts/init_tracking.py"
 
@@ -34,17 +36,19 @@ rule train_model:
     output:
         metrics="results/models/{model}/runs/split{split}-seed{seed}/metrics.json",
         weights="results/models/{model}/runs/split{split}-seed{seed}/model.pt",
-    params:
-        model=model_spec,
-        training=config["training"],
-        device=config["device"],
-    threads: THREADS
-    resources:
-        gpu=1,
     log:
         "logs/train/{model}/split{split}-seed{seed}.log",
     benchmark:
         "logs/train/{model}/split{split}-seed{seed}.benchmark.tsv"
+    conda:
+        "../envs/echoes.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        model=model_spec,
+        training=config["training"],
+        device=config["device"],
     script:
         "../workflow/scripts/train_model.py"
 
@@ -56,5 +60,7 @@ rule aggregate_model:
         "results/models/{model}/metrics.json",
     log:
         "logs/train/{model}/aggregate.log",
+    conda:
+        "../envs/echoes.yaml"
     script:
         "../workflow/scripts/aggregate_model.py"
