@@ -45,7 +45,10 @@ def init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]:
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        location = (Path(artifact_root).resolve() / name).as_uri()
+        # A tracking server stores artifacts where it was told to (--artifacts-destination), reachable
+        # from every node; only a local database gets a local artifact folder.
+        remote = uri.startswith(("http://", "https://"))
+        location = None if remote else (Path(artifact_root).resolve() / name).as_uri()
         experiment_id = client.create_experiment(name, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id

@@ -1,10 +1,11 @@
 """Snakemake glue: ResNet18 features of every decoded frame (echoes.features.extract_features)."""
 
+from echoes.devices import gpu_lease
 from echoes.features import extract_features
 from echoes.utils import log_to
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-with log_to(smk.log[0]):
+with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts
     info = extract_features(
         smk.input.shards,
         smk.input.manifest,

@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
+from echoes.devices import gpu_lease
 from echoes.tracking import config_hash, git_commit
 from echoes.training import run_training_job
 from echoes.utils import log_to, read_json
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-with log_to(smk.log[0]):
+with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts
     spec = smk.params.model
     run_training_job(
         smk.input.features,

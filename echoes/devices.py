@@ -1,0 +1,114 @@
+"""One GPU per job on a multi-GPU machine: a device lease taken before CUDA initialises.
+
+Snakemake's ``gpu`` resource bounds how many GPU jobs run at once (``--resources gpu=K``), but
+it does not say *which* GPU each job gets; without a lease every job would use device 0. A job
+therefore takes an exclusive ``flock`` on ``<lock dir>/gpu-<id>.lock`` for the first free device
+among those it may see, and narrows ``CUDA_VISIBLE_DEVICES`` to that one before PyTorch touches
+CUDA. The kernel drops a lock when its process dies, so a killed job never strands a device.
+
+Under SLURM (``SLURM_JOB_ID`` set) the scheduler has already given the job its own GPUs in
+``CUDA_VISIBLE_DEVICES``, often renumbered from 0 inside the job, so no lease is taken.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+LOCK_DIR_VARIABLE = "ECHOES_GPU_LOCK_DIR"
+
+
+def default_lock_dir() -> Path:
+    """Shared by every job of this user on this machine (leases are per machine, not per workflow)."""
+    return Path(os.environ.get(LOCK_DIR_VARIABLE) or Path(tempfile.gettempdir()) / f"echoes-gpu-leases-{os.getuid()}")
+
+
+def count_gpus() -> int:
+    """GPUs on this machine, from ``nvidia-smi``: asking PyTorch would initialise CUDA too early."""
+    if not shutil.which("nvidia-smi"):
+        return 0
+    result = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True)
+    return sum(line.startswith("GPU ") for line in result.stdout.splitlines()) if result.returncode == 0 else 0
+
+
+def visible_devices(environ: Mapping[str, str], gpu_count: int) -> list[str]:
+    """The device ids a job may lease: ``CUDA_VISIBLE_DEVICES`` when set, else every GPU."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+    return [str(i) for i in range(gpu_count)]
+
+
+def _try_lock(path: Path) -> IO[str] | None:
+    """An open lock file held exclusively by this process, or ``None`` if another holds it."""
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+@contextmanager
+def lease(devices: Sequence[str], lock_dir: Path, poll: float = 0.5, timeout: float | None = None) -> Iterator[str]:
+    """Hold the first free device of ``devices`` for the duration of the block; wait if all are held."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        for device in devices:
+            handle = _try_lock(lock_dir / f"gpu-{device}.lock")
+            if handle is None:
+                continue
+            with handle:
+                try:
+                    yield device
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"no free GPU among {list(devices)} after {timeout} s (locks in {lock_dir})")
+        time.sleep(poll)
+
+
+@contextmanager
+def gpu_lease(
+    requested: str,
+    environ: MutableMapping[str, str] = os.environ,
+    gpu_count: int | None = None,
+    lock_dir: Path | None = None,
+) -> Iterator[str | None]:
+    """Narrow ``CUDA_VISIBLE_DEVICES`` to one leased GPU for a job that may use CUDA.
+
+    Yields the leased id, or ``None`` when there is nothing to lease: ``device: cpu``, no GPU,
+    or SLURM has already chosen the job's GPUs.
+    """
+    if requested == "cpu" or ("SLURM_JOB_ID" in environ and "CUDA_VISIBLE_DEVICES" in environ):
+        yield None
+        return
+    devices = visible_devices(environ, count_gpus() if gpu_count is None else gpu_count)
+    if not devices:
+        yield None
+        return
+    previous = environ.get("CUDA_VISIBLE_DEVICES")
+    with lease(devices, lock_dir or default_lock_dir()) as device:
+        environ["CUDA_VISIBLE_DEVICES"] = device
+        print(f"GPU lease: device {device} of {','.join(devices)}", flush=True)
+        try:
+            yield device
+        finally:
+            if previous is None:
+                environ.pop("CUDA_VISIBLE_DEVICES", None)
+            else:
+                environ["CUDA_VISIBLE_DEVICES"] = previous

@@ -1,0 +1,93 @@
+"""Concurrent GPU jobs each lease a different device (lock files), without any GPU in the machine."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from echoes.devices import gpu_lease, lease, visible_devices
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from echoes.devices import gpu_lease
+environ = {"CUDA_VISIBLE_DEVICES": sys.argv[2]}
+with gpu_lease("auto", environ, lock_dir=Path(sys.argv[1])) as device:
+    print("LEASED", device, environ["CUDA_VISIBLE_DEVICES"], flush=True)
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def start_job(lock_dir, visible="0,1,2", hold=3.0):
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock_dir), visible, str(hold)], stdout=subprocess.PIPE, text=True
+    )
+
+
+def leased(job) -> list[str]:
+    """The (device, CUDA_VISIBLE_DEVICES) a holder job reports once it has its lease."""
+    while not (line := job.stdout.readline()).startswith("LEASED"):
+        assert line, "the job ended without a lease"
+    return line.split()[1:]
+
+
+@pytest.mark.parametrize(
+    ("environ", "count", "expected"),
+    [({}, 2, ["0", "1"]), ({"CUDA_VISIBLE_DEVICES": "2, 3"}, 8, ["2", "3"]), ({"CUDA_VISIBLE_DEVICES": ""}, 4, [])],
+)
+def test_visible_devices_honour_cuda_visible_devices(environ, count, expected):
+    assert visible_devices(environ, count) == expected
+
+
+def test_concurrent_jobs_lease_distinct_devices(tmp_path):
+    jobs = [start_job(tmp_path) for _ in range(3)]
+    devices = [leased(job) for job in jobs]
+    for job in jobs:
+        job.wait(timeout=30)
+    assert sorted(device for device, _ in devices) == ["0", "1", "2"]
+    assert all(device == visible for device, visible in devices)  # narrowed to the one device
+
+
+def test_a_job_waits_while_every_device_is_leased(tmp_path):
+    holder = start_job(tmp_path, visible="0", hold=2.0)
+    assert leased(holder)[0] == "0"
+    with pytest.raises(TimeoutError, match="no free GPU"), lease(["0"], tmp_path, poll=0.05, timeout=0.3):
+        pass
+    holder.wait(timeout=30)
+    with lease(["0"], tmp_path, timeout=1.0) as device:
+        assert device == "0"
+
+
+def test_a_killed_job_frees_its_device(tmp_path):
+    holder = start_job(tmp_path, visible="5", hold=60)
+    assert leased(holder)[0] == "5"
+    holder.kill()
+    holder.wait(timeout=30)
+    start = time.monotonic()
+    with lease(["5"], tmp_path, timeout=5.0) as device:
+        assert device == "5" and time.monotonic() - start < 2
+
+
+def test_the_lease_is_returned_and_the_environment_restored(tmp_path):
+    environ = {}
+    with gpu_lease("auto", environ, gpu_count=2, lock_dir=tmp_path) as device:
+        assert device == "0" and environ["CUDA_VISIBLE_DEVICES"] == "0"
+    assert "CUDA_VISIBLE_DEVICES" not in environ
+    with gpu_lease("auto", environ, gpu_count=2, lock_dir=tmp_path) as device:
+        assert device == "0"  # free again
+
+
+@pytest.mark.parametrize(
+    ("requested", "environ", "count"),
+    [
+        ("cpu", {}, 4),
+        ("auto", {}, 0),
+        ("auto", {"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "0"}, 4),
+    ],
+    ids=["cpu-requested", "no-gpu", "slurm-already-assigned"],
+)
+def test_no_lease_is_taken_when_there_is_nothing_to_choose(tmp_path, requested, environ, count):
+    before = dict(environ)
+    with gpu_lease(requested, environ, gpu_count=count, lock_dir=tmp_path) as device:
+        assert device is None and environ == before
