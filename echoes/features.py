@@ -112,6 +112,45 @@ def embed_frames(model: nn.Module, frames: np.ndarray, device: str, precision: s
         return model(_normalise(frames, device)).float().cpu().numpy()
 
 
+CPU_BATCH = 64
+# Peak inference memory per 224 px frame of ResNet18 (activations of a layer and its successor,
+# bf16/fp32, cuDNN workspace): a generous estimate; out-of-memory still halves the batch.
+CUDA_BYTES_PER_FRAME_224 = 12 * 2**20
+
+
+def initial_batch_size(requested: int | str, device: str, size: int, free_bytes: int | None = None) -> int:
+    """Frames per forward pass: the configured number, or under ``auto`` 64 on CPU (larger batches
+    gain nothing there) and on CUDA half the free memory over a per-frame estimate, 32..4096."""
+    if requested != "auto":
+        return int(requested)
+    if device != "cuda":
+        return CPU_BATCH
+    if free_bytes is None:
+        free_bytes, _ = torch.cuda.mem_get_info()
+    per_frame = CUDA_BYTES_PER_FRAME_224 * (size / 224) ** 2
+    return int(min(4096, max(32, free_bytes * 0.5 // per_frame)))
+
+
+def embed_in_batches(
+    model: nn.Module, frames: np.ndarray, device: str, precision: str, batch_size: int
+) -> tuple[np.ndarray, int]:
+    """Features of ``frames`` in batches; a CUDA out-of-memory error halves the batch (kept for the
+    next call, which the returned size is) instead of failing the job."""
+    parts, start = [], 0
+    while start < len(frames):
+        try:
+            parts.append(embed_frames(model, frames[start : start + batch_size], device, precision))
+            start += batch_size
+        except torch.cuda.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size //= 2
+            if device == "cuda":
+                torch.cuda.empty_cache()
+            print(f"CUDA out of memory: continuing with {batch_size} frames per batch", flush=True)
+    return np.concatenate(parts), batch_size
+
+
 def _prefetch(chunks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
     """Read the next chunks in a thread so that the CNN never waits for HDF5 reads."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
@@ -147,7 +186,7 @@ def extract_features(
     *,
     weights: str = "random",
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int | str = "auto",
     device: str = "auto",
     precision: str = "auto",
     storage_dtype: str = "float32",
@@ -168,6 +207,7 @@ def extract_features(
     video_ids, skipped = read_frame_shards(frame_shards)
     with h5py.File(frame_shards[0], "r") as h5:
         t, size = int(h5.attrs["frames_per_clip"]), int(h5.attrs["frame_size"])
+    batch_size = initial_batch_size(batch_size, device, size)
     clips_per_chunk = max(1, batch_size // t)
     attrs = {
         "backbone": "resnet18",
@@ -192,10 +232,12 @@ def extract_features(
         with tqdm(total=len(video_ids), desc="features", unit="clip", mininterval=2) as bar:
             for chunk in _prefetch(_frame_chunks(frame_shards, clips_per_chunk)):
                 n = len(chunk)
-                embedded = embed_frames(model, chunk.reshape(n * t, size, size, 3), device, precision)
+                frames = chunk.reshape(n * t, size, size, 3)
+                embedded, batch_size = embed_in_batches(model, frames, device, precision, batch_size)
                 features[row : row + n] = embedded.reshape(n, t, FEATURE_DIM)
                 row += n
                 bar.update(n)
+        attrs["batch_size"] = batch_size  # as it ended: smaller if CUDA ran out of memory
         h5.create_dataset("video_ids", data=video_ids, dtype=string)
         h5.create_dataset("labels", data=np.array([by_id[v].label for v in video_ids], dtype=np.int64))
         h5.create_dataset("groups", data=np.array([by_id[v].group for v in video_ids], dtype=np.int64))

@@ -215,6 +215,7 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     note = " — **not pretrained**: features from a seeded random initialisation" if weights.startswith("random") else ""
     splits = sorted({r["split"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
+    data = f"data/{features.get('dataset', '?')}"
     return [
         f"- Dataset: `{features.get('dataset', '?')}`, official split(s) {', '.join(map(str, splits))}; "
         f"seeds {', '.join(map(str, seeds))}",
@@ -224,6 +225,9 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         f"{features.get('missing_videos', 0)}; clips that failed to decode (skipped, listed in features.h5): "
         f"{features.get('skipped_clips', 0)}; files on disk that no split list names (ignored): "
         f"{features.get('unlisted_files', 0)}",
+        f"- Clip lists: manifest [`{data}/manifest.tsv`](../{data}/manifest.tsv); skipped clips and their reasons "
+        f"in [`{data}/features.h5`](../{data}/features.h5) (`skipped_video_ids`, `skipped_reasons`) and in "
+        f"`logs/{features.get('dataset', '?')}/decode/`",
         f"- Frames: T = {features.get('frames_per_clip')} per clip, {features.get('frame_size')} px; "
         f"CNN: {features.get('backbone')} ({features.get('layer')}), weights {weights}{note}; "
         f"precision {features.get('precision')}",

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from echoes.data.ucf101 import read_manifest
-from echoes.features import WeightsUnavailable, build_backbone, embed_frames, extract_features
+from echoes.features import (
+    WeightsUnavailable,
+    build_backbone,
+    embed_frames,
+    embed_in_batches,
+    extract_features,
+    initial_batch_size,
+)
 
 from .conftest import SIZE, TINY, T
 
@@ -93,3 +100,41 @@ def test_skipped_clips_are_recorded_and_labels_stay_aligned(tiny_manifest, tiny_
         assert [s.decode() for s in h5["skipped_video_ids"][:]] == [clips[0].video_id]
         assert h5.attrs["skipped_clips"] == 1
         assert h5["labels"][:].tolist() == [c.label for c in clips[1:]]
+
+
+@pytest.mark.parametrize(
+    ("requested", "device", "size", "free", "expected"),
+    [
+        (48, "cuda", 224, 80 * 2**30, 48),  # a number is taken as given
+        ("auto", "cpu", 224, None, 64),
+        ("auto", "cuda", 224, 24 * 2**30, 1024),  # half of 24 GiB at 12 MiB a frame
+        ("auto", "cuda", 112, 80 * 2**30, 4096),  # capped
+        ("auto", "cuda", 224, 2**28, 32),  # floor
+    ],
+)
+def test_the_batch_is_sized_to_the_device(requested, device, size, free, expected):
+    assert initial_batch_size(requested, device, size, free) == expected
+
+
+class RunsOutOfMemoryAbove(torch.nn.Module):
+    """Behaves like a GPU with room for ``limit`` frames: larger batches raise out-of-memory."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit, self.seen = limit, []
+
+    def forward(self, x):
+        self.seen.append(len(x))
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return x.mean(dim=(2, 3)).repeat(1, 2)
+
+
+def test_out_of_memory_halves_the_batch_and_loses_no_frame():
+    frames = np.random.default_rng(0).integers(0, 255, (40, 8, 8, 3), dtype=np.uint8)
+    model = RunsOutOfMemoryAbove(limit=10)
+    features, batch = embed_in_batches(model, frames, "cpu", "fp32", 32)
+    expected, _ = embed_in_batches(RunsOutOfMemoryAbove(limit=64), frames, "cpu", "fp32", 64)
+    assert batch == 8 and features.shape == (40, 6)
+    np.testing.assert_allclose(features, expected, rtol=1e-6)
+    assert model.seen[:3] == [32, 16, 8]

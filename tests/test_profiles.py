@@ -60,4 +60,3 @@ def test_each_rule_asks_slurm_for_its_resources(slurm_plan, rule, expected):
         assert job["slurm_partition"].startswith("FILL IN") and job["slurm_account"].startswith("FILL IN")
     if "gpu" not in expected:
         assert all("gpu" not in job for job in slurm_plan[rule])
-

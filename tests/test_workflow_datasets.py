@@ -61,6 +61,7 @@ def test_prestaged_ucf101_runs_the_whole_dag_in_place_with_a_missing_video_count
     report = (workdir / "results" / "comparison.md").read_text()
     assert "Dataset: `ucf101`" in report and "videos missing from disk: 1" in report
     assert "no split list names (ignored): 1" in report
+    assert "(../data/ucf101/manifest.tsv)" in report and "(../data/ucf101/features.h5)" in report
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
