@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from echoes.data.download import ChecksumError, DownloadError, download
+from echoes.data.download import ChecksumError, DownloadError, Transfer, download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB that is not all one byte
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -56,9 +56,13 @@ def server():
     httpd.server_close()
 
 
+def quiet(retries: int) -> Transfer:
+    return Transfer(retries=retries, progress=False, sleep=lambda seconds: None)
+
+
 def fetch(server, tmp_path, paths, sha256=DIGEST, retries=2):
     urls = [server.url + p for p in paths]
-    return download(urls, tmp_path / "UCF101.rar", sha256, retries=retries, progress=False, sleep=lambda s: None)
+    return download(urls, tmp_path / "UCF101.rar", sha256, quiet(retries))
 
 
 def test_a_complete_download_is_verified_and_renamed(server, tmp_path):
@@ -98,7 +102,7 @@ def test_http_errors_fail_clearly_and_leave_nothing_behind(server, tmp_path, pat
 
 def test_an_unreachable_host_fails_after_its_retries(tmp_path):
     with pytest.raises(DownloadError, match="attempt 2 of 2"):
-        download(["http://127.0.0.1:9/x.rar"], tmp_path / "x.rar", retries=1, progress=False, sleep=lambda s: None)
+        download(["http://127.0.0.1:9/x.rar"], tmp_path / "x.rar", transfer=quiet(retries=1))
     assert list(tmp_path.iterdir()) == []
 
 

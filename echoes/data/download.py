@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -35,6 +36,21 @@ class DownloadError(RuntimeError):
 
 class ChecksumError(RuntimeError):
     """The downloaded bytes are not the pinned ones; the file was kept aside for inspection."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """How a download behaves: ``retries`` further attempts per URL after the first, waiting
+    ``backoff * 2**k`` seconds between them; the socket timeout; TLS certificate checks
+    (``verify_tls=False``: the UCF server's certificate has lapsed before, and the SHA-256 still
+    guards the bytes); the progress bar; and the sleep function (tests pass a no-op)."""
+
+    retries: int = 5
+    backoff: float = 2.0
+    timeout: float = 60.0
+    verify_tls: bool = True
+    progress: bool = True
+    sleep: Callable[[float], None] = time.sleep
 
 
 class _Transient(Exception):
@@ -120,37 +136,28 @@ def _fetch_once(url: str, part: Path, timeout: float, progress: bool, context: s
         raise _Transient(f"connection closed after {received} of {total} bytes")
 
 
-def fetch(
-    urls: Sequence[str],
-    dest: str | os.PathLike,
-    retries: int = 5,
-    backoff: float = 2.0,
-    timeout: float = 60.0,
-    progress: bool = True,
-    sleep: Callable[[float], None] = time.sleep,
-    verify_tls: bool = True,
-) -> Path:
+def fetch(urls: Sequence[str], dest: str | os.PathLike, transfer: Transfer | None = None) -> Path:
     """Download the first URL of ``urls`` that works into ``<dest>.part`` (not verified, not renamed).
 
-    Each URL gets ``retries`` further attempts after the first, waiting ``backoff * 2**k`` seconds
-    between them, each resuming the partial file. A partial file is never created before the
-    server has answered with data, so a 404 or an unreachable host leaves nothing behind.
+    Each attempt resumes the partial file. A partial file is never created before the server
+    has answered with data, so a 404 or an unreachable host leaves nothing behind.
     """
+    transfer = transfer or Transfer()
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    context = None if verify_tls else ssl._create_unverified_context()
+    context = None if transfer.verify_tls else ssl._create_unverified_context()
     failures = []
     for url in urls:
-        for attempt in range(retries + 1):
+        for attempt in range(transfer.retries + 1):
             try:
-                _fetch_once(url, part, timeout, progress, context)
+                _fetch_once(url, part, transfer.timeout, transfer.progress, context)
                 return part
             except _Transient as error:
-                last = f"{error} (attempt {attempt + 1} of {retries + 1})"
+                last = f"{error} (attempt {attempt + 1} of {transfer.retries + 1})"
                 print(f"download of {url}: {last}", flush=True)
-                if attempt < retries:
-                    sleep(backoff * 2**attempt)
+                if attempt < transfer.retries:
+                    transfer.sleep(transfer.backoff * 2**attempt)
             except urllib.error.HTTPError as error:
                 last = f"HTTP {error.code} {error.reason}"
                 break
@@ -186,22 +193,10 @@ def verify(part: Path, dest: Path, sha256: str | None, progress: bool = True) ->
 
 
 def download(
-    urls: Sequence[str],
-    dest: str | os.PathLike,
-    sha256: str | None = None,
-    retries: int = 5,
-    backoff: float = 2.0,
-    timeout: float = 60.0,
-    progress: bool = True,
-    sleep: Callable[[float], None] = time.sleep,
-    verify_tls: bool = True,
+    urls: Sequence[str], dest: str | os.PathLike, sha256: str | None = None, transfer: Transfer | None = None
 ) -> Path:
-    """Stage entry point: resumable fetch from the first working mirror, then verify and rename.
-
-    ``verify_tls=False`` skips certificate checks (the UCF server's certificate has lapsed
-    before); the SHA-256 check still guards the bytes.
-    """
+    """Stage entry point: resumable fetch from the first working mirror, then verify and rename."""
+    transfer = transfer or Transfer()
     dest = Path(dest)
-    part = fetch(urls, dest, retries, backoff, timeout, progress, sleep, verify_tls)
-    verify(part, dest, sha256, progress)
+    verify(fetch(urls, dest, transfer), dest, sha256, transfer.progress)
     return dest

@@ -1,10 +1,11 @@
 """Snakemake glue: fetch one UCF101 archive, resumable and verified (echoes.data.download)."""
 
 from echoes.data.archives import require_extractor
-from echoes.data.download import download
+from echoes.data.download import Transfer, download
 from echoes.utils import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
     source = snakemake.params.source  # noqa: F821
     require_extractor()  # before gigabytes arrive that nothing here could unpack
-    download(source["urls"], snakemake.output[0], source["sha256"], source["retries"], verify_tls=source["verify_tls"])  # noqa: F821
+    transfer = Transfer(retries=source["retries"], verify_tls=source["verify_tls"])
+    download(source["urls"], snakemake.output[0], source["sha256"], transfer)  # noqa: F821
