@@ -8,7 +8,6 @@ SHA-256), precision, T, frame size, dataset and the Echoes version.
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 import urllib.error
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 import echoes
 from echoes.data.ucf101 import read_manifest
-from echoes.utils import atomic_path, pick_device, set_threads
+from echoes.utils import atomic_path, pick_device, set_threads, sha256_file
 
 FEATURE_DIM = 512
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -34,14 +33,6 @@ IMAGENET_WEIGHTS = "IMAGENET1K_V1"
 
 class WeightsUnavailable(RuntimeError):
     """Pretrained weights were asked for but cannot be had; the message says what to do."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _imagenet_resnet18() -> nn.Module:
@@ -83,7 +74,7 @@ def build_backbone(weights: str, seed: int) -> tuple[nn.Module, str]:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state)
         model.load_state_dict(state)
-        identity = f"file {path.name} (sha256 {_sha256(path)})"
+        identity = f"file {path.name} (sha256 {sha256_file(path)})"
     model.fc = nn.Identity()
     return model.eval(), identity
 

@@ -34,7 +34,15 @@ from tqdm import tqdm
 
 from echoes.data.ucf101 import read_manifest
 from echoes.models import BaseModel, build_model
-from echoes.utils import atomic_path, peak_rss_mib, pick_device, seed_everything, set_threads, write_json
+from echoes.utils import (
+    atomic_path,
+    draw_groups,
+    peak_rss_mib,
+    pick_device,
+    seed_everything,
+    set_threads,
+    write_json,
+)
 
 METRICS_FORMAT = 1
 
@@ -105,11 +113,10 @@ def standardise(train_x: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Ten
 
 def group_holdout(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation): whole groups, about ``fraction`` of them, drawn with ``seed``."""
-    unique = np.unique(groups)
-    if fraction <= 0 or len(unique) < 2:
-        raise ValueError(f"a validation set needs val_fraction > 0 and >= 2 groups, got {fraction} and {len(unique)}")
-    n_val = min(len(unique) - 1, max(1, round(fraction * len(unique))))
-    val_groups = np.random.default_rng(seed).choice(unique, size=n_val, replace=False)
+    n_groups = len(np.unique(groups))
+    if fraction <= 0 or n_groups < 2:
+        raise ValueError(f"a validation set needs val_fraction > 0 and >= 2 groups, got {fraction} and {n_groups}")
+    val_groups = draw_groups(groups, fraction, np.random.default_rng(seed))
     is_val = np.isin(groups, val_groups)
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 
 def _tmp_sibling(path: Path) -> Path:
@@ -129,3 +131,35 @@ def pick_device(requested: str = "auto") -> str:
     if requested == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: cuda was requested in config but no CUDA device is visible")
     return requested
+
+
+def sha256_file(path: str | os.PathLike, progress: bool = False) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (archives are gigabytes; the bar shows how far)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    with (
+        open(path, "rb") as handle,
+        tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=f"sha256 {path.name}",
+            disable=not progress,
+        ) as bar,
+    ):
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            bar.update(len(block))
+    return digest.hexdigest()
+
+
+def draw_groups(groups: np.ndarray | list[int], fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """About ``fraction`` of the distinct groups (at least one, never all), drawn with ``rng``.
+
+    Held-out sets (a validation set, a generated test list) take whole groups, so clips cut
+    from one long video never sit on both sides.
+    """
+    unique = np.unique(groups)
+    n_drawn = min(len(unique) - 1, max(1, round(fraction * len(unique))))
+    return rng.choice(unique, size=n_drawn, replace=False)

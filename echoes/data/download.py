@@ -10,7 +10,6 @@ next run can pin it.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from echoes.utils import sha256_file
 
 CHUNK = 1 << 20
 # Worth retrying: the server or the network may recover. Other 4xx answers are final for a URL.
@@ -55,25 +56,6 @@ class Transfer:
 
 class _Transient(Exception):
     """An attempt that may succeed if repeated (dropped connection, timeout, 5xx)."""
-
-
-def sha256_of(path: Path, progress: bool = False) -> str:
-    digest = hashlib.sha256()
-    with (
-        open(path, "rb") as handle,
-        tqdm(
-            total=path.stat().st_size,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=f"sha256 {path.name}",
-            disable=not progress,
-        ) as bar,
-    ):
-        while block := handle.read(CHUNK):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
 
 
 def _total_size(response: http.client.HTTPResponse, offset: int) -> int | None:
@@ -177,7 +159,7 @@ def verify(part: Path, dest: Path, sha256: str | None, progress: bool = True) ->
     A mismatch moves the bytes to ``<dest>.sha256-mismatch`` (never deleted: 6.5 GB are precious
     and the evidence matters) and raises. With no pinned digest, ``<dest>.sha256`` records it.
     """
-    actual = sha256_of(part, progress)
+    actual = sha256_file(part, progress)
     if sha256 is not None and actual != sha256.lower():
         quarantine = dest.with_name(dest.name + ".sha256-mismatch")
         os.replace(part, quarantine)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from echoes.data.ucf101 import GROUP_PATTERN, SPLITS, parse_group, write_split_files
-from echoes.utils import atomic_dir
+from echoes.data.ucf101 import SPLITS, assign_groups, has_groups, write_split_files
+from echoes.utils import atomic_dir, draw_groups
 
 VIDEO_SUFFIXES = frozenset(
     {".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"}
@@ -67,24 +67,12 @@ def scan_folder(root: str | Path) -> FolderScan:
     return FolderScan(classes, clips, ignored)
 
 
-def clip_groups(clips: list[str]) -> tuple[list[int], str]:
-    """Groups for a group-aware split: ``gNN`` if every clip has one, else one group per clip."""
-    stems = [Path(c).stem for c in clips]
-    if all(GROUP_PATTERN.search(s) for s in stems):
-        return [parse_group(s) for s in stems], "gNN in the clip names"
-    return list(range(len(clips))), "one group per clip (no gNN in the clip names)"
-
-
-def draw_test_groups(groups_of_class: list[int], test_fraction: float, rng: np.random.Generator) -> set[int]:
-    unique = sorted(set(groups_of_class))
-    n_test = min(len(unique) - 1, max(1, round(test_fraction * len(unique))))
-    return set(rng.choice(unique, size=n_test, replace=False).tolist())
-
-
 def generate_splits(root: str | Path, splits_dir: str | Path, test_fraction: float = 0.3, seed: int = 0) -> FolderScan:
     """Write ``classInd.txt`` and three stratified, group-aware train/test lists for ``root``."""
     scan = scan_folder(root)
-    groups, grouping = clip_groups(scan.clips)
+    stems = [Path(c).stem for c in scan.clips]
+    groups = assign_groups(stems, "auto")
+    grouping = "gNN in the clip names" if has_groups(stems) else "one group per clip (no gNN in the clip names)"
     by_class: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for clip, group in zip(scan.clips, groups, strict=True):
         by_class[clip.split("/")[0]].append((clip, group))
@@ -98,7 +86,7 @@ def generate_splits(root: str | Path, splits_dir: str | Path, test_fraction: flo
         rng = np.random.default_rng([seed, split])
         entries = []
         for name in scan.classes:
-            test = draw_test_groups([g for _, g in by_class[name]], test_fraction, rng)
+            test = set(draw_groups([g for _, g in by_class[name]], test_fraction, rng).tolist())
             entries.extend((clip, group in test) for clip, group in by_class[name])
         lists[split] = entries
     info = {

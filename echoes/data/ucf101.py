@@ -98,12 +98,17 @@ def available_splits(splits_dir: Path) -> list[int]:
     return [s for s in SPLITS if all((Path(splits_dir) / f"{r}list0{s}.txt").exists() for r in ("train", "test"))]
 
 
-def _assign_groups(ids: Sequence[str], groups: str) -> list[int]:
+def has_groups(names: Sequence[str]) -> bool:
+    """Every name carries UCF101's ``_gNN_cMM`` (a user's own clips may not)."""
+    return all(GROUP_PATTERN.search(n) for n in names)
+
+
+def assign_groups(names: Sequence[str], groups: str = "ucf101") -> list[int]:
     """Group per clip: UCF101's ``gNN`` (``groups='ucf101'``, required), or with ``'auto'`` the
     ``gNN`` when every clip has one and otherwise one group per clip (a clip-level split)."""
-    if groups == "ucf101" or all(GROUP_PATTERN.search(i) for i in ids):
-        return [parse_group(i) for i in ids]
-    return list(range(len(ids)))
+    if groups == "ucf101" or has_groups(names):
+        return [parse_group(n) for n in names]
+    return list(range(len(names)))
 
 
 def build_manifest(
@@ -137,7 +142,7 @@ def build_manifest(
                 if split in clip.splits:
                     raise SplitFileError(f"{list_path}: {relpath} is listed twice in split {split}")
                 clip.splits[split] = role
-    for clip, group in zip(clips.values(), _assign_groups(list(clips), groups), strict=True):
+    for clip, group in zip(clips.values(), assign_groups(list(clips), groups), strict=True):
         clip.group = group
     return classes, list(clips.values())
 
