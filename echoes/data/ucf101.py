@@ -153,8 +153,9 @@ def check_videos_exist(videos_dir: Path, clips: Sequence[Clip], allow_missing: b
     videos_dir = Path(videos_dir)
     if not videos_dir.is_dir():
         raise FileNotFoundError(f"videos folder {videos_dir} does not exist")
-    present = [c for c in clips if (videos_dir / c.path).is_file()]
-    missing = [c.path for c in clips if not (videos_dir / c.path).is_file()]
+    on_disk = [(videos_dir / c.path).is_file() for c in clips]  # one stat per clip: UCF101 has 13,320
+    present = [c for c, found in zip(clips, on_disk, strict=True) if found]
+    missing = [c.path for c, found in zip(clips, on_disk, strict=True) if not found]
     if missing and not allow_missing:
         shown = ", ".join(missing[:5])
         raise FileNotFoundError(
