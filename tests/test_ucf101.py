@@ -66,6 +66,15 @@ def test_manifest_round_trips(splits_dir, tmp_path):
     assert manifest.ids(1, "test") == ["v_ApplyEyeMakeup_g01_c01", "v_Hammering_g01_c03"]
 
 
+def test_manifest_from_an_older_version_is_an_error_naming_it(splits_dir, tmp_path):
+    classes, clips = build_manifest(splits_dir, splits=[1])
+    path = tmp_path / "m.tsv"
+    write_manifest(path, classes, clips)
+    path.write_text("".join(line for line in path.read_text().splitlines(True) if not line.startswith("# unlisted")))
+    with pytest.raises(ValueError, match=r"m\.tsv: manifest header lacks # unlisted.*rerun snakemake"):
+        read_manifest(path)
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [

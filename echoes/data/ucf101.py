@@ -178,6 +178,7 @@ def unlisted_files(videos_dir: Path, clips: Sequence[Clip]) -> list[str]:
     return sorted(p for p in on_disk if p not in listed)
 
 
+MANIFEST_HEADER = ("classes", "missing", "unlisted")
 MANIFEST_FIELDS = ("video_id", "path", "label", "class_name", "group") + tuple(f"split{s}" for s in SPLITS)
 
 
@@ -187,7 +188,8 @@ def write_manifest(
     """A TSV with one row per clip; header comments record the classes, the count of listed
     videos missing from disk and of files on disk that no list names."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        handle.write(f"# classes\t{' '.join(classes)}\n# missing\t{missing}\n# unlisted\t{unlisted}\n")
+        values = (" ".join(classes), missing, unlisted)
+        handle.writelines(f"# {key}\t{value}\n" for key, value in zip(MANIFEST_HEADER, values, strict=True))
         writer = csv.DictWriter(handle, MANIFEST_FIELDS, delimiter="\t")
         writer.writeheader()
         for clip in clips:
@@ -208,19 +210,28 @@ class Manifest:
 
 
 def read_manifest(path: Path) -> Manifest:
+    """Read a manifest written by :func:`write_manifest`; a foreign or outdated file is an error naming it."""
     with open(path, newline="") as handle:
-        header = dict(handle.readline().removeprefix("# ").rstrip("\n").split("\t") for _ in range(3))
-        clips = [
-            Clip(
-                video_id=row["video_id"],
-                path=row["path"],
-                label=int(row["label"]),
-                class_name=row["class_name"],
-                group=int(row["group"]),
-                splits={s: row[f"split{s}"] for s in SPLITS if row[f"split{s}"]},
-            )
-            for row in csv.DictReader(handle, delimiter="\t")
-        ]
+        lines = handle.read().splitlines()
+    header = dict(line[2:].split("\t", 1) for line in lines if line.startswith("# ") and "\t" in line)
+    absent = [key for key in MANIFEST_HEADER if key not in header]
+    if absent:
+        raise ValueError(
+            f"{path}: manifest header lacks {', '.join(f'# {k}' for k in absent)}; it was written by another "
+            "version of Echoes or by hand. Delete it and rerun snakemake to rebuild it."
+        )
+    rows = [line for line in lines if not line.startswith("# ")]
+    clips = [
+        Clip(
+            video_id=row["video_id"],
+            path=row["path"],
+            label=int(row["label"]),
+            class_name=row["class_name"],
+            group=int(row["group"]),
+            splits={s: row[f"split{s}"] for s in SPLITS if row[f"split{s}"]},
+        )
+        for row in csv.DictReader(rows, delimiter="\t")
+    ]
     return Manifest(header["classes"].split(), clips, int(header["missing"]), int(header["unlisted"]))
 
 
