@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from echoes.models.esn import SimpleESN
+from echoes.training import TrainingConfig
 from echoes.utils import set_threads
 
 RIDGE = 1e-2
@@ -104,7 +105,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sequences", type=int, default=2000)
     parser.add_argument("--units", type=int, nargs="+", default=[1000, 2000])
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument(
+        "--batch", type=int, default=TrainingConfig.harvest_batch_size, help="clips per harvest pass (the workflow's)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--features", type=Path, default=Path("data/synthetic/features.h5"))
     args = parser.parse_args()

@@ -75,3 +75,16 @@ def test_user_model_params_are_checked_against_its_constructor(config):
     config["models"]["mine"] = {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": 8, "depth": 2}}
     with pytest.raises(ConfigError, match=r"models.mine.params.*depth"):
         validate_config(config, SCHEMA)
+
+
+def test_training_settings_and_their_defaults_are_the_same_in_schema_and_code():
+    from dataclasses import fields
+
+    from echoes.training import TrainingConfig
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["training"]["properties"]
+    in_code = {f.name: f.default for f in fields(TrainingConfig)}
+    in_schema = {
+        k: v["default"] for k, v in schema.items() if k != "on_failure"
+    }  # on_failure: the job's, not the loop's
+    assert in_schema == in_code

@@ -74,6 +74,27 @@ def test_same_seed_gives_identical_metrics(temporal_order_task):
         assert [h.get("loss") for h in a["history"]] == [h.get("loss") for h in b["history"]]
 
 
+def test_harvest_batch_size_changes_speed_not_the_readout(temporal_order_task):
+    features, manifest = temporal_order_task
+    fitted = []
+    for harvest in (7, 1024):
+        metrics, model = train_and_evaluate(
+            features,
+            manifest,
+            name="SimpleESN",
+            model_class="SimpleESN",
+            model_params={"reservoir_size": 60, "ridge": 1.0},
+            training={**FAST, "harvest_batch_size": harvest},
+            split=1,
+            seed=0,
+        )
+        fitted.append((metrics, model.readout.weight.detach().clone()))
+    (small, w_small), (large, w_large) = fitted
+    assert small["training"]["harvest_batch_size"] == 7 and large["training"]["harvest_batch_size"] == 1024
+    torch.testing.assert_close(w_small, w_large, rtol=1e-4, atol=1e-5)
+    assert small["confusion"] == large["confusion"]
+
+
 def test_metrics_hold_every_measured_field(temporal_order_task):
     m = _train(temporal_order_task, "SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 3})
     assert m["epochs"] == len(m["history"]) == 3
