@@ -55,38 +55,62 @@ def _stats(x, y, classes, chunks=1):
     return acc
 
 
-def test_ridge_solution_equals_lstsq_on_the_augmented_system():
+# (clips, dimensions): more clips than dimensions is solved from X^T X, fewer from X X^T (dual form)
+PRIMAL, DUAL = (60, 7), (20, 50)
+
+
+@pytest.mark.parametrize(("n", "d"), [PRIMAL, DUAL], ids=["primal", "dual"])
+def test_ridge_solution_equals_lstsq_on_the_augmented_system(n, d):
     rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((60, 7)), rng.integers(0, 3, 60)
+    x, y = rng.standard_normal((n, d)), rng.integers(0, 3, n)
     ridge = 2.5
-    weights, intercept = _stats(torch.from_numpy(x), torch.from_numpy(y), 3).solve(ridge)
+    acc = _stats(torch.from_numpy(x), torch.from_numpy(y), 3)
+    assert acc.dual == (n <= d)
+    weights, intercept = acc.solve(ridge)
     targets = np.eye(3)[y]
     # unpenalised intercept column, sqrt(ridge) rows for the weights only
-    design = np.vstack([np.hstack([x, np.ones((60, 1))]), np.hstack([np.sqrt(ridge) * np.eye(7), np.zeros((7, 1))])])
-    solution = np.linalg.lstsq(design, np.vstack([targets, np.zeros((7, 3))]), rcond=None)[0]
-    assert np.allclose(weights.numpy(), solution[:7], atol=1e-8)
-    assert np.allclose(intercept.numpy(), solution[7], atol=1e-8)
+    design = np.vstack([np.hstack([x, np.ones((n, 1))]), np.hstack([np.sqrt(ridge) * np.eye(d), np.zeros((d, 1))])])
+    solution = np.linalg.lstsq(design, np.vstack([targets, np.zeros((d, 3))]), rcond=None)[0]
+    assert np.allclose(weights.numpy(), solution[:d], atol=1e-8)
+    assert np.allclose(intercept.numpy(), solution[d], atol=1e-8)
 
 
-def test_streamed_solution_equals_one_shot_solution():
-    x, y = torch.randn(100, 12, dtype=torch.float64), torch.randint(0, 4, (100,))
-    one = _stats(x, y, 4).solve(0.3)
-    streamed = _stats(x, y, 4, chunks=7).solve(0.3)
-    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(one, streamed, strict=True))
+def test_zero_ridge_with_fewer_clips_than_dimensions_is_the_minimum_norm_interpolant():
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((12, 30)), rng.integers(0, 3, 12)
+    weights, intercept = _stats(torch.from_numpy(x), torch.from_numpy(y), 3).solve(0.0)
+    targets = np.eye(3)[y]
+    assert np.allclose(x @ weights.numpy() + intercept.numpy(), targets, atol=1e-8)
+    centred = x - x.mean(0)
+    assert np.allclose(weights.numpy(), np.linalg.pinv(centred) @ (targets - targets.mean(0)), atol=1e-8)
 
 
-def test_gcv_matches_its_closed_form_definition():
-    x, y = torch.randn(40, 5, dtype=torch.float64), torch.randint(0, 2, (40,))
+@pytest.mark.parametrize(("n", "d", "chunks"), [(100, 12, 7), (100, 30, 7), (10, 40, 3)], ids=str)
+def test_streamed_solution_equals_one_shot_solution(n, d, chunks):
+    x, y = torch.randn(n, d, dtype=torch.float64), torch.randint(0, 4, (n,))
+    one = _stats(x, y, 4)
+    streamed = _stats(x, y, 4, chunks=chunks)  # (100, 30): starts dual, switches to X^T X mid-stream
+    assert one.dual == streamed.dual == (n <= d)
+    for ridge in (0.3, 30.0):
+        assert all(
+            torch.allclose(a, b, atol=1e-10) for a, b in zip(one.solve(ridge), streamed.solve(ridge), strict=True)
+        )
+    assert one.gcv_scores() == pytest.approx(streamed.gcv_scores(), rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "d"), [(40, 5), (15, 30)], ids=["primal", "dual"])
+def test_gcv_matches_its_closed_form_definition(n, d):
+    x, y = torch.randn(n, d, dtype=torch.float64), torch.randint(0, 2, (n,))
     acc = _stats(x, y, 2)
-    ridge = 1.7
-    score = acc.gcv_scores([ridge])[ridge]
-    xc = torch.cat([x, torch.ones(40, 1, dtype=torch.float64)], 1)
-    penalty = torch.diag(torch.tensor([ridge] * 5 + [0.0], dtype=torch.float64))
-    hat = xc @ torch.linalg.solve(xc.T @ xc + penalty, xc.T)
-    targets = torch.nn.functional.one_hot(y, 2).double()
-    residual = targets - hat @ targets
-    expected = (residual**2).mean() / (1 - torch.trace(hat) / 40) ** 2
-    assert abs(score - float(expected)) < 1e-10
+    for ridge in (0.05, 1.7, 40.0):
+        score = acc.gcv_scores([ridge])[ridge]
+        xc = torch.cat([x, torch.ones(n, 1, dtype=torch.float64)], 1)
+        penalty = torch.diag(torch.tensor([ridge] * d + [0.0], dtype=torch.float64))
+        hat = xc @ torch.linalg.solve(xc.T @ xc + penalty, xc.T)
+        targets = torch.nn.functional.one_hot(y, 2).double()
+        residual = targets - hat @ targets
+        expected = (residual**2).mean() / (1 - torch.trace(hat) / n) ** 2
+        assert score == pytest.approx(float(expected), rel=1e-8)
 
 
 def test_automatic_ridge_picks_a_large_ridge_for_pure_noise_and_a_small_one_for_a_clean_signal():

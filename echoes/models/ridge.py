@@ -3,12 +3,24 @@
 The readout of an ESN (and of the mean-of-frames control) maps a clip's feature vector ``x`` to
 class scores ``x W + b``, fitted to one-hot targets by minimising
 ``||Y - X W - 1 b||^2 + ridge * ||W||^2``. The intercept ``b`` is not penalised, so the
-problem is solved on centred data. Only ``n``, ``sum x``, ``sum y``, ``X^T X``, ``X^T Y`` and
-``||Y||^2`` are kept: memory does not grow with the number of training clips.
+problem is solved on centred data.
+
+Memory never exceeds one ``d x d`` matrix (``d`` = feature dimension), however many clips stream
+in. Which summary is kept depends on which is smaller:
+
+- while there are at most ``d`` clips, the clips themselves; the solve and GCV then use the
+  ``n x n`` Gram matrix ``X X^T`` (the dual form, ``O(n^3)``: a 300-clip dataset under a
+  2000-unit reservoir needs no 2000-dimensional eigendecomposition, and its GCV stays exact
+  where the readout can interpolate the training clips);
+- beyond that, ``X^T X`` (the primal form, ``O(d^3)``), into which the kept clips are folded.
+
+Both give the same weights and GCV scores (up to rounding); ``n``, ``sum x``, ``sum y``,
+``X^T Y`` and ``||Y||^2`` are streamed in either case.
 
 ``ridge`` is added to the diagonal of the centred ``X^T X`` (a sum over clips, the ReservoirPy
-convention). ``ridge="auto"`` picks it from a log-spaced grid by generalised cross-validation
-(GCV), computed for every candidate from one eigendecomposition of ``X^T X``.
+convention); ``ridge=0`` gives the minimum-norm least-squares solution. ``ridge="auto"`` picks it
+from a log-spaced grid by generalised cross-validation (GCV), computed for every candidate from
+one eigendecomposition (of ``X^T X`` or of ``X X^T``, whichever is smaller).
 """
 
 from __future__ import annotations
@@ -25,56 +37,117 @@ from echoes.models.base import BaseModel
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-4.0, 4.5, 0.5))
 
 
+def _exact_zeros(eigenvalues: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues of a Gram matrix with its rounding noise (``< n * eps * max``) set to exactly 0.
+
+    Centring leaves at least one null direction; an eigenvalue of 1e-13 there instead of 0 would
+    shift ``n - dof`` by ``1e-13 / ridge``, which at small ridges is most of the GCV denominator.
+    """
+    tolerance = len(eigenvalues) * torch.finfo(eigenvalues.dtype).eps * float(eigenvalues.abs().max())
+    return torch.where(eigenvalues > tolerance, eigenvalues, torch.zeros_like(eigenvalues))
+
+
 class RidgeAccumulator:
     """Streams ``(features, labels)`` batches into the statistics a ridge solution needs (float64)."""
 
     def __init__(self, dim: int, num_classes: int, device: str | torch.device = "cpu") -> None:
+        self.dim = dim
         self.num_classes = num_classes
-        kw = {"dtype": torch.float64, "device": device}
+        self._kw = {"dtype": torch.float64, "device": device}
         self.n = 0
-        self.sum_x = torch.zeros(dim, **kw)
-        self.sum_y = torch.zeros(num_classes, **kw)
-        self.xtx = torch.zeros(dim, dim, **kw)
-        self.xty = torch.zeros(dim, num_classes, **kw)
+        self.sum_x = torch.zeros(dim, **self._kw)
+        self.sum_y = torch.zeros(num_classes, **self._kw)
+        self.xty = torch.zeros(dim, num_classes, **self._kw)
         self.yty = 0.0
+        self.xtx: torch.Tensor | None = None  # created once the clips outnumber the dimensions
+        self._rows: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    @property
+    def dual(self) -> bool:
+        """True while the clips themselves are kept (no more clips than dimensions)."""
+        return self.xtx is None
 
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        x = features.to(self.xtx)
-        y = nn.functional.one_hot(labels.to(self.xtx.device).long(), self.num_classes).to(self.xtx)
+        x = features.to(**self._kw)
+        y = nn.functional.one_hot(labels.to(x.device).long(), self.num_classes).to(x)
         self.n += x.shape[0]
         self.sum_x += x.sum(0)
         self.sum_y += y.sum(0)
-        self.xtx += x.T @ x
         self.xty += x.T @ y
         self.yty += float((y * y).sum())
+        if self.dual and self.n <= self.dim:
+            self._rows.append(x)
+            self._targets.append(y)
+            return
+        if self.dual:
+            self.xtx = torch.zeros(self.dim, self.dim, **self._kw)
+            for kept in self._rows:
+                self.xtx += kept.T @ kept
+            self._rows, self._targets = [], []
+        self.xtx += x.T @ x
 
-    def centred(self) -> tuple[torch.Tensor, torch.Tensor, float, torch.Tensor, torch.Tensor]:
+    def _means(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.n < 2:
             raise ValueError(f"a ridge readout needs at least 2 training clips, got {self.n}")
-        mean_x, mean_y = self.sum_x / self.n, self.sum_y / self.n
-        sxx = self.xtx - self.n * torch.outer(mean_x, mean_x)
-        sxy = self.xty - self.n * torch.outer(mean_x, mean_y)
-        syy = self.yty - self.n * float(mean_y @ mean_y)
-        return sxx, sxy, syy, mean_x, mean_y
+        return self.sum_x / self.n, self.sum_y / self.n
+
+    def _centred_clips(self) -> tuple[torch.Tensor, torch.Tensor]:
+        mean_x, mean_y = self._means()
+        return torch.cat(self._rows) - mean_x, torch.cat(self._targets) - mean_y
+
+    def _centred_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Centred ``X^T X`` and ``X^T Y``."""
+        mean_x, mean_y = self._means()
+        return self.xtx - self.n * torch.outer(mean_x, mean_x), self.xty - self.n * torch.outer(mean_x, mean_y)
 
     def solve(self, ridge: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Weights ``[dim, classes]`` and intercept ``[classes]`` for one ridge strength."""
-        sxx, sxy, _, mean_x, mean_y = self.centred()
-        eye = torch.eye(sxx.shape[0], dtype=sxx.dtype, device=sxx.device)
-        weights = torch.linalg.solve(sxx + ridge * eye, sxy)
+        mean_x, mean_y = self._means()
+        if self.dual:
+            xc, yc = self._centred_clips()
+            if ridge == 0:
+                weights = torch.linalg.pinv(xc) @ yc
+            else:
+                gram = xc @ xc.T
+                weights = xc.T @ torch.linalg.solve(gram + ridge * torch.eye(self.n, **self._kw), yc)
+        else:
+            sxx, sxy = self._centred_moments()
+            weights = torch.linalg.solve(sxx + ridge * torch.eye(self.dim, **self._kw), sxy)
         return weights, mean_y - mean_x @ weights
 
     def gcv_scores(self, grid: Iterable[float] = RIDGE_GRID) -> dict[float, float]:
-        """Generalised cross-validation error (mean squared, per target entry) for each ridge."""
-        sxx, sxy, syy, _, _ = self.centred()
-        s, v = torch.linalg.eigh(sxx)
-        s = s.clamp_min(0)
-        a = ((v.T @ sxy) ** 2).sum(1)  # squared norm of each projected target row
+        """Generalised cross-validation error (mean squared, per target entry) for each ridge.
+
+        GCV(r) = (RSS(r) / (n c)) / ((n - dof(r)) / n)^2, with ``dof`` counting the intercept.
+        From the eigenvalues ``s_i`` of the centred Gram matrix ``X X^T`` and the squared
+        projections ``b_i = ||u_i^T Y||^2`` (dual form), ``RSS = sum (r / (s_i + r))^2 b_i`` and
+        ``n - dof = sum r / (s_i + r) - 1``: no cancellation even where the fit interpolates.
+        From ``X^T X`` (primal form, ``a_i = ||v_i^T X^T Y||^2``),
+        ``RSS = ||Y||^2 - sum a_i (s_i + 2r) / (s_i + r)^2`` and ``dof = 1 + sum s_i / (s_i + r)``.
+        """
+        if self.dual:
+            xc, yc = self._centred_clips()
+            s, u = torch.linalg.eigh(xc @ xc.T)
+            s, b = _exact_zeros(s), ((u.T @ yc) ** 2).sum(1)
+
+            def rss_and_free(r: float) -> tuple[float, float]:
+                shrink = r / (s + r)
+                return float((shrink**2 * b).sum()), float(shrink.sum()) - 1.0
+        else:
+            sxx, sxy = self._centred_moments()
+            s, v = torch.linalg.eigh(sxx)
+            s, a = _exact_zeros(s), ((v.T @ sxy) ** 2).sum(1)
+            syy = self.yty - self.n * float(self._means()[1] @ self._means()[1])
+
+            def rss_and_free(r: float) -> tuple[float, float]:
+                rss = syy - float((a * (s + 2 * r) / (s + r) ** 2).sum())
+                return rss, self.n - 1.0 - float((s / (s + r)).sum())
+
         scores = {}
-        for ridge in grid:
-            rss = syy - float((a * (s + 2 * ridge) / (s + ridge) ** 2).sum())
-            dof = 1.0 + float((s / (s + ridge)).sum())
-            scores[float(ridge)] = (max(rss, 0.0) / (self.n * self.num_classes)) / max(1.0 - dof / self.n, 1e-12) ** 2
+        for ridge in map(float, grid):
+            rss, free = rss_and_free(ridge)
+            scores[ridge] = (max(rss, 0.0) / (self.n * self.num_classes)) / max(free / self.n, 1e-12) ** 2
         return scores
 
     def select_ridge(self, grid: Iterable[float] = RIDGE_GRID) -> float:
