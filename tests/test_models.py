@@ -25,8 +25,10 @@ def test_sparsity_is_the_fraction_of_zero_recurrent_weights():
 def test_echo_state_property_two_initial_states_converge_under_the_same_input():
     reservoir = Reservoir(4, 200, spectral_radius=0.9, leak_rate=0.5, input_scaling=0.5, seed=2)
     u = torch.randn(1, 200, 4)
-    a = reservoir(u, torch.full((1, 200), 0.9))
+    start = torch.full((1, 200), 0.9)
+    a = reservoir(u, start)
     b = reservoir(u, torch.full((1, 200), -0.9))
+    assert torch.equal(start, torch.full((1, 200), 0.9))  # the caller's state is read, never written
     assert torch.norm(a[0, 0] - b[0, 0]) > 1.0
     assert torch.norm(a[0, -1] - b[0, -1]) < 1e-4
 
