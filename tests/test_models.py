@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model
+from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model, esn
 from echoes.models.esn import DeepESN, Reservoir, SimpleESN, pool_states
 from echoes.models.ridge import RidgeAccumulator
 from echoes.models.simple_models import BaseModel, DeepRNN, SimpleRNN
@@ -33,8 +33,10 @@ def test_echo_state_property_two_initial_states_converge_under_the_same_input():
     assert torch.norm(a[0, -1] - b[0, -1]) < 1e-4
 
 
-def test_batched_states_equal_a_plain_per_sequence_loop():
-    reservoir = Reservoir(6, 50, leak_rate=0.4, input_scaling=0.3, bias_scaling=0.2, seed=3)
+@pytest.mark.parametrize(("sparsity", "csr"), [(0.9, True), (0.5, False)], ids=["csr", "dense"])
+def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, csr):
+    reservoir = Reservoir(6, 50, sparsity=sparsity, leak_rate=0.4, input_scaling=0.3, bias_scaling=0.2, seed=3)
+    assert reservoir.recurrent_kernel(torch.device("cpu")).is_sparse_csr == csr
     u = torch.randn(5, 9, 6)
     batched = reservoir(u)
     w_in, w, b, a = reservoir.W_in.double(), reservoir.W.double(), reservoir.bias.double(), reservoir.leak_rate
@@ -43,6 +45,30 @@ def test_batched_states_equal_a_plain_per_sequence_loop():
         for t in range(9):
             x = (1 - a) * x + a * torch.tanh(u[i, t].double() @ w_in + x @ w + b)
             assert torch.allclose(batched[i, t].double(), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_class", [SimpleESN, DeepESN])
+def test_sparse_and_dense_kernels_and_any_block_size_give_the_same_features(model_class, monkeypatch):
+    model = model_class(input_size=8, reservoir_size=120, num_classes=3, sparsity=0.9, seed=1)
+    x = torch.randn(70, 6, 8)
+    first_layer = model.layers[0] if model_class is DeepESN else model.reservoir
+    assert first_layer.recurrent_kernel(x.device).is_sparse_csr
+    with torch.no_grad():
+        sparse = model.encode(x)
+        monkeypatch.setattr(esn, "SPARSE_BLOCK_BYTES", 4 * 120 * 32)  # blocks of 32: 32, 32, 6
+        blocked = model.encode(x)
+        monkeypatch.setattr(esn, "SPARSE_MAX_DENSITY", 0.0)
+        dense = model.encode(x)
+    torch.testing.assert_close(sparse, dense, rtol=0, atol=1e-5)
+    torch.testing.assert_close(blocked, dense, rtol=0, atol=1e-5)
+
+
+def test_pooling_summarises_feature_major_states_per_sequence():
+    states = torch.arange(24.0).reshape(3, 4, 2)  # [T=3, N=4, B=2]
+    assert torch.equal(pool_states(states, "last"), states[-1].T)
+    assert torch.equal(pool_states(states, "mean"), states.mean(0).T)
+    assert torch.equal(pool_states(states, "last_mean"), torch.cat([states[-1].T, states.mean(0).T], 1))
+    assert pool_states(states, "last_mean").shape == (2, 8)
 
 
 def test_same_seed_same_reservoir_other_seed_other_reservoir():
@@ -148,8 +174,9 @@ def test_deep_esn_layers_are_driven_by_the_layer_below_scaled_by_coupling_streng
     assert deep.layers[1].W_in.shape == (30, 30)
     assert float(deep.layers[1].W_in.abs().max()) <= 0.25
     x = torch.randn(3, 5, 6)
-    states = deep.layers[1](deep.layers[0](x))
-    expected = torch.cat([pool_states(deep.layers[0](x), "last_mean"), pool_states(states, "last_mean")], 1)
+    first = deep.layers[0](x).permute(1, 2, 0)  # feature-major [T, N, B], as pool_states takes them
+    second = deep.layers[1].run(first)
+    expected = torch.cat([pool_states(first, "last_mean"), pool_states(second, "last_mean")], 1)
     assert torch.allclose(deep.encode(x), expected)
 
 

@@ -17,14 +17,21 @@ Parameters (one meaning each, the same in ``config.yaml``):
 - ``ridge``: see :mod:`echoes.models.ridge`; ``pooling``: which states summarise a clip
   (``last``, ``mean`` or ``last_mean``, the two concatenated).
 
-All sequences of a batch advance together: the input projection of every time step is one GEMM,
-then one ``[B, N] x [N, N]`` product per step, accumulated in place into that projection. ``W``
-is stored dense in float32, which on CPU and GPU is faster than sparse kernels at 10 %
-connectivity (measured on CPU: 56 ms per step for CSR against 53 ms dense). Weights are drawn
-with NumPy from the seed, so the same seed gives the same reservoir on every device.
+All sequences of a batch advance together, stored feature-major (``[T, N, B]``: a batch is a
+block of columns). The input projection of every time step is one batched GEMM; then each step is
+one product of ``W^T`` with the ``[N, B]`` states, accumulated into that step's projection. On CPU
+a reservoir at most ``SPARSE_MAX_DENSITY`` dense keeps ``W^T`` in CSR and advances blocks of
+sequences whose states fit in cache (``SPARSE_BLOCK_BYTES``: 131 sequences at 2000 units) while
+the sparse product streams over them; denser reservoirs, and any on GPU, use the dense product
+over the whole batch. ``benchmarks/esn_speed.py`` times both; the CSR product loses to the
+dense one above about 15 % connectivity, or when the block does not fit in cache.
+Both give the same states up to float32 rounding. Weights are drawn with NumPy from the seed, so
+the same seed gives the same reservoir on every device.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import scipy.sparse.linalg
@@ -34,6 +41,8 @@ from torch import nn
 from echoes.models.ridge import ClosedFormModel
 
 POOLINGS = ("last", "mean", "last_mean")
+SPARSE_MAX_DENSITY = 0.15
+SPARSE_BLOCK_BYTES = 2**20
 
 
 def spectral_radius(matrix: np.ndarray, rng: np.random.Generator | None = None) -> float:
@@ -103,32 +112,60 @@ class Reservoir(nn.Module):
     def units(self) -> int:
         return self.W.shape[0]
 
-    def forward(self, u: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
-        """States ``[B, T, N]`` for inputs ``[B, T, input_size]``, all sequences stepped together.
+    def recurrent_kernel(self, device: torch.device) -> torch.Tensor:
+        """``W^T`` in the form whose product is fastest there: CSR on CPU when sparse enough, else dense."""
+        transposed = self.W.T.contiguous()
+        if device.type == "cpu" and float((self.W != 0).float().mean()) <= SPARSE_MAX_DENSITY:
+            with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": we test what we use
+                warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
+                return transposed.to_sparse_csr()
+        return transposed
 
-        Each step works in place on its slot of the input-projection buffer, which becomes the
-        state buffer: one ``addmm_`` (accumulating into the projection, no copy), ``tanh_`` and the
-        leaky mix, so the harvest holds one ``[T, B, N]`` tensor, not two.
+    def run(
+        self, u: torch.Tensor, kernel: torch.Tensor | None = None, initial_state: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """States ``[T, N, B]`` for feature-major inputs ``[T, input_size, B]``.
+
+        Each step works in place on its slot of the input projection, which becomes the state
+        buffer: the harvest holds one ``[T, N, B]`` tensor.
         """
-        batch, steps, features = u.shape
-        # time-major, so that each step reads and writes one contiguous [B, N] block
-        states = torch.addmm(self.bias, u.transpose(0, 1).reshape(-1, features), self.W_in).view(steps, batch, -1)
-        state = torch.zeros(batch, self.units, device=u.device) if initial_state is None else initial_state
+        kernel = self.recurrent_kernel(u.device) if kernel is None else kernel
+        states = torch.matmul(self.W_in.T, u).add_(self.bias[:, None])
+        state = torch.zeros_like(states[0]) if initial_state is None else initial_state
         a = self.leak_rate
-        for t in range(steps):
-            pre = states[t].addmm_(state, self.W).tanh_()
+        for t in range(states.shape[0]):
+            if kernel.is_sparse_csr:
+                pre = torch.addmm(states[t], kernel, state, out=states[t]).tanh_()
+            else:
+                pre = states[t].addmm_(kernel, state).tanh_()
             state = torch.lerp(state, pre, a, out=pre) if a < 1 else pre
-        return states.transpose(0, 1)
+        return states
+
+    def forward(self, u: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
+        """States ``[B, T, N]`` for inputs ``[B, T, input_size]`` (and an initial state ``[B, N]``)."""
+        start = None if initial_state is None else initial_state.T.contiguous()
+        return self.run(u.permute(1, 2, 0), initial_state=start).permute(2, 0, 1)
+
+
+def harvest_blocks(x: torch.Tensor, kernels: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """``[B, T, F]`` inputs as feature-major ``[T, F, b]`` blocks.
+
+    For the CSR product a block's ``[N, b]`` float32 states fill about ``SPARSE_BLOCK_BYTES``
+    (a per-core L2 cache), at least 32 sequences; the dense product takes the whole batch.
+    """
+    sparse = [k.shape[0] for k in kernels if k.is_sparse_csr]
+    size = max(32, SPARSE_BLOCK_BYTES // (4 * max(sparse))) if sparse else len(x)
+    return tuple(block.permute(1, 2, 0) for block in x.split(size))
 
 
 def pool_states(states: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Summarise ``[B, T, N]`` states of a clip as ``[B, N]`` (last, mean) or ``[B, 2N]`` (last_mean)."""
+    """Summarise feature-major states ``[T, N, B]`` as ``[B, N]`` (last, mean) or ``[B, 2N]`` (last_mean)."""
     if pooling == "last":
-        return states[:, -1]
+        return states[-1].T
     if pooling == "mean":
-        return states.mean(1)
+        return states.mean(0).T
     if pooling == "last_mean":
-        return torch.cat([states[:, -1], states.mean(1)], dim=1)
+        return torch.cat([states[-1].T, states.mean(0).T], dim=1)
     raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
 
 
@@ -169,7 +206,10 @@ class SimpleESN(ClosedFormModel):
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return pool_states(self.reservoir(x), self.pooling)
+        kernel = self.reservoir.recurrent_kernel(x.device)
+        return torch.cat(
+            [pool_states(self.reservoir.run(block, kernel), self.pooling) for block in harvest_blocks(x, [kernel])]
+        )
 
 
 class DeepESN(ClosedFormModel):
@@ -217,8 +257,12 @@ class DeepESN(ClosedFormModel):
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        kernels = [reservoir.recurrent_kernel(x.device) for reservoir in self.layers]
+        return torch.cat([self._encode_block(block, kernels) for block in harvest_blocks(x, kernels)])
+
+    def _encode_block(self, states: torch.Tensor, kernels: list[torch.Tensor]) -> torch.Tensor:
         pooled = []
-        for reservoir in self.layers:
-            x = reservoir(x)
-            pooled.append(pool_states(x, self.pooling))
+        for reservoir, kernel in zip(self.layers, kernels, strict=True):
+            states = reservoir.run(states, kernel)
+            pooled.append(pool_states(states, self.pooling))
         return torch.cat(pooled, dim=1)
