@@ -262,11 +262,36 @@ def train_and_evaluate(
     threads: int = 1,
 ) -> tuple[dict, BaseModel]:
     """Train one configured model on one split and seed; returns its metrics and the fitted model."""
+    return train_on_split(
+        load_split(features_path, manifest_path, split),
+        name=name,
+        model_class=model_class,
+        model_params=model_params,
+        training=training,
+        split=split,
+        seed=seed,
+        device=device,
+        threads=threads,
+    )
+
+
+def train_on_split(
+    data: SplitData,
+    *,
+    name: str,
+    model_class: str,
+    model_params: Mapping[str, Any],
+    training: Mapping[str, Any],
+    split: int,
+    seed: int,
+    device: str = "auto",
+    threads: int = 1,
+) -> tuple[dict, BaseModel]:
+    """:func:`train_and_evaluate` on clips already in memory (``split`` only labels the metrics)."""
     set_threads(threads)
     device = pick_device(device)
     cfg = TrainingConfig.from_mapping(training)
     seed_everything(seed)
-    data = load_split(features_path, manifest_path, split)
     train_x, test_x = standardise(data.train_x, data.test_x)
     model = build_model(model_class, model_params, train_x.shape[-1], len(data.classes), seed, key=f"models.{name}")
     model = model.to(device)
