@@ -40,7 +40,6 @@ from echoes.training import SplitData, TrainingConfig, train_and_evaluate, train
 from echoes.utils import set_threads
 
 RIDGE = 1e-2
-HARVEST_REPEATS = 3
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -109,22 +108,29 @@ def reservoirpy_fit(x: np.ndarray, y: np.ndarray, units: int) -> float | None:
     return time.perf_counter() - start
 
 
-def part_reservoirpy(sequences: int, units_list: list[int], batch: int) -> None:
+def part_reservoirpy(sequences: int, units_list: list[int], batch: int, repeats: int) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((sequences, 32, 512)).astype(np.float32)
     y = rng.integers(0, 101, sequences)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    print(f"\n{sequences} sequences x 32 steps x 512 features, 101 classes, last state -> ridge readout\n")
+    print(f"\n{sequences} sequences x 32 steps x 512 features, 101 classes, last state -> ridge readout")
+    print(f"(each time the median of {repeats} interleaved runs; the speed-up is the ratio of the medians)\n")
     print("| units | Echoes harvest + readout (s) | ReservoirPy 0.4 (s) | speed-up |")
     print("|---|---|---|---|")
     for units in units_list:
-        ours = echoes_fit(xt, yt, units, batch)
-        theirs = reservoirpy_fit(x, y, units)
-        cells = (f"{theirs:.2f}", f"{theirs / ours:.1f}x") if theirs else ("–", "n/a (reservoirpy not installed)")
-        print(f"| {units} | {ours:.2f} | {cells[0]} | {cells[1]} |", flush=True)
+        ours, theirs = [], []
+        for _ in range(repeats):
+            ours.append(echoes_fit(xt, yt, units, batch))
+            theirs.append(reservoirpy_fit(x, y, units))
+        mine = statistics.median(ours)
+        if None in theirs:
+            print(f"| {units} | {mine:.2f} | – | n/a (reservoirpy not installed) |", flush=True)
+            continue
+        other = statistics.median(theirs)
+        print(f"| {units} | {mine:.2f} | {other:.2f} | {other / mine:.1f}x |", flush=True)
 
     print(
-        f"\nHarvest only (batches of {batch}, median of {HARVEST_REPEATS} interleaved runs); "
+        f"\nHarvest only (batches of {batch}, median of {repeats} interleaved runs); "
         f"dense fp32 matmul on this machine: {matmul_gflops():.0f} GFLOP/s\n"
     )
     print("| units | recurrent kernel | harvest (s) | GFLOP/s performed | dense-equivalent GFLOP/s |")
@@ -132,7 +138,7 @@ def part_reservoirpy(sequences: int, units_list: list[int], batch: int) -> None:
     n, t, d = x.shape
     for units in units_list:
         runs = {False: [], True: []}
-        for _ in range(HARVEST_REPEATS):  # interleaved, so that a busy spell of the host hits both kernels
+        for _ in range(repeats):  # interleaved, so that a busy spell of the host hits both kernels
             for csr, measured in runs.items():
                 measured.append(harvest_seconds(xt, units, batch, csr))
         for csr, measured in runs.items():
@@ -243,12 +249,13 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, default=TrainingConfig.harvest_batch_size, help="clips per harvest pass (the workflow's)"
     )
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each fit and harvest; medians are printed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--features", type=Path, default=ROOT / "data" / "synthetic" / "features.h5")
     args = parser.parse_args()
     print(f"threads: {set_threads(args.threads)}; torch {torch.__version__}")
     if "reservoirpy" in args.parts:
-        part_reservoirpy(args.sequences, args.units, args.batch)
+        part_reservoirpy(args.sequences, args.units, args.batch, args.repeats)
     if "features" in args.parts:
         part_features(args.features, args.threads)
     if "ucf101-sized" in args.parts:
