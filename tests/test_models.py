@@ -47,6 +47,17 @@ def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, csr):
             assert torch.allclose(batched[i, t].double(), x, atol=1e-5)
 
 
+def test_csr_kernel_only_for_sparse_reservoirs_small_enough_for_cache_and_never_on_gpu(monkeypatch):
+    cpu = torch.device("cpu")
+    sparse, dense = Reservoir(4, 100, sparsity=0.9, seed=0), Reservoir(4, 100, sparsity=0.5, seed=0)
+    assert sparse.recurrent_kernel(cpu).is_sparse_csr
+    assert not dense.recurrent_kernel(cpu).is_sparse_csr
+    assert not sparse.recurrent_kernel(torch.device("meta")).is_sparse_csr  # any non-CPU device: dense
+    monkeypatch.setattr(esn, "SPARSE_MAX_BYTES", 12 * 999)  # 1000 non-zeros: 12 bytes each would not fit
+    assert not sparse.recurrent_kernel(cpu).is_sparse_csr
+    assert torch.equal(sparse.recurrent_kernel(cpu), sparse.W.T)
+
+
 @pytest.mark.parametrize("model_class", [SimpleESN, DeepESN])
 def test_sparse_and_dense_kernels_and_any_block_size_give_the_same_features(model_class, monkeypatch):
     model = model_class(input_size=8, reservoir_size=120, num_classes=3, sparsity=0.9, seed=1)
@@ -57,7 +68,7 @@ def test_sparse_and_dense_kernels_and_any_block_size_give_the_same_features(mode
         sparse = model.encode(x)
         monkeypatch.setattr(esn, "SPARSE_BLOCK_BYTES", 4 * 120 * 32)  # blocks of 32: 32, 32, 6
         blocked = model.encode(x)
-        monkeypatch.setattr(esn, "SPARSE_MAX_DENSITY", 0.0)
+        monkeypatch.setattr(esn, "SPARSE_MAX_BYTES", 0)
         dense = model.encode(x)
     torch.testing.assert_close(sparse, dense, rtol=0, atol=1e-5)
     torch.testing.assert_close(blocked, dense, rtol=0, atol=1e-5)

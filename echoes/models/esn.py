@@ -20,11 +20,13 @@ Parameters (one meaning each, the same in ``config.yaml``):
 All sequences of a batch advance together, stored feature-major (``[T, N, B]``: a batch is a
 block of columns). The input projection of every time step is one batched GEMM; then each step is
 one product of ``W^T`` with the ``[N, B]`` states, accumulated into that step's projection. On CPU
-a reservoir at most ``SPARSE_MAX_DENSITY`` dense keeps ``W^T`` in CSR and advances blocks of
-sequences whose states fit in cache (``SPARSE_BLOCK_BYTES``: 131 sequences at 2000 units) while
-the sparse product streams over them; denser reservoirs, and any on GPU, use the dense product
-over the whole batch. ``benchmarks/esn_speed.py`` times both; the CSR product loses to the
-dense one above about 15 % connectivity, or when the block does not fit in cache.
+a reservoir at most ``SPARSE_MAX_DENSITY`` dense whose CSR form fits in ``SPARSE_MAX_BYTES`` (a
+cache; at 10 % connectivity up to about 1300 units) keeps ``W^T`` in CSR and advances blocks of
+sequences whose states also fit in cache (``SPARSE_BLOCK_BYTES``) while the sparse product
+streams over them. Other reservoirs, and any on GPU, use the dense product over the whole batch.
+On the 2-core development CPU (interleaved runs, 1024 sequences x 32 steps, 10 % connectivity)
+CSR took 0.78, 0.87, 0.96 and 1.05 times the dense time at 500, 1000, 1500 and 2000 units:
+the gain fades as ``W`` outgrows the cache. ``benchmarks/esn_speed.py`` times both kernels.
 Both give the same states up to float32 rounding. Weights are drawn with NumPy from the seed, so
 the same seed gives the same reservoir on every device.
 """
@@ -42,6 +44,7 @@ from echoes.models.ridge import ClosedFormModel
 
 POOLINGS = ("last", "mean", "last_mean")
 SPARSE_MAX_DENSITY = 0.15
+SPARSE_MAX_BYTES = 2**21
 SPARSE_BLOCK_BYTES = 2**20
 
 
@@ -113,9 +116,15 @@ class Reservoir(nn.Module):
         return self.W.shape[0]
 
     def recurrent_kernel(self, device: torch.device) -> torch.Tensor:
-        """``W^T`` in the form whose product is fastest there: CSR on CPU when sparse enough, else dense."""
+        """``W^T`` in the form whose product is fastest there: CSR on CPU when sparse and small enough
+        to stay in cache (float32 values + int64 column indices), else dense."""
         transposed = self.W.T.contiguous()
-        if device.type == "cpu" and float((self.W != 0).float().mean()) <= SPARSE_MAX_DENSITY:
+        nonzeros = int(torch.count_nonzero(self.W))
+        if (
+            device.type == "cpu"
+            and nonzeros <= SPARSE_MAX_DENSITY * self.W.numel()
+            and nonzeros * 12 <= SPARSE_MAX_BYTES
+        ):
             with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": we test what we use
                 warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
                 return transposed.to_sparse_csr()
