@@ -36,7 +36,7 @@ import yaml
 
 from echoes.models import esn
 from echoes.models.esn import SimpleESN
-from echoes.training import SplitData, TrainingConfig, train_and_evaluate, train_on_split
+from echoes.training import SplitData, TrainingConfig, load_split, train_on_split
 from echoes.utils import set_threads
 
 RIDGE = 1e-2
@@ -173,16 +173,11 @@ def print_esn_vs_lstm(rows: list[dict]) -> None:
     )
 
 
-def part_features(features: Path, threads: int) -> None:
-    if not features.is_file():
-        print(f"\n(no {features}: run the workflow first for the ESN vs LSTM part)")
-        return
+def esn_vs_lstm(data: SplitData, threads: int) -> None:
     training, params = workflow_settings()
-    print(f"\nTraining on {features} (split 1, seed 0; config.yaml's training settings and model params)\n")
     rows = [
-        train_and_evaluate(
-            features,
-            features.parent / "manifest.tsv",
+        train_on_split(
+            data,
             name=name,
             model_class=name,
             model_params=params[name],
@@ -194,6 +189,14 @@ def part_features(features: Path, threads: int) -> None:
         for name in ("SimpleESN", "SimpleRNN")
     ]
     print_esn_vs_lstm(rows)
+
+
+def part_features(features: Path, threads: int) -> None:
+    if not features.is_file():
+        print(f"\n(no {features}: run the workflow first for the ESN vs LSTM part)")
+        return
+    print(f"\nTraining on {features} (split 1, seed 0; config.yaml's training settings and model params)\n")
+    esn_vs_lstm(load_split(features, features.parent / "manifest.tsv", 1), threads)
 
 
 def ucf101_sized_split(seed: int = 0, steps: int = 16, dim: int = 512, key_scale: float = 0.15) -> SplitData:
@@ -220,25 +223,11 @@ def ucf101_sized_split(seed: int = 0, steps: int = 16, dim: int = 512, key_scale
 
 def part_ucf101_sized(threads: int) -> None:
     data = ucf101_sized_split()
-    training, params = workflow_settings()
     print(
         f"\nGenerated UCF101-sized features: {len(data.train_x)} training and {len(data.test_x)} test clips, "
         f"16 steps x 512, 101 classes (config.yaml's training settings and model params)\n"
     )
-    rows = [
-        train_on_split(
-            data,
-            name=name,
-            model_class=name,
-            model_params=params[name],
-            training=training,
-            split=1,
-            seed=0,
-            threads=threads,
-        )[0]
-        for name in ("SimpleESN", "SimpleRNN")
-    ]
-    print_esn_vs_lstm(rows)
+    esn_vs_lstm(data, threads)
 
 
 def main() -> None:

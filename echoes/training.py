@@ -249,30 +249,14 @@ def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int,
 
 
 def train_and_evaluate(
-    features_path: Path,
-    manifest_path: Path,
-    *,
-    name: str,
-    model_class: str,
-    model_params: Mapping[str, Any],
-    training: Mapping[str, Any],
-    split: int,
-    seed: int,
-    device: str = "auto",
-    threads: int = 1,
+    features_path: Path, manifest_path: Path, *, split: int, **settings: Any
 ) -> tuple[dict, BaseModel]:
-    """Train one configured model on one split and seed; returns its metrics and the fitted model."""
-    return train_on_split(
-        load_split(features_path, manifest_path, split),
-        name=name,
-        model_class=model_class,
-        model_params=model_params,
-        training=training,
-        split=split,
-        seed=seed,
-        device=device,
-        threads=threads,
-    )
+    """Train one configured model on one split and seed; returns its metrics and the fitted model.
+
+    ``settings`` are :func:`train_on_split`'s keyword arguments (name, model_class, model_params,
+    training, seed, device, threads).
+    """
+    return train_on_split(load_split(features_path, manifest_path, split), split=split, **settings)
 
 
 def train_on_split(
