@@ -45,6 +45,7 @@ from echoes.models.ridge import ClosedFormModel
 POOLINGS = ("last", "mean", "last_mean")
 SPARSE_MAX_DENSITY = 0.15
 SPARSE_MAX_BYTES = 2**21
+CSR_BYTES_PER_NONZERO = 12  # a float32 value and an int64 column index
 SPARSE_BLOCK_BYTES = 2**20
 
 
@@ -117,13 +118,13 @@ class Reservoir(nn.Module):
 
     def recurrent_kernel(self, device: torch.device) -> torch.Tensor:
         """``W^T`` in the form whose product is fastest there: CSR on CPU when sparse and small enough
-        to stay in cache (float32 values + int64 column indices), else dense."""
+        to stay in cache, else dense."""
         transposed = self.W.T.contiguous()
         nonzeros = int(torch.count_nonzero(self.W))
         if (
             device.type == "cpu"
             and nonzeros <= SPARSE_MAX_DENSITY * self.W.numel()
-            and nonzeros * 12 <= SPARSE_MAX_BYTES
+            and nonzeros * CSR_BYTES_PER_NONZERO <= SPARSE_MAX_BYTES
         ):
             with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": we test what we use
                 warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
