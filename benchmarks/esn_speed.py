@@ -79,16 +79,12 @@ def echoes_fit(x: torch.Tensor, y: torch.Tensor, units: int, batch: int) -> floa
 def harvest_seconds(x: torch.Tensor, units: int, batch: int, csr: bool) -> tuple[float, int]:
     """Seconds to harvest pooled states with the dense or the CSR kernel, and the kernel's non-zeros."""
     model = benchmark_esn(units)
-    limits = esn.SPARSE_MAX_DENSITY, esn.SPARSE_MAX_BYTES
-    esn.SPARSE_MAX_DENSITY, esn.SPARSE_MAX_BYTES = (1.0, float("inf")) if csr else (0.0, 0)
-    try:
-        start = time.perf_counter()
-        with torch.no_grad():
-            for i in range(0, len(x), batch):
-                model.encode(x[i : i + batch])
-        seconds = time.perf_counter() - start
-    finally:
-        esn.SPARSE_MAX_DENSITY, esn.SPARSE_MAX_BYTES = limits
+    model.reservoir.kernel = "csr" if csr else "dense"
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            model.encode(x[i : i + batch])
+    seconds = time.perf_counter() - start
     nonzeros = int((model.reservoir.W != 0).sum()) if csr else units * units
     return seconds, nonzeros
 
@@ -136,7 +132,7 @@ def part_reservoirpy(sequences: int, units_list: list[int], batch: int, repeats:
     print("|---|---|---|---|---|")
     n, t, d = x.shape
     for units in units_list:
-        default_csr = benchmark_esn(units).reservoir.recurrent_kernel(xt.device).is_sparse_csr
+        default_csr = esn.prefers_csr(benchmark_esn(units).reservoir.W, xt.device)
         runs = {False: [], True: []}
         for _ in range(repeats):  # interleaved, so that a busy spell of the host hits both kernels
             for csr, measured in runs.items():

@@ -54,8 +54,21 @@ def test_csr_kernel_only_for_sparse_reservoirs_small_enough_for_cache_and_never_
     assert not dense.recurrent_kernel(cpu).is_sparse_csr
     assert not sparse.recurrent_kernel(torch.device("meta")).is_sparse_csr  # any non-CPU device: dense
     monkeypatch.setattr(esn, "SPARSE_MAX_BYTES", 12 * 999)  # 1000 non-zeros: 12 bytes each would not fit
-    assert not sparse.recurrent_kernel(cpu).is_sparse_csr
-    assert torch.equal(sparse.recurrent_kernel(cpu), sparse.W.T)
+    too_big = Reservoir(4, 100, sparsity=0.9, seed=0)
+    assert not too_big.recurrent_kernel(cpu).is_sparse_csr
+    assert torch.equal(too_big.recurrent_kernel(cpu), too_big.W.T)
+
+
+def test_the_kernel_is_built_once_and_rebuilt_when_w_or_the_choice_changes():
+    cpu = torch.device("cpu")
+    reservoir = Reservoir(4, 100, sparsity=0.9, seed=0)
+    first = reservoir.recurrent_kernel(cpu)
+    assert reservoir.recurrent_kernel(cpu) is first
+    reservoir.W.mul_(0.5)
+    rebuilt = reservoir.recurrent_kernel(cpu)
+    assert rebuilt is not first and torch.equal(rebuilt.to_dense(), reservoir.W.T)
+    reservoir.kernel = "dense"
+    assert not reservoir.recurrent_kernel(cpu).is_sparse_csr
 
 
 @pytest.mark.parametrize("model_class", [SimpleESN, DeepESN])
@@ -68,7 +81,10 @@ def test_sparse_and_dense_kernels_and_any_block_size_give_the_same_features(mode
         sparse = model.encode(x)
         monkeypatch.setattr(esn, "SPARSE_BLOCK_BYTES", 4 * 120 * 32)  # blocks of 32: 32, 32, 6
         blocked = model.encode(x)
-        monkeypatch.setattr(esn, "SPARSE_MAX_BYTES", 0)
+        reservoirs = model.layers if model_class is DeepESN else [model.reservoir]
+        for reservoir in reservoirs:
+            reservoir.kernel = "dense"
+        assert not any(r.recurrent_kernel(x.device).is_sparse_csr for r in reservoirs)
         dense = model.encode(x)
     torch.testing.assert_close(sparse, dense, rtol=0, atol=1e-5)
     torch.testing.assert_close(blocked, dense, rtol=0, atol=1e-5)

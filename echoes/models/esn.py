@@ -26,7 +26,8 @@ sequences whose states also fit in cache (``SPARSE_BLOCK_BYTES``) while the spar
 streams over them. Other reservoirs, and any on GPU, use the dense product over the whole batch.
 On the 2-core development CPU (interleaved runs, 1024 sequences x 32 steps, 10 % connectivity)
 CSR took 0.78, 0.87, 0.96 and 1.05 times the dense time at 500, 1000, 1500 and 2000 units:
-the gain fades as ``W`` outgrows the cache. ``benchmarks/esn_speed.py`` times both kernels.
+the gain fades as ``W`` outgrows the cache. ``Reservoir.kernel`` (``auto``, ``dense`` or
+``csr``) forces one; ``benchmarks/esn_speed.py`` times both.
 Both give the same states up to float32 rounding. Weights are drawn with NumPy from the seed, so
 the same seed gives the same reservoir on every device.
 """
@@ -72,6 +73,16 @@ def recurrent_weights(units: int, spectral_radius_: float, sparsity: float, rng:
     return matrix * (spectral_radius_ / radius)
 
 
+def prefers_csr(weights: torch.Tensor, device: torch.device) -> bool:
+    """Whether ``W``'s CSR product beats the dense one there: on CPU, sparse and cache-sized."""
+    nonzeros = int(torch.count_nonzero(weights))
+    return (
+        device.type == "cpu"
+        and nonzeros <= SPARSE_MAX_DENSITY * weights.numel()
+        and nonzeros * CSR_BYTES_PER_NONZERO <= SPARSE_MAX_BYTES
+    )
+
+
 def _check(name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
     below = value <= low if low_open else value < low
     above = value >= high if high_open else value > high
@@ -104,6 +115,8 @@ class Reservoir(nn.Module):
         _check("bias_scaling", bias_scaling, 0.0, float("inf"))
         rng = np.random.default_rng(seed)
         self.leak_rate = leak_rate
+        self.kernel = "auto"  # or "dense" / "csr": the recurrent product's form, for benchmarks and tests
+        self._kernel_cache: tuple | None = None
         self.register_buffer(
             "W_in", torch.from_numpy(rng.uniform(-input_scaling, input_scaling, (input_size, reservoir_size))).float()
         )
@@ -117,19 +130,21 @@ class Reservoir(nn.Module):
         return self.W.shape[0]
 
     def recurrent_kernel(self, device: torch.device) -> torch.Tensor:
-        """``W^T`` in the form whose product is fastest there: CSR on CPU when sparse and small enough
-        to stay in cache, else dense."""
-        transposed = self.W.T.contiguous()
-        nonzeros = int(torch.count_nonzero(self.W))
-        if (
-            device.type == "cpu"
-            and nonzeros <= SPARSE_MAX_DENSITY * self.W.numel()
-            and nonzeros * CSR_BYTES_PER_NONZERO <= SPARSE_MAX_BYTES
-        ):
-            with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": we test what we use
-                warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
-                return transposed.to_sparse_csr()
-        return transposed
+        """``W^T`` in the form whose product is fastest on ``device`` (see ``kernel``).
+
+        Built once per device, kernel choice and version of ``W``, so that classifying one small
+        batch does not pay a CSR conversion each time.
+        """
+        key = (device, self.kernel, self.W.data_ptr(), self.W._version)
+        if self._kernel_cache is None or self._kernel_cache[0] != key:
+            csr = prefers_csr(self.W, device) if self.kernel == "auto" else self.kernel == "csr"
+            transposed = self.W.T.contiguous()
+            if csr:
+                with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": we test what we use
+                    warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
+                    transposed = transposed.to_sparse_csr()
+            self._kernel_cache = key, transposed
+        return self._kernel_cache[1]
 
     def run(
         self, u: torch.Tensor, kernel: torch.Tensor | None = None, initial_state: torch.Tensor | None = None

@@ -138,7 +138,8 @@ class RidgeAccumulator:
             sxx, sxy = self._centred_moments()
             s, v = torch.linalg.eigh(sxx)
             s, a = _exact_zeros(s), ((v.T @ sxy) ** 2).sum(1)
-            syy = self.yty - self.n * float(self._means()[1] @ self._means()[1])
+            mean_y = self._means()[1]
+            syy = self.yty - self.n * float(mean_y @ mean_y)
 
             def rss_and_free(r: float) -> tuple[float, float]:
                 rss = syy - float((a * (s + 2 * r) / (s + r) ** 2).sum())
