@@ -20,14 +20,15 @@ Parameters (one meaning each, the same in ``config.yaml``):
 All sequences of a batch advance together, stored feature-major (``[T, N, B]``: a batch is a
 block of columns). The input projection of every time step is one batched GEMM; then each step is
 one product of ``W^T`` with the ``[N, B]`` states, accumulated into that step's projection. On CPU
-a reservoir at most ``SPARSE_MAX_DENSITY`` dense whose CSR form fits in ``SPARSE_MAX_BYTES`` (a
-cache; at 10 % connectivity up to about 1300 units) keeps ``W^T`` in CSR and advances blocks of
-sequences whose states also fit in cache (``SPARSE_BLOCK_BYTES``) while the sparse product
-streams over them. Other reservoirs, and any on GPU, use the dense product over the whole batch.
+a reservoir at most ``SPARSE_MAX_DENSITY`` dense keeps ``W^T`` in CSR and advances blocks of
+sequences whose ``[N, b]`` states stay in cache (``SPARSE_BLOCK_BYTES``) while the sparse product
+streams over them. Denser reservoirs, and any on GPU, use the dense product over the whole batch.
 On the 2-core development CPU (interleaved runs, 1024 sequences x 32 steps, 10 % connectivity)
-CSR took 0.78, 0.87, 0.96 and 1.05 times the dense time at 500, 1000, 1500 and 2000 units:
-the gain fades as ``W`` outgrows the cache. ``Reservoir.kernel`` (``auto``, ``dense`` or
-``csr``) forces one; ``benchmarks/esn_speed.py`` times both.
+CSR took 0.7-0.95 times the dense time at every size from 500 to 4000 units; blocks larger than
+the cache were slower at 3000-4000 units. At 1000 and 2000 units CSR took 1.03 and 0.89 times
+the dense time at 15 % connectivity, 1.17 and 1.05 at 20 %: hence ``SPARSE_MAX_DENSITY``.
+``Reservoir.kernel`` (``auto``, ``dense`` or ``csr``) forces one; ``benchmarks/esn_speed.py``
+times both.
 Both give the same states up to float32 rounding. Weights are drawn with NumPy from the seed, so
 the same seed gives the same reservoir on every device.
 """
@@ -45,8 +46,6 @@ from echoes.models.ridge import ClosedFormModel
 
 POOLINGS = ("last", "mean", "last_mean")
 SPARSE_MAX_DENSITY = 0.15
-SPARSE_MAX_BYTES = 2**21
-CSR_BYTES_PER_NONZERO = 12  # a float32 value and an int64 column index
 SPARSE_BLOCK_BYTES = 2**20
 
 
@@ -74,13 +73,8 @@ def recurrent_weights(units: int, spectral_radius_: float, sparsity: float, rng:
 
 
 def prefers_csr(weights: torch.Tensor, device: torch.device) -> bool:
-    """Whether ``W``'s CSR product beats the dense one there: on CPU, sparse and cache-sized."""
-    nonzeros = int(torch.count_nonzero(weights))
-    return (
-        device.type == "cpu"
-        and nonzeros <= SPARSE_MAX_DENSITY * weights.numel()
-        and nonzeros * CSR_BYTES_PER_NONZERO <= SPARSE_MAX_BYTES
-    )
+    """Whether ``W``'s CSR product beats the dense one there: on CPU, at most ``SPARSE_MAX_DENSITY`` dense."""
+    return device.type == "cpu" and int(torch.count_nonzero(weights)) <= SPARSE_MAX_DENSITY * weights.numel()
 
 
 def _check(name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
@@ -176,7 +170,7 @@ def harvest_blocks(x: torch.Tensor, kernels: list[torch.Tensor]) -> tuple[torch.
     """``[B, T, F]`` inputs as feature-major ``[T, F, b]`` blocks.
 
     For the CSR product a block's ``[N, b]`` float32 states fill about ``SPARSE_BLOCK_BYTES``
-    (a per-core L2 cache), at least 32 sequences; the dense product takes the whole batch.
+    (half a core's L2 cache), at least 32 sequences; the dense product takes the whole batch.
     """
     sparse = [k.shape[0] for k in kernels if k.is_sparse_csr]
     size = max(32, SPARSE_BLOCK_BYTES // (4 * max(sparse))) if sparse else len(x)
