@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model, esn
-from echoes.models.esn import DeepESN, Reservoir, SimpleESN, pool_states
+from echoes.models.esn import DeepESN, Reservoir, SimpleESN, harvest_blocks, pool_states
 from echoes.models.ridge import RidgeAccumulator
 from echoes.models.simple_models import BaseModel, DeepRNN, SimpleRNN
 
@@ -85,6 +85,26 @@ def test_sparse_and_dense_kernels_and_any_block_size_give_the_same_features(mode
         dense = model.encode(x)
     torch.testing.assert_close(sparse, dense, rtol=0, atol=1e-5)
     torch.testing.assert_close(blocked, dense, rtol=0, atol=1e-5)
+
+
+def empty_csr(units: int) -> torch.Tensor:
+    """A CSR ``W^T`` of ``units`` with no non-zeros: only its shape matters to the blocking."""
+    rows, columns = torch.zeros(units + 1, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
+    return torch.sparse_csr_tensor(rows, columns, torch.zeros(0), (units, units), check_invariants=True)
+
+
+@pytest.mark.parametrize(("units", "size"), [(500, 512), (1000, 256), (2000, 128), (3000, 64), (4000, 64), (10**5, 32)])
+def test_csr_blocks_are_the_largest_power_of_two_whose_states_fit_the_cache_budget(units, size):
+    fits = size * units * 4 <= esn.SPARSE_BLOCK_BYTES
+    assert (fits and 2 * size * units * 4 > esn.SPARSE_BLOCK_BYTES) or (size == 32 and not fits)
+    blocks = harvest_blocks(torch.zeros(1100, 2, 3), [torch.zeros(2, 2), empty_csr(units)])
+    assert all(block.shape[:2] == (2, 3) for block in blocks)
+    assert [block.shape[2] for block in blocks] == [size] * (1100 // size) + [1100 % size] * bool(1100 % size)
+
+
+def test_the_dense_kernel_takes_the_whole_batch_in_one_block():
+    blocks = harvest_blocks(torch.zeros(1100, 2, 3), [torch.zeros(4, 4)])
+    assert [block.shape for block in blocks] == [(2, 3, 1100)]
 
 
 def test_pooling_summarises_feature_major_states_per_sequence():

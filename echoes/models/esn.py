@@ -24,8 +24,8 @@ a reservoir at most ``SPARSE_MAX_DENSITY`` dense keeps ``W^T`` in CSR and advanc
 sequences whose ``[N, b]`` states stay in cache (``SPARSE_BLOCK_BYTES``) while the sparse product
 streams over them. Denser reservoirs, and any on GPU, use the dense product over the whole batch.
 On the 2-core development CPU (interleaved runs, 1024 sequences x 32 steps, 10 % connectivity)
-CSR took 0.7-0.95 times the dense time at every size from 500 to 4000 units; blocks larger than
-the cache were slower at 3000-4000 units. At 1000 and 2000 units CSR took 1.03 and 0.89 times
+CSR took 0.71, 0.65, 0.66, 0.79, 0.69 and 0.77 times the dense time at 500, 1000, 1500, 2000,
+3000 and 4000 units (see ``harvest_blocks`` for the block size). At 1000 and 2000 units CSR took 1.03 and 0.89 times
 the dense time at 15 % connectivity, 1.17 and 1.05 at 20 %: hence ``SPARSE_MAX_DENSITY``.
 ``Reservoir.kernel`` (``auto``, ``dense`` or ``csr``) forces one; ``benchmarks/esn_speed.py``
 times both.
@@ -169,11 +169,14 @@ class Reservoir(nn.Module):
 def harvest_blocks(x: torch.Tensor, kernels: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """``[B, T, F]`` inputs as feature-major ``[T, F, b]`` blocks.
 
-    For the CSR product a block's ``[N, b]`` float32 states fill about ``SPARSE_BLOCK_BYTES``
-    (half a core's L2 cache), at least 32 sequences; the dense product takes the whole batch.
+    For the CSR product ``b`` is the largest power of two (at least 32) whose ``[N, b]`` float32
+    states fit in ``SPARSE_BLOCK_BYTES`` (half a core's L2 cache): rows of a power-of-two number
+    of floats stay aligned to vector registers and cache lines, which the sparse product needs
+    (at 4000 units blocks of 65 sequences took 1.6 times as long as blocks of 64). The dense
+    product takes the whole batch.
     """
     sparse = [k.shape[0] for k in kernels if k.is_sparse_csr]
-    size = max(32, SPARSE_BLOCK_BYTES // (4 * max(sparse))) if sparse else len(x)
+    size = 2 ** max(5, (SPARSE_BLOCK_BYTES // (4 * max(sparse))).bit_length() - 1) if sparse else len(x)
     return tuple(block.permute(1, 2, 0) for block in x.split(size))
 
 
