@@ -74,7 +74,7 @@ class RidgeAccumulator:
         self.n += x.shape[0]
         self.sum_x += x.sum(0)
         self.sum_y += y.sum(0)
-        self.xty += x.T @ y
+        self.xty.addmm_(x.T, y)  # in place: no d x c temporary
         self.yty += float((y * y).sum())
         if self.dual and self.n <= self.dim:
             self._rows.append(x)
@@ -83,9 +83,9 @@ class RidgeAccumulator:
         if self.dual:
             self.xtx = torch.zeros(self.dim, self.dim, **self._kw)
             for kept in self._rows:
-                self.xtx += kept.T @ kept
+                self.xtx.addmm_(kept.T, kept)
             self._rows, self._targets = [], []
-        self.xtx += x.T @ x
+        self.xtx.addmm_(x.T, x)  # in place: no d x d temporary per batch
 
     def _means(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.n < 2:
