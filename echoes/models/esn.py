@@ -25,8 +25,9 @@ sequences whose ``[N, b]`` states stay in cache (``SPARSE_BLOCK_BYTES``) while t
 streams over them. Denser reservoirs, and any on GPU, use the dense product over the whole batch.
 On the 2-core development CPU (interleaved runs, 1024 sequences x 32 steps, 10 % connectivity)
 CSR took 0.71, 0.65, 0.66, 0.79, 0.69 and 0.77 times the dense time at 500, 1000, 1500, 2000,
-3000 and 4000 units (see ``harvest_blocks`` for the block size). At 1000 and 2000 units CSR took 1.03 and 0.89 times
-the dense time at 15 % connectivity, 1.17 and 1.05 at 20 %: hence ``SPARSE_MAX_DENSITY``.
+3000 and 4000 units (see ``harvest_blocks`` for the block size). At 1000 and 2000 units CSR
+took 1.03 and 0.89 times the dense time at 15 % connectivity, 1.17 and 1.05 at 20 %: hence
+``SPARSE_MAX_DENSITY``.
 ``Reservoir.kernel`` (``auto``, ``dense`` or ``csr``) forces one; ``benchmarks/esn_speed.py``
 times both.
 Both give the same states up to float32 rounding. Weights are drawn with NumPy from the seed, so
