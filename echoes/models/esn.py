@@ -154,10 +154,7 @@ class Reservoir(nn.Module):
         state = torch.zeros_like(states[0]) if initial_state is None else initial_state
         a = self.leak_rate
         for t in range(states.shape[0]):
-            if kernel.is_sparse_csr:
-                pre = torch.addmm(states[t], kernel, state, out=states[t]).tanh_()
-            else:
-                pre = states[t].addmm_(kernel, state).tanh_()
+            pre = torch.addmm(states[t], kernel, state, out=states[t]).tanh_()  # one form for dense and CSR
             state = torch.lerp(state, pre, a, out=pre) if a < 1 else pre
         return states
 
