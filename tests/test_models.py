@@ -226,7 +226,7 @@ def test_deep_esn_layers_are_driven_by_the_layer_below_scaled_by_coupling_streng
 
 @pytest.mark.parametrize("name", list(BUILTIN_MODELS))
 def test_every_builtin_maps_batch_time_features_to_class_logits(name):
-    model = build_model(name, {}, input_size=12, num_classes=4, seed=0)
+    model = build_model(name, {}, input_size=12, num_classes=4, seed=0, num_frames=5)
     assert isinstance(model, BaseModel)
     assert model(torch.randn(3, 5, 12)).shape == (3, 4)
 

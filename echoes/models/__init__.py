@@ -12,16 +12,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from echoes.models.base import BaseModel
-from echoes.models.baselines import MeanOfFrames
+from echoes.models.baselines import AllFrames, MeanOfFrames
 from echoes.models.esn import DeepESN, SimpleESN
 from echoes.models.simple_models import DeepRNN, SimpleRNN
 
 BUILTIN_MODELS: dict[str, type[BaseModel]] = {
-    cls.__name__: cls for cls in (SimpleRNN, DeepRNN, SimpleESN, DeepESN, MeanOfFrames)
+    cls.__name__: cls for cls in (SimpleRNN, DeepRNN, SimpleESN, DeepESN, MeanOfFrames, AllFrames)
 }
 
-#: Arguments Echoes fills in itself; config ``params`` must not set them.
-PROVIDED_ARGUMENTS = ("input_size", "num_classes", "seed")
+#: Arguments Echoes fills in itself; config ``params`` must not set them. ``seed`` and ``num_frames``
+#: (T, frames per clip) reach only constructors that name them.
+PROVIDED_ARGUMENTS = ("input_size", "num_classes", "seed", "num_frames")
+ONLY_IF_NAMED = ("seed", "num_frames")
 
 __all__ = ["BaseModel", "BUILTIN_MODELS", "build_model", "resolve_model_class", *BUILTIN_MODELS]
 
@@ -49,16 +51,24 @@ def resolve_model_class(name: str, key: str = "class") -> type[BaseModel]:
 
 
 def model_arguments(
-    cls: type[BaseModel], params: Mapping[str, Any], input_size: int, num_classes: int, seed: int, key: str = "params"
+    cls: type[BaseModel],
+    params: Mapping[str, Any],
+    input_size: int,
+    num_classes: int,
+    seed: int,
+    key: str = "params",
+    num_frames: int = 1,
 ) -> dict[str, Any]:
     """Keyword arguments for ``cls``: config params plus what Echoes provides, checked against the signature."""
     signature = inspect.signature(cls.__init__)
     for name in params:
         if name in PROVIDED_ARGUMENTS:
             raise ModelConfigError(f"{key}.{name}: set by Echoes from the data and run, remove it from the config")
-    provided = {"input_size": input_size, "num_classes": num_classes, "seed": seed}
+    provided = {"input_size": input_size, "num_classes": num_classes, "seed": seed, "num_frames": num_frames}
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    arguments = {k: v for k, v in provided.items() if k in signature.parameters or (k != "seed" and accepts_any)}
+    arguments = {
+        k: v for k, v in provided.items() if k in signature.parameters or (k not in ONLY_IF_NAMED and accepts_any)
+    }
     arguments.update(params)
     try:
         signature.bind(None, **arguments)
@@ -68,11 +78,17 @@ def model_arguments(
 
 
 def build_model(
-    class_name: str, params: Mapping[str, Any], input_size: int, num_classes: int, seed: int = 0, key: str = "model"
+    class_name: str,
+    params: Mapping[str, Any],
+    input_size: int,
+    num_classes: int,
+    seed: int = 0,
+    key: str = "model",
+    num_frames: int = 1,
 ) -> BaseModel:
     """Instantiate a configured model; any error names the config key at fault."""
     cls = resolve_model_class(class_name, f"{key}.class")
-    arguments = model_arguments(cls, params, input_size, num_classes, seed, f"{key}.params")
+    arguments = model_arguments(cls, params, input_size, num_classes, seed, f"{key}.params", num_frames)
     try:
         return cls(**arguments)
     except (ValueError, TypeError) as error:

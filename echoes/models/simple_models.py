@@ -1,4 +1,4 @@
-"""Gradient-trained recurrent baselines: one LSTM layer (SimpleRNN) or a stack of them (DeepRNN)."""
+"""Gradient-trained recurrent baselines: one LSTM classifier, as one layer (SimpleRNN) or a stack (DeepRNN)."""
 
 from __future__ import annotations
 
@@ -7,43 +7,51 @@ from torch import nn
 
 from echoes.models.base import BaseModel
 
-__all__ = ["BaseModel", "SimpleRNN", "DeepRNN"]
+__all__ = ["BaseModel", "LSTMClassifier", "SimpleRNN", "DeepRNN"]
 
 
-class SimpleRNN(BaseModel):
-    """LSTM(input_size -> hidden_size) over the clip, last hidden state -> Linear -> class logits."""
+class LSTMClassifier(BaseModel):
+    """Dropout -> ``num_layers`` stacked LSTMs -> last hidden state -> dropout -> Linear -> class logits.
 
-    def __init__(self, input_size: int, hidden_size: int = 256, num_classes: int = 101) -> None:
+    ``dropout`` is applied to the input frames, between LSTM layers and to the last hidden state:
+    the regularisation a tuning grid can choose, like the ESN readout's ridge.
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int = 256, num_classes: int = 101, num_layers: int = 1, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         if hidden_size < 1:
             raise ValueError(f"hidden_size must be >= 1, got {hidden_size}")
-        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.classifier = nn.Linear(hidden_size, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(x)
-        return self.classifier(h_n[-1])
-
-
-class DeepRNN(BaseModel):
-    """``num_layers`` (2-4) stacked LSTMs with dropout between layers, last hidden state -> Linear."""
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int = 256,
-        num_classes: int = 101,
-        num_layers: int = 2,
-        dropout: float = 0.3,
-    ) -> None:
-        super().__init__()
-        if not 2 <= num_layers <= 4:
-            raise ValueError(f"num_layers must be in 2..4, got {num_layers}")
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, dropout=dropout, batch_first=True)
+        self.input_dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(
+            input_size, hidden_size, num_layers=num_layers, dropout=dropout if num_layers > 1 else 0.0, batch_first=True
+        )
+        self.output_dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(x)
-        return self.classifier(h_n[-1])
+        _, (h_n, _) = self.lstm(self.input_dropout(x))
+        return self.classifier(self.output_dropout(h_n[-1]))
+
+
+class SimpleRNN(LSTMClassifier):
+    """One LSTM layer (input_size -> hidden_size) over the clip, last hidden state -> Linear."""
+
+    def __init__(self, input_size: int, hidden_size: int = 256, num_classes: int = 101, dropout: float = 0.2) -> None:
+        super().__init__(input_size, hidden_size, num_classes, num_layers=1, dropout=dropout)
+
+
+class DeepRNN(LSTMClassifier):
+    """``num_layers`` (2-4) stacked LSTMs with dropout around and between them, last hidden state -> Linear."""
+
+    def __init__(
+        self, input_size: int, hidden_size: int = 256, num_classes: int = 101, num_layers: int = 2, dropout: float = 0.3
+    ) -> None:
+        if not 2 <= num_layers <= 4:
+            raise ValueError(f"num_layers must be in 2..4, got {num_layers}")
+        super().__init__(input_size, hidden_size, num_classes, num_layers=num_layers, dropout=dropout)
