@@ -8,6 +8,7 @@ the constructor's signature, so a typo in an import path fails at once, not in a
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from echoes.models import ModelConfigError, model_arguments, resolve_model_class
+from echoes.models import BUILTIN_MODELS, ModelConfigError, model_arguments, resolve_model_class
+from echoes.tuning import candidates, split_candidate
+
+#: Training settings that are not tunable: what to do when a run fails is not a hyperparameter.
+UNTUNABLE_TRAINING = ("on_failure",)
 
 
 class ConfigError(ValueError):
@@ -55,6 +60,7 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
             error = jsonschema.exceptions.best_match(errors)
             raise ConfigError(f"config key {_key(error)}: {error.message}")
     check_models(config)
+    check_tuning(config, schema)
     check_dataset_folders(config)
     return config
 
@@ -77,3 +83,40 @@ def check_models(config: MutableMapping[str, Any]) -> None:
             model_arguments(cls, entry.get("params", {}), 1, 2, 0, f"config key {key}.params")
         except ModelConfigError as error:
             raise ConfigError(str(error)) from error
+
+
+def _first_error(schema: dict, instance: Any) -> jsonschema.ValidationError | None:
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(instance))
+    return jsonschema.exceptions.best_match(errors) if errors else None
+
+
+def check_tuning(config: MutableMapping[str, Any], schema: dict) -> None:
+    """Every candidate of every ``tune`` grid is a valid model entry and training section.
+
+    A grid key must be a constructor argument of the model or a training setting; each candidate's
+    values are checked against the same schema as ``params`` (built-in models) and ``training``.
+    """
+    training_schema = schema["properties"]["training"]
+    training_keys = [k for k in training_schema["properties"] if k not in UNTUNABLE_TRAINING]
+    for name, entry in config["models"].items():
+        key = f"config key models.{name}.tune"
+        cls = resolve_model_class(entry["class"])
+        arguments = [a for a in inspect.signature(cls.__init__).parameters if a != "self"]
+        params_schema = {"$ref": f"#/$defs/{entry['class']}", "$defs": schema["$defs"]}
+        for candidate in candidates(entry.get("tune")):
+            try:
+                params, training = split_candidate(candidate, arguments, training_keys, key)
+            except ValueError as error:
+                raise ConfigError(str(error)) from error
+            merged = {**entry.get("params", {}), **params}
+            checks = [(training_schema, {**config["training"], **training})]
+            if entry["class"] in BUILTIN_MODELS:
+                checks.append((params_schema, merged))
+            for part_schema, instance in checks:
+                error = _first_error(part_schema, instance)
+                if error is not None:
+                    raise ConfigError(f"{key}: candidate {candidate}: {_key(error)}: {error.message}")
+            try:
+                model_arguments(cls, merged, 1, 2, 0, key)
+            except ModelConfigError as error:
+                raise ConfigError(str(error)) from error

@@ -1,12 +1,20 @@
 """``results/comparison.md``: the comparison table, rendered only from the runs' metrics files.
 
 Every number in the report comes from a ``metrics.json`` written by a training job; nothing is
-typed in. Runs of one model over several seeds/splits are summarised as mean ± std (n shown).
+typed in. Runs of one model over several seeds/splits are summarised as mean ± sample std (n
+shown). Uncertainty is stated, not hidden:
+
+- the difference in top-1 accuracy to the reference model (SimpleRNN) is paired by (split, seed)
+  and given with a 95 % Student-t interval over those pairs (n - 1 degrees of freedom);
+- the best row's accuracy is bolded only when no other row's 95 % t-interval of the mean overlaps
+  its own; rows within that noise are marked as ties (†), never as a win.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -35,11 +43,16 @@ REQUIRED_FIELDS = (
     "total_params",
     "train_clips",
     "test_clips",
+    "val_groups",
+    "accuracy_by_group",
+    "normalisation",
+    "tuning",
     "history",
     "features",
 )
 SUMMARISED = (
     "accuracy_top1",
+    "val_accuracy",
     "accuracy_top5",
     "train_time_s",
     "time_per_epoch_s",
@@ -53,7 +66,8 @@ SUMMARISED = (
     "total_params",
 )
 FAILED_FIELDS = ("model", "class", "split", "seed", "error", "log")
-CONTROL_CLASSES = ("MeanOfFrames",)
+CONTROL_CLASSES = ("MeanOfFrames", "AllFrames")
+CONFIDENCE = 0.95
 REFERENCE_MODEL = "SimpleRNN"
 
 
@@ -87,6 +101,39 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict:
             summary["mean"][key] = statistics.fmean(values)
             summary["std"][key] = statistics.stdev(values) if len(values) > 1 else 0.0
     return summary
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Student-t interval of the mean of ``values``; None for fewer than two (no spread to judge by)."""
+    if len(values) < 2:
+        return None
+    from scipy.stats import t
+
+    mean = statistics.fmean(values)
+    half = t.ppf(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean - half, mean + half
+
+
+def paired_differences(runs: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]]) -> list[float]:
+    """Top-1 accuracy of ``runs`` minus the reference's, for each (split, seed) both have."""
+    by_run = {(r["split"], r["seed"]): r["accuracy_top1"] for r in reference}
+    return [r["accuracy_top1"] - by_run[key] for r in runs if (key := (r["split"], r["seed"])) in by_run]
+
+
+def winners(intervals: Mapping[str, tuple[float, float] | None], means: Mapping[str, float]) -> tuple[str | None, set]:
+    """(the clear winner or None, the rows tied with the best within their 95 % intervals)."""
+    if not means:
+        return None, set()
+    best = max(means, key=means.get)
+    if intervals.get(best) is None:
+        return None, set()
+    low, high = intervals[best]
+    tied = {
+        name
+        for name, interval in intervals.items()
+        if name != best and interval is not None and interval[1] >= low and interval[0] <= high
+    }
+    return (None, tied | {best}) if tied else (best, set())
 
 
 def aggregate_model(run_paths: Sequence[Path], out: Path) -> dict:
@@ -125,11 +172,28 @@ def _fmt_count(n: float) -> str:
     return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k" if n >= 1e3 else f"{n:.0f}"
 
 
+def _fmt_diff(differences: Sequence[float]) -> str:
+    """Mean paired difference in points with its 95 % t-interval, e.g. ``+12.5 [+3.1, +21.9] (n=3)``."""
+    if not differences:
+        return "–"
+    mean = 100 * statistics.fmean(differences)
+    interval = t_interval(differences)
+    if interval is None:
+        return f"{mean:+.1f} (n=1, no interval)"
+    return f"{mean:+.1f} [{100 * interval[0]:+.1f}, {100 * interval[1]:+.1f}] (n={len(differences)})"
+
+
 def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, str]]:
-    """One row of display strings per model, in config order; speed-up is relative to SimpleRNN."""
+    """One row of display strings per model, in config order; speed-up and difference are against SimpleRNN."""
     succeeded = {name: finished(runs) for name, runs in by_model.items()}
     summaries = {name: summarise(runs) for name, runs in succeeded.items() if runs}
-    reference = next((s for name, s in summaries.items() if succeeded[name][0]["class"] == REFERENCE_MODEL), None)
+    reference_name = next((name for name in summaries if succeeded[name][0]["class"] == REFERENCE_MODEL), None)
+    reference = summaries.get(reference_name)
+    accuracies = {name: [r["accuracy_top1"] for r in succeeded[name]] for name in summaries}
+    winner, tied = winners(
+        {name: t_interval(values) for name, values in accuracies.items()},
+        {name: statistics.fmean(values) for name, values in accuracies.items()},
+    )
     rows = []
     for name, runs in by_model.items():
         failures = [r for r in runs if failed(r)]
@@ -146,21 +210,41 @@ def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
         memory = f"{mean['peak_rss_mib']:.0f} MiB"
         if mean.get("peak_gpu_mib") is not None:
             memory += f" (GPU {mean['peak_gpu_mib']:.0f} MiB)"
+        accuracy = _fmt(mean["accuracy_top1"], std["accuracy_top1"], n, 1, 100)
+        if name == winner:
+            accuracy = f"**{accuracy}**"
+        elif name in tied:
+            accuracy += " †"
+        if name == reference_name:
+            difference = "reference"
+        elif reference_name is not None:
+            difference = _fmt_diff(paired_differences(succeeded[name], succeeded[reference_name]))
+        else:
+            difference = "–"
+        stability = "–"
+        if n > 1:
+            stability = f"{100 * std['accuracy_top1']:.1f} pt / {std['convergence_epoch']:.1f} ep"
+        tuning = [r["tuning"] for r in succeeded[name]]
         rows.append(
             {
                 "Model": f"{name} (control)" if is_control else name,
-                "Trained by": "ridge (closed form)" if first["fit_method"] == "closed_form" else "gradient (Adam)",
-                "Accuracy top-1 (%)": _fmt(mean["accuracy_top1"], std["accuracy_top1"], n, 1, 100),
+                "Trained by": "ridge (closed form)" if first["fit_method"] == "closed_form" else "gradient (AdamW)",
+                "Accuracy top-1 (%)": accuracy,
+                f"Δ top-1 vs {REFERENCE_MODEL} (pt, 95 % CI)": difference,
+                "Validation top-1 (%)": _fmt(mean.get("val_accuracy"), std.get("val_accuracy"), n, 1, 100),
                 "Accuracy top-5 (%)": _fmt(mean["accuracy_top5"], std["accuracy_top5"], n, 1, 100),
                 "Training time": _fmt_time(mean["train_time_s"]),
                 "Time per epoch": _fmt_time(mean["time_per_epoch_s"]),
                 "Epochs (convergence)": f"{mean['epochs']:.0f} ({mean['convergence_epoch']:.0f})",
-                "Speed-up vs SimpleRNN": speedup,
+                "Std over runs: accuracy / conv. epoch": stability,
+                f"Speed-up vs {REFERENCE_MODEL}": speedup,
                 "Inference per batch": _fmt_time(mean["inference_time_per_batch_s"]),
                 "Trainable params": _fmt_count(mean["trainable_params"]),
                 "Total params": _fmt_count(mean["total_params"]),
                 "Peak memory (RSS)": memory,
-                "Runs": str(n) + (f" ({len(failures)} failed: {failures[0]['log']})" if failures else ""),
+                "Tuning: candidates (time)": f"{tuning[0]['candidates']} "
+                f"({_fmt_time(statistics.fmean(t['time_s'] for t in tuning))})",
+                "Runs (n)": str(n) + (f" ({len(failures)} failed: {failures[0]['log']})" if failures else ""),
             }
         )
     return rows
@@ -180,7 +264,7 @@ def failed_row(name: str, failures: Sequence[Mapping[str, Any]]) -> dict[str, st
     row = dict.fromkeys(ROW_COLUMNS, "–")
     row["Model"] = name
     row["Trained by"] = f"**failed**: {failures[0]['error'][:80]} (log: {failures[0]['log']})"
-    row["Runs"] = f"0 ({len(failures)} failed)"
+    row["Runs (n)"] = f"0 ({len(failures)} failed)"
     return row
 
 
@@ -188,16 +272,20 @@ ROW_COLUMNS = (
     "Model",
     "Trained by",
     "Accuracy top-1 (%)",
+    f"Δ top-1 vs {REFERENCE_MODEL} (pt, 95 % CI)",
+    "Validation top-1 (%)",
     "Accuracy top-5 (%)",
     "Training time",
     "Time per epoch",
     "Epochs (convergence)",
-    "Speed-up vs SimpleRNN",
+    "Std over runs: accuracy / conv. epoch",
+    f"Speed-up vs {REFERENCE_MODEL}",
     "Inference per batch",
     "Trainable params",
     "Total params",
     "Peak memory (RSS)",
-    "Runs",
+    "Tuning: candidates (time)",
+    "Runs (n)",
 )
 
 
@@ -219,9 +307,8 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     return [
         f"- Dataset: `{features.get('dataset', '?')}`, official split(s) {', '.join(map(str, splits))}; "
         f"seeds {', '.join(map(str, seeds))}",
-        f"- Clips of split {first['split']}: {first['train_clips'] + first.get('val_clips', 0)} training "
-        f"(gradient models hold out {max(r.get('val_clips', 0) for r in runs if r['split'] == first['split'])} "
-        f"of them, whole groups, for validation), {first['test_clips']} test; videos missing from disk: "
+        f"- Clips of split {first['split']}: {first['train_clips'] + first.get('val_clips', 0)} training, "
+        f"{first['test_clips']} test; videos missing from disk: "
         f"{features.get('missing_videos', 0)}; clips that failed to decode (skipped, listed in features.h5): "
         f"{features.get('skipped_clips', 0)}; files on disk that no split list names (ignored): "
         f"{features.get('unlisted_files', 0)}",
@@ -234,6 +321,62 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         f"- Training device: {', '.join(sorted({r['device'] for r in runs}))} "
         f"({first.get('threads', '?')} threads); torch {first.get('versions', {}).get('torch', '?')}, "
         f"echoes {features.get('echoes_version', '?')}",
+    ]
+
+
+def protocol_lines(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """How the comparison was made fair: validation, final fit, tuning budget, normalisation."""
+    runs = [r for rs in by_model.values() for r in rs]
+    training = runs[0].get("training", {})
+    val_groups = [len(r["val_groups"]) for r in runs]
+    val_share = [r["val_clips"] / (r["val_clips"] + r["train_clips"]) for r in runs]
+    budgets = {name: rs[0]["tuning"]["candidates"] for name, rs in by_model.items()}
+    grids = {
+        name: " × ".join(f"{k} {v}" for k, v in rs[0]["tuning"]["grid"].items()) or "no grid"
+        for name, rs in by_model.items()
+    }
+    compared = {name: n for name, n in budgets.items() if by_model[name][0]["class"] not in CONTROL_CLASSES}
+    equal = len(set(compared.values())) <= 1
+    chosen = [
+        f"{name} " + ", ".join(f"{mode} {k}/{len(rs)}" for mode, k in Counter(r["normalisation"] for r in rs).items())
+        for name, rs in by_model.items()
+    ]
+    return [
+        f"- Validation: whole training groups drawn per seed, at least {training.get('min_val_groups', '?')} groups "
+        f"and at least {100 * training.get('val_fraction', 0):.0f} % of the training clips "
+        f"({min(val_groups)}–{max(val_groups)} groups, {100 * min(val_share):.0f}–{100 * max(val_share):.0f} % of "
+        "the clips here; each run's groups are `val_groups` in its metrics.json). The same seed gives every model "
+        "the same validation groups.",
+        "- Final models: every model, of both families, is fitted on the training clips minus the validation groups "
+        "(no refit on training + validation); validation chooses the hyperparameters and, for gradient models, the "
+        f"epoch (lowest validation loss, by more than {training.get('min_delta', '?')}; patience "
+        f"{training.get('patience', '?')}). Closed-form readouts choose their ridge by GCV on the fit clips. "
+        "The test clips choose nothing.",
+        "- Tuning budget (candidates, chosen by validation accuracy, ties by the family's own validation loss): "
+        + "; ".join(f"{name} {budgets[name]} ({grids[name]})" for name in by_model)
+        + (
+            "."
+            if equal
+            else ". **Unequal tuning budgets among the compared models**: the one with more candidates is favoured."
+        ),
+        "- Input normalisation (the same choices for every model; chosen on validation, per run): " + "; ".join(chosen),
+    ]
+
+
+def group_lines(by_model: Mapping[str, Sequence[Mapping[str, Any]]], top: int = 3) -> list[str]:
+    """The test groups on which the compared (non-control) models differ most, with each model's accuracy."""
+    compared = {n: rs for n, rs in by_model.items() if rs[0]["class"] not in CONTROL_CLASSES}
+    per_group: dict[str, dict[str, float]] = {}
+    for name, rs in compared.items():
+        groups = sorted({g for r in rs for g in r["accuracy_by_group"]})
+        for g in groups:
+            values = [r["accuracy_by_group"][g] for r in rs if g in r["accuracy_by_group"]]
+            per_group.setdefault(g, {})[name] = statistics.fmean(values)
+    spread = sorted(per_group, key=lambda g: (-(max(per_group[g].values()) - min(per_group[g].values())), g))
+    return [
+        f"- {g} (spread {100 * (max(per_group[g].values()) - min(per_group[g].values())):.1f} pt): "
+        + ", ".join(f"{name} {100 * acc:.1f}" for name, acc in per_group[g].items())
+        for g in spread[:top]
     ]
 
 
@@ -364,12 +507,25 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
             "",
             table,
             "",
-            "Training time: gradient models, all epochs incl. validation passes; closed-form models, state",
-            "harvest + ridge solve. Convergence: first epoch within the tolerance of the best validation accuracy",
-            "(closed form: 1).",
+            "Accuracy: test top-1, mean ± sample std over runs; validation top-1 of the selected candidate beside",
+            "it (how well the clips that chose it predict test). **Bold** only for a best row whose 95 % t-interval",
+            "overlaps no other row's; † marks rows within that noise of the best (a tie, not a win). Δ: accuracy minus",
+            f"{REFERENCE_MODEL}'s, paired by split and seed, with a 95 % Student-t interval over the pairs.",
+            "Training time: the selected candidate's fit (gradient models: all epochs incl. validation passes;",
+            "closed-form models: state harvest + ridge solve); tuning time covers every candidate. Convergence:",
+            "first epoch within the tolerance of the best validation accuracy (closed form: 1).",
             "Trainable params: learned from data (an ESN's reservoir is frozen and counts only in Total).",
             "Memory: peak resident set size of the training process (includes the Python/PyTorch runtime).",
-            "The control row averages frame features over time: the gap to it is what temporal modelling buys.",
+            "Controls: MeanOfFrames averages frame features over time (no order); AllFrames is a ridge readout on",
+            "all frames concatenated (order, but no recurrence). Between them lies what recurrence itself buys.",
+            "",
+            "## Protocol",
+            "",
+            *protocol_lines(by_model),
+            "",
+            "## Test groups where the models differ most (top-1 %, mean over runs)",
+            "",
+            *group_lines(by_model),
             "",
             "## Setup",
             "",

@@ -1,16 +1,22 @@
-"""Training and evaluation of one model on one split with one seed, measured.
+"""Training and evaluation of one model on one split with one seed, tuned and measured.
 
-Both kinds of model see the same inputs: frame features standardised with the training clips'
-per-dimension mean and standard deviation.
+Every model family goes through the same protocol (:mod:`echoes.tuning`): the training clips of
+the split lose whole validation groups; each candidate of the model's ``tune`` grid is fitted on
+the rest (the *fit* clips) and scored on validation; the best candidate alone meets the test clips.
 
-- Gradient models (LSTMs, user models): Adam on cross-entropy in shuffled mini-batches, gradient
-  norm clipping, early stopping on validation accuracy with ``patience``; the weights of the best
-  validation epoch are kept. The validation clips are whole groups carved from the training list
-  (clips of one group come from one long video, so a clip-level split would leak).
-- Closed-form models (ESNs, the mean-of-frames control): one pass over all training clips, in
-  batches of ``harvest_batch_size`` (large, because the reservoir's per-step matrix product runs
-  near the machine's peak only for wide batches), then the ridge solve. They need no validation
-  set; their one pass is "epoch 1".
+Inputs are normalised identically for every model (``training.normalisation``, a tunable key):
+``global`` standardises each feature dimension with the fit clips' mean and standard deviation
+over all frames; ``clip_mean`` then also subtracts each clip's own mean over time from its frames,
+which removes anything constant within a clip (a scene's offset) and keeps only what changes.
+
+- Gradient models (LSTMs, user models): AdamW on cross-entropy in shuffled mini-batches, gradient
+  norm clipping, early stopping on validation loss with ``patience`` (the loss keeps improving
+  after validation accuracy saturates, so a saturated epoch does not end training); the weights
+  of the lowest-validation-loss epoch are kept.
+- Closed-form models (ESNs, the linear controls): one pass over the fit clips, in batches of
+  ``harvest_batch_size`` (large, because the reservoir's per-step matrix product runs near the
+  machine's peak only for wide batches), then the ridge solve, its strength chosen by GCV on the
+  fit clips. Their one pass is "epoch 1".
 
 The **convergence epoch** is the first epoch whose validation accuracy is within
 ``convergence_tolerance`` (default 0.005, half a point) of the best validation accuracy.
@@ -18,12 +24,13 @@ The **convergence epoch** is the first epoch whose validation accuracy is within
 
 from __future__ import annotations
 
+import inspect
 import math
 import statistics
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +42,10 @@ from torch import nn
 from tqdm import tqdm
 
 from echoes.data.ucf101 import read_manifest
-from echoes.models import BaseModel, build_model
+from echoes.models import BaseModel, build_model, resolve_model_class
+from echoes.tuning import Trial, better, candidates, split_candidate, validation_groups
 from echoes.utils import (
     atomic_path,
-    draw_groups,
     peak_rss_mib,
     pick_device,
     seed_everything,
@@ -46,7 +53,8 @@ from echoes.utils import (
     write_json,
 )
 
-METRICS_FORMAT = 1
+METRICS_FORMAT = 2
+NORMALISATIONS = ("global", "clip_mean")
 
 
 class TrainingDiverged(RuntimeError):
@@ -57,13 +65,16 @@ class TrainingDiverged(RuntimeError):
 class TrainingConfig:
     """Settings of the gradient loop and of the measurements (``training:`` in config.yaml)."""
 
-    max_epochs: int = 60
-    batch_size: int = 64
+    max_epochs: int = 100
+    batch_size: int = 32
     harvest_batch_size: int = 1024
     learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 10
+    weight_decay: float = 1e-2
+    patience: int = 15
+    min_delta: float = 1e-3
     val_fraction: float = 0.2
+    min_val_groups: int = 2
+    normalisation: str = "global"
     grad_clip: float = 1.0
     convergence_tolerance: float = 0.005
     inference_repeats: int = 10
@@ -82,6 +93,7 @@ class SplitData:
     train_groups: np.ndarray
     test_x: torch.Tensor
     test_y: torch.Tensor
+    test_groups: np.ndarray
     classes: list[str]
     attrs: dict = field(default_factory=dict)
 
@@ -104,24 +116,26 @@ def load_split(features_path: Path, manifest_path: Path, split: int) -> SplitDat
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     y = torch.from_numpy(labels.astype(np.int64))
     fit, held_out = torch.tensor(train), torch.tensor(test)
-    return SplitData(x[fit], y[fit], groups[train], x[held_out], y[held_out], classes, attrs)
+    return SplitData(x[fit], y[fit], groups[train], x[held_out], y[held_out], groups[test], classes, attrs)
 
 
-def standardise(train_x: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Scale every feature dimension to zero mean, unit variance over the training frames."""
-    mean = train_x.mean(dim=(0, 1), keepdim=True)
-    std = train_x.std(dim=(0, 1), keepdim=True).clamp_min(1e-6)
-    return tuple((x - mean) / std for x in (train_x, *others))
+def normalise(fit_x: torch.Tensor, *others: torch.Tensor, mode: str = "global") -> tuple[torch.Tensor, ...]:
+    """``fit_x`` and ``others`` normalised with statistics of ``fit_x`` alone (see the module docstring)."""
+    if mode not in NORMALISATIONS:
+        raise ValueError(f"training.normalisation must be one of {NORMALISATIONS}, got {mode!r}")
+    mean = fit_x.mean(dim=(0, 1), keepdim=True)
+    std = fit_x.std(dim=(0, 1), keepdim=True).clamp_min(1e-6)
+    scaled = tuple((x - mean) / std for x in (fit_x, *others))
+    if mode == "clip_mean":
+        scaled = tuple(x - x.mean(dim=1, keepdim=True) for x in scaled)
+    return scaled
 
 
-def group_holdout(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation): whole groups, about ``fraction`` of them, drawn with ``seed``."""
-    n_groups = len(np.unique(groups))
-    if fraction <= 0 or n_groups < 2:
-        raise ValueError(f"a validation set needs val_fraction > 0 and >= 2 groups, got {fraction} and {n_groups}")
-    val_groups = draw_groups(groups, fraction, np.random.default_rng(seed))
-    is_val = np.isin(groups, val_groups)
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+def group_holdout(groups: np.ndarray, cfg: TrainingConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices (fit, validation) of the training clips and the validation groups (:func:`validation_groups`)."""
+    held_out = validation_groups(groups, cfg.val_fraction, cfg.min_val_groups, seed)
+    is_val = np.isin(groups, held_out)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val), held_out
 
 
 def batches(
@@ -151,6 +165,29 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes:
     return counts.view(num_classes, num_classes).tolist()
 
 
+def validation_loss(model: BaseModel, logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The family's own objective on held-out clips: squared error to one-hot for ridge readouts, else cross-entropy."""
+    if model.fit_method == "closed_form":
+        targets = nn.functional.one_hot(labels, logits.shape[1]).to(logits)
+        return float(((logits - targets) ** 2).sum(1).mean())
+    return float(nn.functional.cross_entropy(logits, labels))
+
+
+def accuracy_by_group(logits: torch.Tensor, labels: torch.Tensor, groups: np.ndarray) -> dict[str, float]:
+    """Top-1 accuracy per test group (``g01``: ...): where a model wins or loses, scene by scene."""
+    hits = (logits.argmax(1) == labels).numpy()
+    return {f"g{int(g):02d}": float(hits[groups == g].mean()) for g in np.unique(groups)}
+
+
+def kept_epoch(history: Sequence[Mapping[str, float]], min_delta: float) -> int:
+    """The epoch (1-based) whose weights early stopping keeps: the last to lower validation loss by > ``min_delta``."""
+    best, kept = math.inf, 1
+    for h in history:
+        if h["val_loss"] < best - min_delta:
+            best, kept = h["val_loss"], h["epoch"]
+    return kept
+
+
 def convergence_epoch(val_accuracy: list[float], tolerance: float) -> int:
     """First epoch (1-based) whose validation accuracy is within ``tolerance`` of the best."""
     best = max(val_accuracy)
@@ -170,11 +207,11 @@ def fit_gradient(
     device: str,
     seed: int,
 ) -> list[dict]:
-    """Adam with early stopping; leaves the best validation epoch's weights in ``model``."""
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    """AdamW with early stopping on validation loss; leaves the best validation epoch's weights in ``model``."""
+    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history: list[dict] = []
-    best_acc, best_state, waited = -1.0, None, 0
+    best_loss, best_state, waited = math.inf, None, 0
     progress = tqdm(range(1, cfg.max_epochs + 1), desc="epochs", unit="epoch", mininterval=2)
     for epoch in progress:
         _sync(device)
@@ -186,6 +223,7 @@ def fit_gradient(
             logits = model(xb)
             loss = nn.functional.cross_entropy(logits, yb)
             if not torch.isfinite(loss):
+                progress.close()
                 raise TrainingDiverged(
                     f"epoch {epoch}, batch {step}: loss is {loss.item()}; lower training.learning_rate "
                     f"(now {cfg.learning_rate}) or training.grad_clip (now {cfg.grad_clip})"
@@ -197,7 +235,8 @@ def fit_gradient(
             optimiser.step()
             losses.append(loss.item() * len(yb))
             correct += int((logits.argmax(1) == yb).sum())
-        val_acc = top_k_accuracy(predict(model, val[0], cfg.batch_size, device), val[1], 1)
+        val_logits = predict(model, val[0], cfg.batch_size, device)
+        val_acc, val_loss = top_k_accuracy(val_logits, val[1], 1), validation_loss(model, val_logits, val[1])
         _sync(device)
         history.append(
             {
@@ -205,17 +244,29 @@ def fit_gradient(
                 "loss": sum(losses) / len(train[0]),
                 "train_accuracy": correct / len(train[0]),
                 "val_accuracy": val_acc,
+                "val_loss": val_loss,
                 "seconds": time.perf_counter() - start,
             }
         )
-        progress.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val_acc:.3f}")
-        if val_acc > best_acc:
-            best_acc, waited = val_acc, 0
+        progress.set_postfix(loss=f"{history[-1]['loss']:.3f}", val_loss=f"{val_loss:.3f}", val=f"{val_acc:.3f}")
+        if not math.isfinite(val_loss):
+            progress.close()
+            raise TrainingDiverged(f"epoch {epoch}: validation loss is {val_loss}")
+        if val_loss < best_loss - cfg.min_delta:
+            best_loss, waited = val_loss, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             waited += 1
             if waited >= cfg.patience:
                 break
+    progress.close()
+    best = history[kept_epoch(history, cfg.min_delta) - 1]
+    stopped = "stopped early" if len(history) < cfg.max_epochs else "ran all epochs"
+    print(
+        f"{stopped} after epoch {len(history)}; kept epoch {best['epoch']} "
+        f"(validation loss {best['val_loss']:.4f}, accuracy {best['val_accuracy']:.3f})",
+        file=sys.stderr,
+    )
     model.load_state_dict(best_state)
     return history
 
@@ -229,6 +280,7 @@ def fit_closed_form(
     _sync(device)
     seconds = time.perf_counter() - start
     train_acc = top_k_accuracy(predict(model, train[0], cfg.harvest_batch_size, device), train[1], 1)
+    print(f"closed-form fit on {len(train[0])} clips in {seconds:.2f} s; {info}", file=sys.stderr)
     return [{"epoch": 1, "train_accuracy": train_acc, "seconds": seconds}], info
 
 
@@ -254,9 +306,104 @@ def train_and_evaluate(
     """Train one configured model on one split and seed; returns its metrics and the fitted model.
 
     ``settings`` are :func:`train_on_split`'s keyword arguments (name, model_class, model_params,
-    training, seed, device, threads).
+    training, seed, device, threads, tune).
     """
     return train_on_split(load_split(features_path, manifest_path, split), split=split, **settings)
+
+
+@dataclass
+class Fitted:
+    """A candidate fitted on the fit clips: its model, settings, history and validation scores."""
+
+    trial: Trial
+    model: BaseModel
+    params: dict
+    cfg: TrainingConfig
+    history: list[dict]
+    info: dict
+
+
+def fit_candidate(
+    data: SplitData,
+    fit_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    name: str,
+    model_class: str,
+    params: Mapping[str, Any],
+    cfg: TrainingConfig,
+    candidate: Mapping[str, Any],
+    seed: int,
+    device: str,
+) -> Fitted:
+    """Fit one candidate on the fit clips and score it on the validation clips (never on test)."""
+    fit_x, val_x = normalise(data.train_x[fit_idx], data.train_x[val_idx], mode=cfg.normalisation)
+    fit_y, val_y = data.train_y[fit_idx], data.train_y[val_idx]
+    seed_everything(seed)
+    model = build_model(
+        model_class, params, fit_x.shape[-1], len(data.classes), seed, key=f"models.{name}", num_frames=fit_x.shape[1]
+    ).to(device)
+    if model.fit_method == "closed_form":
+        history, info = fit_closed_form(model, (fit_x, fit_y), cfg, device)
+    else:
+        history, info = fit_gradient(model, (fit_x, fit_y), (val_x, val_y), cfg, device, seed), {}
+    logits = predict(
+        model, val_x, cfg.harvest_batch_size if model.fit_method == "closed_form" else cfg.batch_size, device
+    )
+    trial = Trial(
+        dict(candidate),
+        top_k_accuracy(logits, val_y, 1),
+        validation_loss(model, logits, val_y),
+        sum(h["seconds"] for h in history),
+    )
+    print(
+        f"candidate {dict(candidate)}: validation accuracy {trial.val_accuracy:.3f}, loss {trial.val_loss:.4f}",
+        file=sys.stderr,
+    )
+    return Fitted(trial, model, dict(params), cfg, history, info)
+
+
+def tune(
+    data: SplitData,
+    fit_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    name: str,
+    model_class: str,
+    model_params: Mapping[str, Any],
+    training: Mapping[str, Any],
+    grid: Mapping[str, Any] | None,
+    seed: int,
+    device: str,
+) -> tuple[Fitted, list[Trial]]:
+    """Every candidate of ``grid`` fitted and validated; the best (:func:`echoes.tuning.better`) and all trials.
+
+    Takes the split's training clips only: the test clips cannot choose anything here.
+    """
+    arguments = list(inspect.signature(resolve_model_class(model_class).__init__).parameters)
+    best: Fitted | None = None
+    trials = []
+    for candidate in candidates(grid):
+        params, overrides = split_candidate(
+            candidate, arguments, TrainingConfig.__dataclass_fields__, f"models.{name}.tune"
+        )
+        cfg = TrainingConfig.from_mapping({**training, **overrides})
+        fitted = fit_candidate(
+            data,
+            fit_idx,
+            val_idx,
+            name=name,
+            model_class=model_class,
+            params={**model_params, **params},
+            cfg=cfg,
+            candidate=candidate,
+            seed=seed,
+            device=device,
+        )
+        trials.append(fitted.trial)
+        if best is None or better(fitted.trial, best.trial):
+            best = fitted
+    return best, trials
 
 
 def train_on_split(
@@ -270,36 +417,38 @@ def train_on_split(
     seed: int,
     device: str = "auto",
     threads: int = 1,
+    tune_grid: Mapping[str, Any] | None = None,
 ) -> tuple[dict, BaseModel]:
     """:func:`train_and_evaluate` on clips already in memory (``split`` only labels the metrics)."""
     set_threads(threads)
     device = pick_device(device)
-    cfg = TrainingConfig.from_mapping(training)
-    seed_everything(seed)
-    train_x, test_x = standardise(data.train_x, data.test_x)
-    model = build_model(model_class, model_params, train_x.shape[-1], len(data.classes), seed, key=f"models.{name}")
-    model = model.to(device)
+    base_cfg = TrainingConfig.from_mapping(training)
+    fit_idx, val_idx, val_groups = group_holdout(data.train_groups, base_cfg, seed)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    tuning_start = time.perf_counter()
+    best, trials = tune(
+        data,
+        fit_idx,
+        val_idx,
+        name=name,
+        model_class=model_class,
+        model_params=model_params,
+        training=training,
+        grid=tune_grid,
+        seed=seed,
+        device=device,
+    )
+    tuning_seconds = time.perf_counter() - tuning_start
+    model, cfg, history = best.model, best.cfg, best.history
+    _, test_x = normalise(data.train_x[fit_idx], data.test_x, mode=cfg.normalisation)
 
     if model.fit_method == "closed_form":
-        history, info = fit_closed_form(model, (train_x, data.train_y), cfg, device)
         converged = best_epoch = 1
-        val_clips = 0
     else:
-        fit_idx, val_idx = group_holdout(data.train_groups, cfg.val_fraction, seed)
-        history = fit_gradient(
-            model,
-            (train_x[fit_idx], data.train_y[fit_idx]),
-            (train_x[val_idx], data.train_y[val_idx]),
-            cfg,
-            device,
-            seed,
-        )
         val_curve = [h["val_accuracy"] for h in history]
-        best_epoch = val_curve.index(max(val_curve)) + 1
+        best_epoch = kept_epoch(history, cfg.min_delta)
         converged = convergence_epoch(val_curve, cfg.convergence_tolerance)
-        info, val_clips = {}, len(val_idx)
 
     pass_size = cfg.harvest_batch_size if model.fit_method == "closed_form" else cfg.batch_size
     logits = predict(model, test_x, pass_size, device)
@@ -309,7 +458,7 @@ def train_on_split(
         "status": "ok",
         "model": name,
         "class": model_class,
-        "params": dict(model_params),
+        "params": best.params,
         "fit_method": model.fit_method,
         "split": split,
         "seed": seed,
@@ -317,6 +466,7 @@ def train_on_split(
         "threads": torch.get_num_threads(),
         "accuracy_top1": top_k_accuracy(logits, data.test_y, 1),
         "accuracy_top5": top_k_accuracy(logits, data.test_y, 5),
+        "accuracy_by_group": accuracy_by_group(logits, data.test_y, data.test_groups),
         "train_time_s": sum(epoch_seconds),
         "epochs": len(history),
         "time_per_epoch_s": sum(epoch_seconds) / len(history),
@@ -331,13 +481,23 @@ def train_on_split(
         "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
         "trainable_params": model.trainable_parameters(),
         "total_params": model.total_parameters(),
-        "train_clips": len(train_x) - val_clips,
-        "val_clips": val_clips,
+        "train_clips": len(fit_idx),
+        "val_clips": len(val_idx),
+        "val_groups": [f"g{int(g):02d}" for g in val_groups],
         "test_clips": len(test_x),
+        "normalisation": cfg.normalisation,
+        "tuning": {
+            "grid": {k: list(v) for k, v in (tune_grid or {}).items()},
+            "candidates": len(trials),
+            "selected": best.trial.candidate,
+            "trials": [t.record() for t in trials],
+            "time_s": tuning_seconds,
+        },
+        "val_accuracy": best.trial.val_accuracy,
         "classes": data.classes,
         "confusion": confusion_matrix(logits.argmax(1), data.test_y, len(data.classes)),
         "history": history,
-        "fit_info": info,
+        "fit_info": best.info,
         "training": asdict(cfg),
         "features": data.attrs,
         "versions": {"torch": str(torch.__version__), "numpy": np.__version__},
@@ -378,6 +538,7 @@ def run_training_job(
     seed: int,
     device: str = "auto",
     threads: int = 1,
+    tune_grid: Mapping[str, Any] | None = None,
     tracking: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
     on_failure: str = "report",
@@ -406,6 +567,7 @@ def run_training_job(
             seed=seed,
             device=device,
             threads=threads,
+            tune_grid=tune_grid,
         )
         state = model.state_dict()
     except Exception as error:
@@ -427,8 +589,9 @@ def run_training_job(
             params={
                 "model": name,
                 "class": model_class,
-                "params": dict(model_params),
-                "training": dict(training),
+                "params": metrics.get("params", dict(model_params)),
+                "tune": dict(tune_grid or {}),
+                "training": metrics.get("training", dict(training)),
                 "split": split,
                 "seed": seed,
             },

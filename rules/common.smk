@@ -90,4 +90,4 @@ def model_runs(model):
 def model_spec(wildcards):
     """One model's config entry: a params function of wildcards only, so Snakemake tracks it per model."""
     entry = config["models"][wildcards.model]
-    return {"class": entry["class"], "params": entry.get("params", {})}
+    return {"class": entry["class"], "params": entry.get("params", {}), "tune": entry.get("tune", {})}

@@ -27,6 +27,7 @@ rule train_model:
         tracking=f"results/tracking/{DATASET}.json",
         code=code(
             "training.py",
+            "tuning.py",
             "models/base.py",
             "models/simple_models.py",
             "models/ridge.py",

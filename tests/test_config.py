@@ -28,7 +28,7 @@ def test_the_default_config_is_valid_and_defaults_are_filled(config):
 def test_a_minimal_config_gets_every_default():
     config = {"models": {"esn": {"class": "SimpleESN"}}}
     validate_config(config, SCHEMA)
-    assert config["dataset"] == "synthetic" and config["splits"] == [1] and config["seeds"] == [0]
+    assert config["dataset"] == "synthetic" and config["splits"] == [1] and config["seeds"] == [0, 1, 2]
     assert config["models"]["esn"]["params"] == {} and config["synthetic"]["num_classes"] == 6
 
 
@@ -87,3 +87,18 @@ def test_training_settings_and_their_defaults_are_the_same_in_schema_and_code():
     # on_failure is the training job's setting, not the loop's, so TrainingConfig does not hold it
     in_schema = {k: v["default"] for k, v in schema.items() if k != "on_failure"}
     assert in_schema == in_code
+
+
+def test_tuning_grids_are_checked_candidate_by_candidate():
+    def entry(tune):
+        return {"models": {"lstm": {"class": "SimpleRNN", "tune": tune}}}
+
+    validate_config(entry({"normalisation": ["global", "clip_mean"], "dropout": [0.0, 0.5]}), SCHEMA)
+    with pytest.raises(ConfigError, match="models.lstm.tune: candidate .*'dropout': 1.5.*dropout"):
+        validate_config(entry({"dropout": [0.2, 1.5]}), SCHEMA)
+    with pytest.raises(ConfigError, match="models.lstm.tune: candidate .*normalisation"):
+        validate_config(entry({"normalisation": ["global", "per_frame"]}), SCHEMA)
+    with pytest.raises(ConfigError, match="models.lstm.tune.leak_rate: neither"):
+        validate_config(entry({"leak_rate": [0.1]}), SCHEMA)
+    with pytest.raises(ConfigError, match="models.lstm.tune.on_failure: neither"):
+        validate_config(entry({"on_failure": ["fail"]}), SCHEMA)

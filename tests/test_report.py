@@ -4,8 +4,19 @@ import json
 
 import pytest
 
-from echoes.report import MetricsFileError, aggregate_model, comparison_rows, load_run, render_report
+from echoes.report import (
+    MetricsFileError,
+    aggregate_model,
+    comparison_rows,
+    load_run,
+    paired_differences,
+    render_report,
+    t_interval,
+    winners,
+)
 from echoes.training import METRICS_FORMAT
+
+DIFF = "Δ top-1 vs SimpleRNN (pt, 95 % CI)"
 
 
 def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
@@ -33,7 +44,12 @@ def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
         "total_params": 1_512_006,
         "train_clips": 120,
         "val_clips": 30,
+        "val_groups": ["g04", "g06"],
         "test_clips": 60,
+        "accuracy_by_group": {"g01": acc, "g02": acc},
+        "normalisation": "global",
+        "tuning": {"grid": {}, "candidates": 1, "selected": {}, "trials": [], "time_s": train_time},
+        "training": {"val_fraction": 0.2, "min_val_groups": 2, "patience": 15, "min_delta": 0.001},
         "params": {},
         "history": [{"epoch": e, "val_accuracy": 0.2 * e, "seconds": 1.0} for e in range(1, 5)],
         "features": {"dataset": "synthetic", "weights": "random (seed 0)", "frames_per_clip": 16, "frame_size": 112},
@@ -65,9 +81,13 @@ def runs(tmp_path):
 
 def test_rows_show_mean_and_std_over_seeds_with_n(runs):
     rows = {r["Model"]: r for r in comparison_rows({k: [load_run(p) for p in v] for k, v in runs.items()})}
-    assert rows["SimpleRNN"]["Accuracy top-1 (%)"] == "85.0 ± 7.1"
-    assert rows["SimpleESN"]["Accuracy top-1 (%)"] == "96.0 ± 1.4"
-    assert rows["SimpleRNN"]["Runs"] == "2"
+    assert rows["SimpleRNN"]["Accuracy top-1 (%)"] == "85.0 ± 7.1 †"  # two seeds: intervals overlap, a tie
+    assert rows["SimpleESN"]["Accuracy top-1 (%)"] == "96.0 ± 1.4 †"
+    assert rows["MeanOfFrames (control)"]["Accuracy top-1 (%)"] == "40.0 ± 0.0"
+    assert rows["SimpleESN"][DIFF] == "+11.0 [-39.8, +61.8] (n=2)"
+    assert rows["SimpleRNN"][DIFF] == "reference"
+    assert rows["SimpleRNN"]["Runs (n)"] == "2"
+    assert rows["SimpleRNN"]["Std over runs: accuracy / conv. epoch"] == "7.1 pt / 0.0 ep"
     assert rows["SimpleESN"]["Speed-up vs SimpleRNN"] == "20.0×"
     assert rows["SimpleRNN"]["Speed-up vs SimpleRNN"] == "1.0×"
     assert rows["SimpleESN"]["Trainable params"] == "12.0 k" and rows["SimpleESN"]["Total params"] == "1.51 M"
@@ -79,7 +99,10 @@ def test_report_file_has_the_table_the_setup_and_valid_png_figures(runs, tmp_pat
     out = tmp_path / "results" / "comparison.md"
     text = render_report(runs, out, tmp_path / "results" / "figures")
     assert out.read_text() == text
-    assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 |" in text
+    assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 † | +11.0 [-39.8, +61.8] (n=2) |" in text
+    assert "at least 2 groups and at least 20 % of the training clips" in text
+    assert "SimpleRNN 1 (no grid)" in text and "Unequal" not in text
+    assert "- g01 (spread 11.0 pt): SimpleRNN 85.0, SimpleESN 96.0" in text
     assert "not pretrained" in text and "T = 16" in text and "seeds 0, 1" in text
     assert "- SimpleESN: B → A (10), A → B (5)" in text
     assert "![confusion matrices](figures/confusion.png)" in text
@@ -127,7 +150,7 @@ def test_a_failed_model_is_marked_with_its_log_and_the_report_still_renders(runs
     text = render_report({**runs, "DeepESN": [path]}, tmp_path / "comparison.md", tmp_path / "figures")
     row = next(line for line in text.splitlines() if line.startswith("| DeepESN"))
     assert "**failed**: RuntimeError: out of memory" in row and "logs/train/DeepESN/split1-seed0.log" in row
-    assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 |" in text
+    assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 † |" in text
 
 
 def test_zero_test_clips_is_a_clear_error(temporal_order_task):
@@ -136,3 +159,29 @@ def test_zero_test_clips_is_a_clear_error(temporal_order_task):
     features, manifest = temporal_order_task
     with pytest.raises(ValueError, match="split 2 has 0 training and 0 test clips"):
         load_split(features, manifest, split=2)
+
+
+def test_the_difference_interval_is_a_paired_student_t_interval():
+    rnn = [{"split": 1, "seed": s, "accuracy_top1": a} for s, a in enumerate([0.80, 0.85, 0.90])]
+    esn = [{"split": 1, "seed": s, "accuracy_top1": a} for s, a in [(2, 0.95), (0, 0.90), (1, 0.93)]]
+    assert paired_differences(esn, rnn) == pytest.approx([0.05, 0.10, 0.08])
+    low, high = t_interval([0.05, 0.10, 0.08])
+    # mean 0.0767, sd 0.02517, t(0.975, 2) = 4.3027: half width 0.06252
+    assert (low, high) == pytest.approx((0.0767 - 0.06252, 0.0767 + 0.06252), abs=1e-4)
+    assert t_interval([0.5]) is None
+
+
+def test_a_win_is_bolded_only_outside_the_noise_of_every_other_row():
+    means = {"A": 0.95, "B": 0.80, "C": 0.94}
+    assert winners({"A": (0.93, 0.97), "B": (0.75, 0.85), "C": (0.90, 0.92)}, means) == ("A", set())
+    assert winners({"A": (0.93, 0.97), "B": (0.75, 0.85), "C": (0.90, 0.95)}, means) == (None, {"A", "C"})
+    assert winners({"A": None, "B": None, "C": None}, means) == (None, set())
+
+
+def test_unequal_tuning_budgets_are_flagged(runs, tmp_path):
+    path = runs["SimpleESN"][0]
+    run = json.loads(path.read_text())
+    run["tuning"]["candidates"] = 4
+    path.write_text(json.dumps(run))
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    assert "SimpleESN 4" in text and "**Unequal tuning budgets among the compared models**" in text

@@ -8,12 +8,17 @@ import torch
 
 from echoes.models import BaseModel
 from echoes.training import (
+    TrainingConfig,
     TrainingDiverged,
     convergence_epoch,
     group_holdout,
+    kept_epoch,
+    load_split,
+    normalise,
     run_training_job,
     top_k_accuracy,
     train_and_evaluate,
+    train_on_split,
 )
 
 FAST = {"max_epochs": 40, "batch_size": 32, "learning_rate": 3e-3, "patience": 40, "val_fraction": 0.2}
@@ -21,10 +26,29 @@ FAST = {"max_epochs": 40, "batch_size": 32, "learning_rate": 3e-3, "patience": 4
 
 def test_validation_holds_out_whole_groups():
     groups = np.repeat(np.arange(1, 11), 7)
-    fit, val = group_holdout(groups, 0.2, seed=0)
+    fit, val, held_out = group_holdout(groups, TrainingConfig(val_fraction=0.2), seed=0)
     assert not set(groups[fit]) & set(groups[val])
-    assert len(set(groups[val])) == 2 and len(fit) + len(val) == len(groups)
-    assert np.array_equal(val, group_holdout(groups, 0.2, seed=0)[1])
+    assert set(groups[val]) == set(held_out) and len(held_out) == 2 and len(fit) + len(val) == len(groups)
+    assert np.array_equal(val, group_holdout(groups, TrainingConfig(val_fraction=0.2), seed=0)[1])
+
+
+def test_early_stopping_keeps_the_last_epoch_that_lowered_validation_loss_by_more_than_min_delta():
+    history = [{"epoch": e, "val_loss": v} for e, v in enumerate([1.0, 0.5, 0.4995, 0.3, 0.2999], start=1)]
+    assert kept_epoch(history, min_delta=1e-3) == 4
+    assert kept_epoch(history, min_delta=0.0) == 5
+
+
+def test_clip_mean_normalisation_removes_a_per_clip_offset_and_uses_fit_statistics_only():
+    rng = torch.Generator().manual_seed(0)
+    fit = torch.randn(20, 6, 3, generator=rng)
+    other = torch.randn(5, 6, 3, generator=rng)
+    offset = torch.randn(5, 1, 3, generator=rng) * 10
+    (_, plain), (_, shifted) = normalise(fit, other, mode="clip_mean"), normalise(fit, other + offset, mode="clip_mean")
+    torch.testing.assert_close(plain, shifted, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(plain.mean(1), torch.zeros(5, 3), rtol=0, atol=1e-5)
+    scaled_fit, scaled_other = normalise(fit, other * 100, mode="global")
+    torch.testing.assert_close(scaled_fit.mean((0, 1)), torch.zeros(3), rtol=0, atol=1e-5)
+    assert scaled_other.abs().max() > 20  # the other clips' own scale is not used
 
 
 def test_convergence_is_the_first_epoch_within_tolerance_of_the_best():
@@ -103,6 +127,7 @@ def test_metrics_hold_every_measured_field(temporal_order_task):
     assert 1 <= m["convergence_epoch"] <= m["epochs"]
     assert m["inference_time_per_batch_s"] > 0 and m["peak_rss_mib"] > 0 and m["peak_gpu_mib"] is None
     assert m["train_clips"] + m["val_clips"] == 240 - 60 and m["test_clips"] == 60
+    assert m["tuning"]["candidates"] == 1 and m["tuning"]["time_s"] >= m["train_time_s"]
     assert sum(map(sum, m["confusion"])) == 60
     assert m["device"] == "cpu" and m["split"] == 1 and m["seed"] == 0
 
@@ -168,3 +193,78 @@ def test_a_failing_model_writes_a_failed_metrics_file_naming_error_and_log(tempo
     with pytest.raises(TrainingDiverged):
         _run_exploding(temporal_order_task, tmp_path / "run2", on_failure="fail")
     assert not (tmp_path / "run2" / "metrics.json").exists()
+
+
+def test_every_candidate_of_the_grid_is_validated_and_the_best_on_validation_is_kept(temporal_order_task):
+    grid = {"normalisation": ["global", "clip_mean"], "leak_rate": [0.05, 1.0]}
+    m = _train_grid(temporal_order_task, "SimpleESN", {"reservoir_size": 80}, grid)
+    trials = m["tuning"]["trials"]
+    assert m["tuning"]["candidates"] == len(trials) == 4
+    assert [t["candidate"] for t in trials] == [
+        {"normalisation": n, "leak_rate": a} for n in ("global", "clip_mean") for a in (0.05, 1.0)
+    ]
+    best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
+    assert m["tuning"]["selected"] == best["candidate"] and m["val_accuracy"] == best["val_accuracy"]
+    assert m["params"]["leak_rate"] == best["candidate"]["leak_rate"]
+    assert m["normalisation"] == m["training"]["normalisation"] == best["candidate"]["normalisation"]
+
+
+def test_the_test_clips_choose_nothing(temporal_order_task):
+    """Replacing every test clip by garbage changes the test accuracy, never the tuning or the fitted model."""
+    features, manifest = temporal_order_task
+    grid = {"normalisation": ["global", "clip_mean"], "dropout": [0.0, 0.5]}
+    data = load_split(features, manifest, split=1)
+    kwargs = {
+        "name": "lstm",
+        "model_class": "SimpleRNN",
+        "model_params": {"hidden_size": 8},
+        "training": {**FAST, "max_epochs": 4},
+        "split": 1,
+        "seed": 0,
+        "tune_grid": grid,
+    }
+    clean, clean_model = train_on_split(data, **kwargs)
+    data.test_x = torch.randn_like(data.test_x) * 1e3
+    data.test_y = 1 - data.test_y
+    poisoned, poisoned_model = train_on_split(data, **kwargs)
+    assert clean["tuning"]["selected"] == poisoned["tuning"]["selected"]
+    for a, b in zip(clean["tuning"]["trials"], poisoned["tuning"]["trials"], strict=True):
+        assert (a["candidate"], a["val_accuracy"], a["val_loss"]) == (b["candidate"], b["val_accuracy"], b["val_loss"])
+    for key, value in clean_model.state_dict().items():
+        assert torch.equal(value, poisoned_model.state_dict()[key])
+    assert clean["accuracy_top1"] != poisoned["accuracy_top1"]
+
+
+def test_every_model_fits_on_the_same_clips_and_records_validation_groups(temporal_order_task):
+    runs = [
+        _train(temporal_order_task, "SimpleESN", {"reservoir_size": 40}),
+        _train(temporal_order_task, "SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 2}),
+        _train(temporal_order_task, "AllFrames"),
+    ]
+    assert len({tuple(r["val_groups"]) for r in runs}) == 1 and len(runs[0]["val_groups"]) >= 2
+    assert {(r["train_clips"], r["val_clips"]) for r in runs} == {(120, 60)}
+    for r in runs:
+        assert set(r["accuracy_by_group"]) == {"g01", "g02"}
+        assert np.mean(list(r["accuracy_by_group"].values())) == pytest.approx(r["accuracy_top1"])
+
+
+def test_all_frames_control_sees_order_without_recurrence(temporal_order_task):
+    m = _train(temporal_order_task, "AllFrames")
+    assert m["accuracy_top1"] >= 0.9 and m["fit_method"] == "closed_form"
+    assert m["trainable_params"] == (12 * 24 + 1) * 2
+
+
+def _train_grid(task, model_class, params, grid, training=FAST, seed=0):
+    features, manifest = task
+    metrics, _ = train_and_evaluate(
+        features,
+        manifest,
+        name=model_class,
+        model_class=model_class,
+        model_params=params,
+        training=training,
+        split=1,
+        seed=seed,
+        tune_grid=grid,
+    )
+    return metrics

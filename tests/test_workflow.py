@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTHING_TO_DO = "Nothing to be done (all requested files are present and up to date)."
 
 TINY_CONFIG = {
-    "synthetic": {"num_classes": 4, "clips_per_class": 9, "groups": 3, "frames": 8, "width": 64, "height": 48},
+    "synthetic": {"num_classes": 4, "clips_per_class": 9, "groups": 4, "frames": 8, "width": 64, "height": 48},
+    "seeds": [0],
     "frames": {"per_clip": 4, "size": 32, "shards": 2},
     "features": {"batch_size": 32, "precision": "fp32"},
     "threads": 1,

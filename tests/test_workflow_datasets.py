@@ -16,7 +16,7 @@ from echoes.data.synthetic import SyntheticSpec, generate
 from echoes.data.ucf101 import read_manifest
 from tests.test_workflow import TINY_CONFIG, pending_jobs, snakemake
 
-MINI = SyntheticSpec(num_classes=4, clips_per_class=9, groups=3, frames=8, width=64, height=48, seed=2)
+MINI = SyntheticSpec(num_classes=4, clips_per_class=9, groups=4, frames=8, width=64, height=48, seed=2)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         name=smk.wildcards.model,
         model_class=spec["class"],
         model_params=spec["params"],
+        tune_grid=spec["tune"],
         training=smk.params.training,
         split=int(smk.wildcards.split),
         seed=int(smk.wildcards.seed),

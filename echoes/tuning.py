@@ -1,0 +1,101 @@
+"""The model-selection protocol: which clips validate, which candidates compete, which one wins.
+
+The same rules hold for every model family, so that the comparison favours none:
+
+- **Validation** is whole groups (clips of one group are cut from one long video; a clip-level
+  split would leak), drawn per seed: at least ``min_groups`` groups and at least ``fraction`` of the
+  training clips, whichever takes more. A single group is one scene and says little about test.
+- **Final fit on the same clips.** Every model, gradient-trained or closed-form, is fitted on the
+  training clips minus the validation groups; validation only chooses.
+- **Equal tuning budget.** A model entry's ``tune`` grid (``{key: [values]}``) is expanded to its
+  cartesian product; each candidate is fitted and scored on validation. Keys are the model's
+  constructor arguments or ``training`` settings (``normalisation``, ``weight_decay``, ...).
+- **Selection on validation only**: highest validation accuracy; ties (a saturated validation set)
+  go to the lower validation loss of the family's own objective (cross-entropy for gradient models,
+  squared error to one-hot targets for ridge readouts), then to the earlier candidate. The test
+  clips are never passed to anything in this module.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+def validation_groups(groups: np.ndarray, fraction: float, min_groups: int, seed: int) -> np.ndarray:
+    """Sorted group labels held out for validation, drawn with ``seed``.
+
+    Groups are taken in a seeded random order until there are at least ``min_groups`` of them and
+    they hold at least ``fraction`` of the clips; at least one group is always left for fitting.
+    """
+    unique, counts = np.unique(np.asarray(groups), return_counts=True)
+    if min_groups < 1 or not 0 < fraction < 1:
+        raise ValueError(f"validation needs min_val_groups >= 1 and 0 < val_fraction < 1, got {min_groups}, {fraction}")
+    if len(unique) <= min_groups:
+        raise ValueError(
+            f"validation needs {min_groups} whole groups and at least one more to fit on, but the training clips "
+            f"come from {len(unique)} group(s) (a group is the set of clips cut from one long video, UCF101's gNN)"
+        )
+    size = dict(zip(unique.tolist(), counts.tolist(), strict=True))
+    chosen: list = []
+    for group in np.random.default_rng(seed).permutation(unique).tolist():
+        chosen.append(group)
+        if len(chosen) >= min_groups and sum(size[g] for g in chosen) >= fraction * len(groups):
+            break
+    if len(chosen) == len(unique):
+        chosen.pop()  # never validate on everything: the last group drawn stays for fitting
+    return np.sort(np.array(chosen))
+
+
+def candidates(grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
+    """The cartesian product of a ``tune`` grid, in config order (the first values first); ``[{}]`` if empty."""
+    if not grid:
+        return [{}]
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def split_candidate(
+    candidate: Mapping[str, Any], model_arguments: Sequence[str], training_keys: Sequence[str], key: str = "tune"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A candidate's (model params, training settings); a key that is neither is an error naming it."""
+    params, training = {}, {}
+    for name, value in candidate.items():
+        if name in model_arguments:
+            params[name] = value
+        elif name in training_keys:
+            training[name] = value
+        else:
+            raise ValueError(f"{key}.{name}: neither an argument of the model nor a training setting")
+    return params, training
+
+
+@dataclass
+class Trial:
+    """One candidate fitted on the fit clips and scored on the validation clips."""
+
+    candidate: dict[str, Any]
+    val_accuracy: float
+    val_loss: float
+    fit_seconds: float
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate,
+            "val_accuracy": self.val_accuracy,
+            "val_loss": self.val_loss,
+            "fit_seconds": self.fit_seconds,
+        }
+
+
+def better(trial: Trial, incumbent: Trial | None) -> bool:
+    """Whether ``trial`` beats the best so far: higher validation accuracy, then lower validation loss."""
+    if incumbent is None:
+        return True
+    if trial.val_accuracy != incumbent.val_accuracy:
+        return trial.val_accuracy > incumbent.val_accuracy
+    return trial.val_loss < incumbent.val_loss
