@@ -31,3 +31,4 @@ rule all:
     default_target: True
     input:
         "results/comparison.md",
+        expand("results/models/{model}/metrics.json", model=MODELS),

@@ -477,9 +477,24 @@ def link_target(path: Path, base: Path) -> Path:
     return path.relative_to(base) if path.is_relative_to(base) else path
 
 
+def display_order(loaded: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """Controls first, then gradient-trained models, then closed-form ones; by name within each.
+
+    The order depends on the models, not on how the config lists them, so that reordering
+    config keys changes nothing in the report.
+    """
+
+    def key(name: str) -> tuple:
+        first = next((r for r in loaded[name] if not failed(r)), loaded[name][0])
+        return (first["class"] not in CONTROL_CLASSES, first.get("fit_method") != "gradient", name)
+
+    return sorted(loaded, key=key)
+
+
 def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
     """Stage entry point: write ``comparison.md`` and its figures from the runs' metrics files."""
     loaded = {name: [load_run(Path(p)) for p in paths] for name, paths in run_paths.items()}
+    loaded = {name: loaded[name] for name in display_order(loaded)}
     table = markdown_table(comparison_rows(loaded))
     by_model = {name: ok for name, runs in loaded.items() if (ok := finished(runs))}
     all_runs = [r for runs in by_model.values() for r in runs]

@@ -5,6 +5,7 @@ import urllib.parse
 
 from snakemake.utils import min_version
 
+from echoes.codegraph import package_files
 from echoes.config import validate_config
 
 min_version("9.0")
@@ -13,18 +14,30 @@ validate_config(config, os.path.join(workflow.basedir, "workflow", "schemas", "c
 
 DATASET = config["dataset"]
 DATA = f"data/{DATASET}"
-MODELS = list(config["models"])
+MODELS = sorted(config["models"])
 N_SHARDS = config["frames"]["shards"]
 THREADS = config["threads"]
 
 
-def code(*modules):
-    """Package files a rule's logic lives in: inputs, so an edit to them reruns the rule.
+def code(script):
+    """The package files ``workflow/scripts/<script>`` imports, transitively: inputs, so an edit reruns the rule.
 
-    Snakemake sees edits to a rule's script, not to the package it calls; small inputs are
+    Snakemake sees edits to a rule's script, not to the package it calls; the list is derived from
+    the imports (echoes.codegraph), so no module is forgotten. Paths are relative to the working
+    directory, so a copied or moved project with its outputs does not rerun; small inputs are
     compared by checksum, so only real edits count.
     """
-    return [os.path.join(workflow.basedir, "echoes", m) for m in modules]
+    files = package_files(os.path.join(workflow.basedir, "workflow", "scripts", script), workflow.basedir)
+    return [os.path.relpath(f) for f in files]
+
+
+def canonical(value):
+    """``value`` with every mapping's keys sorted: params that do not change when config keys are reordered."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
 
 
 def dataset_videos():
@@ -90,4 +103,4 @@ def model_runs(model):
 def model_spec(wildcards):
     """One model's config entry: a params function of wildcards only, so Snakemake tracks it per model."""
     entry = config["models"][wildcards.model]
-    return {"class": entry["class"], "params": entry.get("params", {}), "tune": entry.get("tune", {})}
+    return canonical({"class": entry["class"], "params": entry.get("params", {}), "tune": entry.get("tune", {})})

@@ -9,6 +9,8 @@ localrules:
 if DATASET == "synthetic":
 
     rule synthesize_dataset:
+        input:
+            code=code("synthesize_dataset.py"),
         output:
             videos=directory(f"{DATA}/raw/videos"),
             splits=directory(f"{DATA}/raw/splits"),
@@ -19,7 +21,7 @@ if DATASET == "synthetic":
         conda:
             "../envs/echoes.yaml"
         params:
-            spec=config["synthetic"],
+            spec=canonical(config["synthetic"]),
         script:
             "../workflow/scripts/synthesize_dataset.py"
 
@@ -48,7 +50,7 @@ if DATASET == "ucf101":
     rule extract_ucf101:
         input:
             archive=lambda wildcards: ucf101_archive(wildcards.part),
-            code=code("data/archives.py"),
+            code=code("extract_archive.py"),
         output:
             directory(f"{DATA}/raw/{{part}}"),
         log:
@@ -68,7 +70,7 @@ if DATASET == "folder" and not config["folder"]["splits_dir"]:
     rule folder_splits:
         input:
             videos=dataset_videos(),
-            code=code("data/folder.py"),
+            code=code("folder_splits.py"),
         output:
             directory(dataset_splits()),
         log:
@@ -86,7 +88,7 @@ rule manifest:
     input:
         videos=dataset_videos(),
         splits=dataset_splits(),
-        code=code("data/ucf101.py"),
+        code=code("manifest.py"),
     output:
         f"{DATA}/manifest.tsv",
     log:

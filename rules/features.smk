@@ -5,7 +5,7 @@ rule extract_features:
     input:
         shards=frame_shards(),
         manifest=f"{DATA}/manifest.tsv",
-        code=code("features.py"),
+        code=code("extract_features.py"),
     output:
         f"{DATA}/features.h5",
     log:
@@ -18,7 +18,7 @@ rule extract_features:
     resources:
         gpu=1,
     params:
-        features=config["features"],
+        features=canonical(config["features"]),
         device=config["device"],
         dataset=DATASET,
     script:

@@ -5,7 +5,7 @@ rule decode_frames:
     input:
         manifest=f"{DATA}/manifest.tsv",
         videos=dataset_videos(),
-        code=code("video.py"),
+        code=code("decode_frames.py"),
     output:
         frame_shard_output(),
     log:
@@ -16,7 +16,7 @@ rule decode_frames:
         "../envs/echoes.yaml"
     threads: 1
     params:
-        frames=config["frames"],
+        frames=canonical(config["frames"]),
         n_shards=N_SHARDS,
     script:
         "../workflow/scripts/decode_frames.py"

@@ -7,7 +7,6 @@ localrules:
 
 rule report:
     input:
-        summaries=expand("results/models/{model}/metrics.json", model=MODELS),
         runs=[path for model in MODELS for path in model_runs(model)],
         code=code("report.py"),
     output:

@@ -7,6 +7,8 @@ localrules:
 
 
 rule init_tracking:
+    input:
+        code=code("init_tracking.py"),
     output:
         f"results/tracking/{DATASET}.json",
     log:
@@ -25,15 +27,7 @@ rule train_model:
         features=f"{DATA}/features.h5",
         manifest=f"{DATA}/manifest.tsv",
         tracking=f"results/tracking/{DATASET}.json",
-        code=code(
-            "training.py",
-            "tuning.py",
-            "models/base.py",
-            "models/simple_models.py",
-            "models/ridge.py",
-            "models/esn.py",
-            "models/baselines.py",
-        ),
+        code=code("train_model.py"),
     output:
         metrics="results/models/{model}/runs/split{split}-seed{seed}/metrics.json",
         weights="results/models/{model}/runs/split{split}-seed{seed}/model.pt",
@@ -48,7 +42,7 @@ rule train_model:
         gpu=1,
     params:
         model=model_spec,
-        training=config["training"],
+        training=canonical(config["training"]),
         device=config["device"],
     script:
         "../workflow/scripts/train_model.py"
@@ -56,7 +50,8 @@ rule train_model:
 
 rule aggregate_model:
     input:
-        lambda wildcards: model_runs(wildcards.model),
+        runs=lambda wildcards: model_runs(wildcards.model),
+        code=code("aggregate_model.py"),
     output:
         "results/models/{model}/metrics.json",
     log:

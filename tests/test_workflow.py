@@ -31,7 +31,7 @@ TINY_CONFIG = {
 }
 
 
-def snakemake(workdir: Path, *args: str) -> str:
+def snakemake(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile") -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": ""}
     result = subprocess.run(
         [
@@ -40,7 +40,7 @@ def snakemake(workdir: Path, *args: str) -> str:
             "snakemake",
             *args,
             "--snakefile",
-            str(ROOT / "Snakefile"),
+            str(snakefile),
             "--directory",
             str(workdir),
             "--cores",

@@ -5,4 +5,4 @@ from echoes.utils import log_to
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]):
-    aggregate_model(list(smk.input), smk.output[0])
+    aggregate_model(list(smk.input.runs), smk.output[0])
