@@ -38,10 +38,10 @@ import numpy as np
 import torch
 import yaml
 
+from echoes.devices import set_threads
 from echoes.models import esn
 from echoes.models.esn import SimpleESN
 from echoes.training import SplitData, TrainingConfig, load_split, train_on_split
-from echoes.utils import set_threads
 
 RIDGE = 1e-2
 KERNEL_LABELS = {"dense": "dense, whole batch", "csr": "CSR, cache-sized blocks"}

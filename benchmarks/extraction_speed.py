@@ -28,8 +28,8 @@ import torch
 
 from echoes.data.synthetic import SyntheticSpec, generate
 from echoes.data.ucf101 import prepare_manifest
+from echoes.devices import set_threads
 from echoes.features import build_backbone, embed_frames, extract_features
-from echoes.utils import set_threads
 from echoes.video import decode_shard
 
 T = 16

@@ -1,4 +1,6 @@
-"""One GPU per job on a multi-GPU machine: a device lease taken before CUDA initialises.
+"""The runtime a job computes on: its device (one GPU per job, leased), threads, seed and memory.
+
+One GPU per job on a multi-GPU machine: a device lease taken before CUDA initialises.
 
 Snakemake's ``gpu`` resource bounds how many GPU jobs run at once (``--resources gpu=K``), but
 it does not say *which* GPU each job gets; without a lease every job would use device 0. A job
@@ -14,14 +16,19 @@ from __future__ import annotations
 
 import fcntl
 import os
+import random
+import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+import numpy as np
 
 LOCK_DIR_VARIABLE = "ECHOES_GPU_LOCK_DIR"
 
@@ -112,3 +119,43 @@ def gpu_lease(
                 environ.pop("CUDA_VISIBLE_DEVICES", None)
             else:
                 environ["CUDA_VISIBLE_DEVICES"] = previous
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch so that one config and seed give one result."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def peak_rss_mib() -> float:
+    """High-water mark of this process's resident memory (MiB), as the kernel counts it."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def set_threads(threads: int) -> int:
+    """Give PyTorch ``threads`` intra-op threads, never more than the cores this process may use.
+
+    More threads than cores makes PyTorch on CPU crawl (spin-waiting workers), so the count
+    Snakemake grants is capped by the real core count.
+    """
+    import torch
+
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, min(int(threads), available))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def pick_device(requested: str = "auto") -> str:
+    """``cuda`` when asked for or available under ``auto``; ``cpu`` otherwise."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was requested in config but no CUDA device is visible")
+    return requested

@@ -15,15 +15,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 import echoes
-from echoes.data.ucf101 import read_manifest
-from echoes.utils import atomic_path, pick_device, set_threads, sha256_file
+from echoes.contracts.features import write_features
+from echoes.contracts.frames import frame_chunks, read_frame_shards, shard_geometry
+from echoes.contracts.manifest import read_manifest
+from echoes.devices import pick_device, set_threads
+from echoes.files import sha256_file
 
 FEATURE_DIM = 512
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -162,14 +164,6 @@ def _prefetch(chunks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
         yield item
 
 
-def _frame_chunks(shards: Sequence[Path], clips_per_chunk: int) -> Iterator[np.ndarray]:
-    for shard in shards:
-        with h5py.File(shard, "r") as h5:
-            frames = h5["frames"]
-            for start in range(0, len(frames), clips_per_chunk):
-                yield frames[start : start + clips_per_chunk]
-
-
 def extract_features(
     frame_shards: Sequence[Path],
     manifest_path: Path,
@@ -193,11 +187,8 @@ def extract_features(
     manifest = read_manifest(manifest_path)
     by_id = {clip.video_id: clip for clip in manifest.clips}
 
-    from echoes.video import read_frame_shards
-
     video_ids, skipped = read_frame_shards(frame_shards)
-    with h5py.File(frame_shards[0], "r") as h5:
-        t, size = int(h5.attrs["frames_per_clip"]), int(h5.attrs["frame_size"])
+    t, size = shard_geometry(frame_shards[0])
     batch_size = initial_batch_size(batch_size, device, size)
     clips_per_chunk = max(1, batch_size // t)
     attrs = {
@@ -216,24 +207,23 @@ def extract_features(
         "unlisted_files": manifest.unlisted,
         "skipped_clips": len(skipped),
     }
-    string = h5py.string_dtype()
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
-        features = h5.create_dataset("features", (len(video_ids), t, FEATURE_DIM), dtype=storage_dtype)
+    with write_features(out, len(video_ids), t, FEATURE_DIM, storage_dtype) as writer:
         row = 0
         with tqdm(total=len(video_ids), desc="features", unit="clip", mininterval=2) as bar:
-            for chunk in _prefetch(_frame_chunks(frame_shards, clips_per_chunk)):
+            for chunk in _prefetch(frame_chunks(frame_shards, clips_per_chunk)):
                 n = len(chunk)
                 frames = chunk.reshape(n * t, size, size, 3)
                 embedded, batch_size = embed_in_batches(model, frames, device, precision, batch_size)
-                features[row : row + n] = embedded.reshape(n, t, FEATURE_DIM)
+                writer.write_rows(row, embedded.reshape(n, t, FEATURE_DIM))
                 row += n
                 bar.update(n)
         attrs["batch_size"] = batch_size  # as it ended: smaller if CUDA ran out of memory
-        h5.create_dataset("video_ids", data=video_ids, dtype=string)
-        h5.create_dataset("labels", data=np.array([by_id[v].label for v in video_ids], dtype=np.int64))
-        h5.create_dataset("groups", data=np.array([by_id[v].group for v in video_ids], dtype=np.int64))
-        h5.create_dataset("classes", data=manifest.classes, dtype=string)
-        h5.create_dataset("skipped_video_ids", data=[s[0] for s in skipped], dtype=string)
-        h5.create_dataset("skipped_reasons", data=[s[1] for s in skipped], dtype=string)
-        h5.attrs.update(attrs)
+        writer.finish(
+            video_ids,
+            [by_id[v].label for v in video_ids],
+            [by_id[v].group for v in video_ids],
+            manifest.classes,
+            skipped,
+            attrs,
+        )
     return attrs | {"clips": len(video_ids), "skipped": len(skipped)}

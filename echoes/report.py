@@ -20,36 +20,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from echoes.training import METRICS_FORMAT
-from echoes.utils import atomic_path, read_json, write_json
+from echoes.contracts.metrics import MetricsFileError, failed, read_metrics
+from echoes.files import atomic_path, write_json
 
-REQUIRED_FIELDS = (
-    "model",
-    "class",
-    "fit_method",
-    "split",
-    "seed",
-    "device",
-    "accuracy_top1",
-    "accuracy_top5",
-    "train_time_s",
-    "time_per_epoch_s",
-    "time_to_convergence_s",
-    "convergence_epoch",
-    "inference_time_per_batch_s",
-    "inference_batch_size",
-    "peak_rss_mib",
-    "trainable_params",
-    "total_params",
-    "train_clips",
-    "test_clips",
-    "val_groups",
-    "accuracy_by_group",
-    "normalisation",
-    "tuning",
-    "history",
-    "features",
-)
 SUMMARISED = (
     "accuracy_top1",
     "val_accuracy",
@@ -65,31 +38,9 @@ SUMMARISED = (
     "trainable_params",
     "total_params",
 )
-FAILED_FIELDS = ("model", "class", "split", "seed", "error", "log")
 CONTROL_CLASSES = ("MeanOfFrames", "AllFrames")
 CONFIDENCE = 0.95
 REFERENCE_MODEL = "SimpleRNN"
-
-
-class MetricsFileError(ValueError):
-    """A metrics file that the report cannot use; the message names the file and the field."""
-
-
-def load_run(path: Path) -> dict:
-    """One run's metrics, checked for the fields the report needs."""
-    try:
-        metrics = read_json(path)
-    except (OSError, ValueError) as error:
-        raise MetricsFileError(f"{path}: cannot read metrics ({error})") from error
-    if metrics.get("format") != METRICS_FORMAT:
-        raise MetricsFileError(
-            f"{path}: metrics format {metrics.get('format')!r}, expected {METRICS_FORMAT}; rerun its training job"
-        )
-    required = FAILED_FIELDS if metrics.get("status") == "failed" else REQUIRED_FIELDS
-    missing = [f for f in required if f not in metrics]
-    if missing:
-        raise MetricsFileError(f"{path}: missing field(s) {', '.join(missing)}")
-    return metrics
 
 
 def summarise(runs: Sequence[Mapping[str, Any]]) -> dict:
@@ -138,7 +89,7 @@ def winners(intervals: Mapping[str, tuple[float, float] | None], means: Mapping[
 
 def aggregate_model(run_paths: Sequence[Path], out: Path) -> dict:
     """Stage entry point: ``results/models/<name>/metrics.json`` summarising that model's runs."""
-    runs = [load_run(Path(p)) for p in run_paths]
+    runs = [read_metrics(Path(p)) for p in run_paths]
     summary = summarise(finished(runs)) | {
         "model": runs[0]["model"],
         "class": runs[0]["class"],
@@ -248,10 +199,6 @@ def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
             }
         )
     return rows
-
-
-def failed(run: Mapping[str, Any]) -> bool:
-    return run.get("status") == "failed"
 
 
 def finished(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -493,7 +440,7 @@ def display_order(loaded: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str
 
 def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
     """Stage entry point: write ``comparison.md`` and its figures from the runs' metrics files."""
-    loaded = {name: [load_run(Path(p)) for p in paths] for name, paths in run_paths.items()}
+    loaded = {name: [read_metrics(Path(p)) for p in paths] for name, paths in run_paths.items()}
     loaded = {name: loaded[name] for name in display_order(loaded)}
     table = markdown_table(comparison_rows(loaded))
     by_model = {name: ok for name, runs in loaded.items() if (ok := finished(runs))}

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from echoes.files import read_json, write_json
+
 log = logging.getLogger(__name__)
 
 MAX_PARAM_LENGTH = 6000
@@ -53,6 +55,15 @@ def init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]:
     else:
         experiment_id = experiment.experiment_id
     return {"tracking_uri": uri, "experiment_name": name, "experiment_id": experiment_id}
+
+
+def write_tracking_info(path: Path, info: Mapping[str, str]) -> None:
+    """``results/tracking/<dataset>.json``: the URI and experiment every training job of the workflow logs to."""
+    write_json(path, info)
+
+
+def read_tracking_info(path: Path) -> dict[str, str]:
+    return read_json(path)
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

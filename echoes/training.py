@@ -35,25 +35,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from echoes.data.ucf101 import read_manifest
+from echoes.contracts.bundle import write_bundle
+from echoes.contracts.features import read_features
+from echoes.contracts.manifest import read_manifest
+from echoes.contracts.metrics import write_metrics
+from echoes.devices import peak_rss_mib, pick_device, seed_everything, set_threads
 from echoes.models import BaseModel, build_model, resolve_model_class
 from echoes.tuning import Trial, better, candidates, split_candidate, validation_groups
-from echoes.utils import (
-    atomic_path,
-    peak_rss_mib,
-    pick_device,
-    seed_everything,
-    set_threads,
-    write_json,
-)
 
-METRICS_FORMAT = 2
 NORMALISATIONS = ("global", "clip_mean")
 
 
@@ -78,10 +72,15 @@ class TrainingConfig:
     grad_clip: float = 1.0
     convergence_tolerance: float = 0.005
     inference_repeats: int = 10
+    on_failure: str = "report"
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrainingConfig:
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+        """The ``training:`` section as validated; a key this class does not know is an error, never dropped."""
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"training.{unknown[0]}: not a training setting ({', '.join(cls.__dataclass_fields__)})")
+        return cls(**values)
 
 
 @dataclass
@@ -101,34 +100,47 @@ class SplitData:
 def load_split(features_path: Path, manifest_path: Path, split: int) -> SplitData:
     """The train and test clips of official ``split`` that have features (decoded successfully)."""
     manifest = read_manifest(manifest_path)
-    with h5py.File(features_path, "r") as h5:
-        ids = [s.decode() for s in h5["video_ids"][:]]
-        row = {video_id: i for i, video_id in enumerate(ids)}
-        features, labels, groups = h5["features"][:], h5["labels"][:], h5["groups"][:]
-        classes = [s.decode() for s in h5["classes"][:]]
-        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()}
+    data = read_features(features_path)
+    row = {video_id: i for i, video_id in enumerate(data.video_ids)}
+    features, labels, groups, classes, attrs = data.features, data.labels, data.groups, data.classes, data.attrs
     train = [row[v] for v in manifest.ids(split, "train") if v in row]
     test = [row[v] for v in manifest.ids(split, "test") if v in row]
     if not train or not test:
         raise ValueError(
             f"{features_path}: split {split} has {len(train)} training and {len(test)} test clips with features"
         )
-    x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    x = torch.from_numpy(features)
     y = torch.from_numpy(labels.astype(np.int64))
     fit, held_out = torch.tensor(train), torch.tensor(test)
     return SplitData(x[fit], y[fit], groups[train], x[held_out], y[held_out], groups[test], classes, attrs)
 
 
+@dataclass(frozen=True)
+class Normaliser:
+    """The input normalisation of a model: its mode and the fit clips' per-dimension mean and std ``[F]``.
+
+    Kept with the trained model (the run bundle), so that new clips are normalised as training's were.
+    """
+
+    mode: str
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def fit(cls, fit_x: torch.Tensor, mode: str = "global") -> Normaliser:
+        if mode not in NORMALISATIONS:
+            raise ValueError(f"training.normalisation must be one of {NORMALISATIONS}, got {mode!r}")
+        return cls(mode, fit_x.mean(dim=(0, 1)), fit_x.std(dim=(0, 1)).clamp_min(1e-6))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        scaled = (x - self.mean) / self.std
+        return scaled - scaled.mean(dim=1, keepdim=True) if self.mode == "clip_mean" else scaled
+
+
 def normalise(fit_x: torch.Tensor, *others: torch.Tensor, mode: str = "global") -> tuple[torch.Tensor, ...]:
     """``fit_x`` and ``others`` normalised with statistics of ``fit_x`` alone (see the module docstring)."""
-    if mode not in NORMALISATIONS:
-        raise ValueError(f"training.normalisation must be one of {NORMALISATIONS}, got {mode!r}")
-    mean = fit_x.mean(dim=(0, 1), keepdim=True)
-    std = fit_x.std(dim=(0, 1), keepdim=True).clamp_min(1e-6)
-    scaled = tuple((x - mean) / std for x in (fit_x, *others))
-    if mode == "clip_mean":
-        scaled = tuple(x - x.mean(dim=1, keepdim=True) for x in scaled)
-    return scaled
+    normaliser = Normaliser.fit(fit_x, mode)
+    return tuple(normaliser(x) for x in (fit_x, *others))
 
 
 def group_holdout(groups: np.ndarray, cfg: TrainingConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -302,8 +314,8 @@ def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int,
 
 def train_and_evaluate(
     features_path: Path, manifest_path: Path, *, split: int, **settings: Any
-) -> tuple[dict, BaseModel]:
-    """Train one configured model on one split and seed; returns its metrics and the fitted model.
+) -> tuple[dict, BaseModel, Normaliser]:
+    """Train one configured model on one split and seed; returns its metrics, the fitted model and its input normaliser.
 
     ``settings`` are :func:`train_on_split`'s keyword arguments (name, model_class, model_params,
     training, seed, device, threads, tune).
@@ -418,7 +430,7 @@ def train_on_split(
     device: str = "auto",
     threads: int = 1,
     tune_grid: Mapping[str, Any] | None = None,
-) -> tuple[dict, BaseModel]:
+) -> tuple[dict, BaseModel, Normaliser]:
     """:func:`train_and_evaluate` on clips already in memory (``split`` only labels the metrics)."""
     set_threads(threads)
     device = pick_device(device)
@@ -441,7 +453,8 @@ def train_on_split(
     )
     tuning_seconds = time.perf_counter() - tuning_start
     model, cfg, history = best.model, best.cfg, best.history
-    _, test_x = normalise(data.train_x[fit_idx], data.test_x, mode=cfg.normalisation)
+    normaliser = Normaliser.fit(data.train_x[fit_idx], cfg.normalisation)
+    test_x = normaliser(data.test_x)
 
     if model.fit_method == "closed_form":
         converged = best_epoch = 1
@@ -454,7 +467,6 @@ def train_on_split(
     logits = predict(model, test_x, pass_size, device)
     epoch_seconds = [h["seconds"] for h in history]
     metrics = {
-        "format": METRICS_FORMAT,
         "status": "ok",
         "model": name,
         "class": model_class,
@@ -504,7 +516,7 @@ def train_on_split(
     }
     if not all(math.isfinite(v) for v in (metrics["accuracy_top1"], metrics["train_time_s"])):
         raise TrainingDiverged(f"{name}: non-finite final metrics")
-    return metrics, model
+    return metrics, model, normaliser
 
 
 def failed_metrics(
@@ -512,7 +524,6 @@ def failed_metrics(
 ) -> dict:
     """The metrics file of a run that failed: what failed, why, and where the full log is."""
     return {
-        "format": METRICS_FORMAT,
         "status": "failed",
         "model": name,
         "class": model_class,
@@ -541,13 +552,14 @@ def run_training_job(
     tune_grid: Mapping[str, Any] | None = None,
     tracking: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
-    on_failure: str = "report",
+    on_failure: str | None = None,
     log_path: str | None = None,
 ) -> dict:
-    """Stage entry point: train, write ``model.pt`` and ``metrics.json``, then log to MLflow.
+    """Stage entry point: train, write the bundle ``model.pt`` and ``metrics.json``, then log to MLflow.
 
     The files are written before tracking is attempted, so an unreachable tracking server
-    costs a warning, never the result. With ``on_failure="report"`` a model that fails
+    costs a warning, never the result. With ``on_failure="report"`` (``training.on_failure`` unless
+    given here) a model that fails
     (diverges, bad params, out of memory) writes a metrics file with ``status: failed``, the
     error and the log path instead of stopping the workflow, so the report still renders and
     marks that row; ``"fail"`` re-raises.
@@ -556,7 +568,7 @@ def run_training_job(
 
     out_dir = Path(out_dir)
     try:
-        metrics, model = train_and_evaluate(
+        metrics, model, normaliser = train_and_evaluate(
             features_path,
             manifest_path,
             name=name,
@@ -570,16 +582,26 @@ def run_training_job(
             tune_grid=tune_grid,
         )
         state = model.state_dict()
+        normalisation = {"mode": normaliser.mode, "mean": normaliser.mean, "std": normaliser.std}
     except Exception as error:
-        if on_failure != "report":
+        if (on_failure or TrainingConfig.from_mapping(training).on_failure) != "report":
             raise
         traceback.print_exc()
         print(f"WARNING: {name} (split {split}, seed {seed}) failed; the report marks it as failed", file=sys.stderr)
         metrics = failed_metrics(name, model_class, model_params, split, seed, error, log_path)
-        state = {}
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(state, tmp)
-    write_json(out_dir / "metrics.json", metrics)
+        state, normalisation = {}, {}
+    write_bundle(
+        out_dir / "model.pt",
+        name=name,
+        model_class=model_class,
+        params=metrics["params"],
+        state_dict=state,
+        classes=metrics.get("classes", []),
+        normalisation=normalisation,
+        features=metrics.get("features", {}),
+        status=metrics["status"],
+    )
+    metrics = write_metrics(out_dir / "metrics.json", metrics)
     if tracking:
         scalar = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         log_training_run(

@@ -7,17 +7,15 @@ threading is a little faster alone but several times slower when jobs share the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import h5py
 import numpy as np
 from tqdm import tqdm
 
-from echoes.data.ucf101 import read_manifest
-from echoes.utils import atomic_path
+from echoes.contracts.frames import write_frame_shard
+from echoes.contracts.manifest import read_manifest
 
 
 class VideoError(RuntimeError):
@@ -77,15 +75,17 @@ def decode_shard(
     videos_dir: Path,
     out: Path,
     shard: int,
-    n_shards: int,
-    t: int,
+    shards: int,
+    per_clip: int,
     size: int,
     on_bad_video: str = "skip",
 ) -> DecodeResult:
-    """Decode one shard of the manifest into an HDF5 file of frames; bad clips are listed, not lost.
+    """Decode shard ``shard`` (0-based) of ``shards`` of the manifest into an HDF5 file of frames.
 
+    Arguments are named as in ``frames:`` of config.yaml. Bad clips are listed, not lost;
     ``on_bad_video='fail'`` stops at the first clip that does not decode, naming it.
     """
+    t, n_shards = per_clip, shards
     manifest = read_manifest(manifest_path)
     clips = manifest.clips[shard_slice(len(manifest.clips), shard, n_shards)]
     ok, failed, arrays = [], [], []
@@ -97,24 +97,5 @@ def decode_shard(
             if on_bad_video == "fail":
                 raise
             failed.append((clip.video_id, str(error)))
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
-        frames = np.stack(arrays) if arrays else np.zeros((0, t, size, size, 3), np.uint8)
-        h5.create_dataset("frames", data=frames, chunks=(1, t, size, size, 3) if arrays else None)
-        h5.create_dataset("video_ids", data=np.array(ok, dtype=object), dtype=h5py.string_dtype())
-        h5.create_dataset("failed_ids", data=np.array([f[0] for f in failed], dtype=object), dtype=h5py.string_dtype())
-        h5.create_dataset(
-            "failed_reasons", data=np.array([f[1] for f in failed], dtype=object), dtype=h5py.string_dtype()
-        )
-        h5.attrs.update({"frames_per_clip": t, "frame_size": size, "shard": shard, "n_shards": n_shards})
+    write_frame_shard(out, arrays, ok, failed, t=t, size=size, shard=shard, n_shards=n_shards)
     return DecodeResult(ok, failed)
-
-
-def read_frame_shards(paths: Sequence[Path]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Video ids that decoded and ``(id, reason)`` of those that did not, over all shards in order."""
-    ids, failed = [], []
-    for path in paths:
-        with h5py.File(path, "r") as h5:
-            ids += [s.decode() for s in h5["video_ids"][:]]
-            reasons = [s.decode() for s in h5["failed_reasons"][:]]
-            failed += list(zip([s.decode() for s in h5["failed_ids"][:]], reasons, strict=True))
-    return ids, failed

@@ -17,6 +17,5 @@ rule decode_frames:
     threads: 1
     params:
         frames=canonical(config["frames"]),
-        n_shards=N_SHARDS,
     script:
         "../workflow/scripts/decode_frames.py"

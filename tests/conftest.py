@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
+from echoes.contracts.features import FeatureSet, save_features
 from echoes.data.synthetic import SyntheticSpec, generate
 from echoes.data.ucf101 import prepare_manifest
 from echoes.features import extract_features
@@ -50,17 +50,12 @@ def tiny_features(tiny_frames, tiny_manifest, tmp_path_factory) -> Path:
 
 def write_features_file(
     path: Path, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, classes: list[str]
-) -> None:
-    """A features.h5 in the stage contract, from arrays made by a test."""
+) -> list[str]:
+    """A features.h5 in the stage contract, from arrays made by a test; returns the video ids."""
     ids = [f"v_{classes[y]}_g{g:02d}_c{i:02d}" for i, (y, g) in enumerate(zip(labels, groups, strict=True))]
-    string = h5py.string_dtype()
-    with h5py.File(path, "w") as h5:
-        h5["features"] = features.astype(np.float32)
-        h5["labels"] = labels.astype(np.int64)
-        h5["groups"] = groups.astype(np.int64)
-        h5.create_dataset("video_ids", data=ids, dtype=string)
-        h5.create_dataset("classes", data=classes, dtype=string)
-        h5.attrs.update({"dataset": "test", "frames_per_clip": features.shape[1], "weights": "none"})
+    attrs = {"dataset": "test", "frames_per_clip": features.shape[1], "weights": "none"}
+    save_features(path, FeatureSet(features.astype(np.float32), labels, groups, ids, classes, attrs))
+    return ids
 
 
 @pytest.fixture
@@ -70,7 +65,7 @@ def temporal_order_task(tmp_path) -> tuple[Path, Path]:
     Each clip is a random walk between two random "key frames" drawn from a shared pool, plus noise;
     a clip of class 1 plays a class-0-like walk backwards, so the mean over time is uninformative.
     """
-    from echoes.data.ucf101 import Clip, write_manifest
+    from echoes.contracts.manifest import Clip, write_manifest
 
     rng = np.random.default_rng(0)
     n_per_class, t, dim, groups = 120, 12, 24, 8
@@ -87,9 +82,7 @@ def temporal_order_task(tmp_path) -> tuple[Path, Path]:
     labels, group_arr = np.array(ys), np.array(gs)
     classes = ["Forward", "Backward"]
     features = tmp_path / "features.h5"
-    write_features_file(features, np.stack(xs), labels, group_arr, classes)
-    with h5py.File(features, "r") as h5:
-        ids = [s.decode() for s in h5["video_ids"][:]]
+    ids = write_features_file(features, np.stack(xs), labels, group_arr, classes)
     clips = [
         Clip(v, f"{classes[y]}/{v}.avi", int(y), classes[y], int(g), {1: "test" if g <= 2 else "train"})
         for v, y, g in zip(ids, labels, group_arr, strict=True)

@@ -85,9 +85,9 @@ def updated_input_rules(dry_run: str) -> set[str]:
 
 
 def test_imports_are_found_wherever_they_are_written():
-    source = "import echoes.utils\nfrom echoes.models import esn, build_model\ndef f():\n    from echoes import video\n"
+    source = "import echoes.files\nfrom echoes.models import esn, build_model\ndef f():\n    from echoes import video\n"
     assert imported_names(source) == {
-        "echoes.utils",
+        "echoes.files",
         "echoes.models",
         "echoes.models.esn",
         "echoes.models.build_model",

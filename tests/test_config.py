@@ -84,9 +84,16 @@ def test_training_settings_and_their_defaults_are_the_same_in_schema_and_code():
 
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]["training"]["properties"]
     in_code = {f.name: f.default for f in fields(TrainingConfig)}
-    # on_failure is the training job's setting, not the loop's, so TrainingConfig does not hold it
-    in_schema = {k: v["default"] for k, v in schema.items() if k != "on_failure"}
+    in_schema = {k: v["default"] for k, v in schema.items()}
     assert in_schema == in_code
+
+
+def test_a_training_key_the_code_does_not_know_is_an_error_not_dropped():
+    from echoes.training import TrainingConfig
+
+    assert TrainingConfig.from_mapping({"on_failure": "fail"}).on_failure == "fail"
+    with pytest.raises(ValueError, match="training.patienc: not a training setting"):
+        TrainingConfig.from_mapping({"patienc": 3})
 
 
 def test_tuning_grids_are_checked_candidate_by_candidate():

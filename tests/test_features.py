@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from echoes.data.ucf101 import read_manifest
+from echoes.contracts.manifest import read_manifest
 from echoes.features import (
     WeightsUnavailable,
     build_backbone,

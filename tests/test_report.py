@@ -4,17 +4,16 @@ import json
 
 import pytest
 
+from echoes.contracts.metrics import METRICS_FORMAT, MetricsFileError
+from echoes.contracts.metrics import read_metrics as load_run
 from echoes.report import (
-    MetricsFileError,
     aggregate_model,
     comparison_rows,
-    load_run,
     paired_differences,
     render_report,
     t_interval,
     winners,
 )
-from echoes.training import METRICS_FORMAT
 
 DIFF = "Δ top-1 vs SimpleRNN (pt, 95 % CI)"
 

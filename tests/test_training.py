@@ -66,7 +66,7 @@ def test_top_k_accuracy():
 
 def _train(task, model_class, params=None, training=FAST, seed=0):
     features, manifest = task
-    metrics, _ = train_and_evaluate(
+    metrics, _, _ = train_and_evaluate(
         features,
         manifest,
         name=model_class,
@@ -102,7 +102,7 @@ def test_harvest_batch_size_changes_speed_not_the_readout(temporal_order_task):
     features, manifest = temporal_order_task
     fitted = []
     for harvest in (7, 1024):
-        metrics, model = train_and_evaluate(
+        metrics, model, _ = train_and_evaluate(
             features,
             manifest,
             name="SimpleESN",
@@ -223,10 +223,10 @@ def test_the_test_clips_choose_nothing(temporal_order_task):
         "seed": 0,
         "tune_grid": grid,
     }
-    clean, clean_model = train_on_split(data, **kwargs)
+    clean, clean_model, _ = train_on_split(data, **kwargs)
     data.test_x = torch.randn_like(data.test_x) * 1e3
     data.test_y = 1 - data.test_y
-    poisoned, poisoned_model = train_on_split(data, **kwargs)
+    poisoned, poisoned_model, _ = train_on_split(data, **kwargs)
     assert clean["tuning"]["selected"] == poisoned["tuning"]["selected"]
     for a, b in zip(clean["tuning"]["trials"], poisoned["tuning"]["trials"], strict=True):
         assert (a["candidate"], a["val_accuracy"], a["val_loss"]) == (b["candidate"], b["val_accuracy"], b["val_loss"])
@@ -256,7 +256,7 @@ def test_all_frames_control_sees_order_without_recurrence(temporal_order_task):
 
 def _train_grid(task, model_class, params, grid, training=FAST, seed=0):
     features, manifest = task
-    metrics, _ = train_and_evaluate(
+    metrics, _, _ = train_and_evaluate(
         features,
         manifest,
         name=model_class,

@@ -2,6 +2,7 @@
 
 import pytest
 
+from echoes.contracts.manifest import read_manifest, write_manifest
 from echoes.data.ucf101 import (
     SplitFileError,
     available_splits,
@@ -10,9 +11,7 @@ from echoes.data.ucf101 import (
     parse_group,
     prepare_manifest,
     read_class_index,
-    read_manifest,
     read_split_list,
-    write_manifest,
 )
 
 CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "Hammering", "HammerThrow"]

@@ -7,9 +7,10 @@ import h5py
 import numpy as np
 import pytest
 
+from echoes.contracts.frames import read_frame_shards
+from echoes.contracts.manifest import read_manifest
 from echoes.data.synthetic import write_avi
-from echoes.data.ucf101 import read_manifest
-from echoes.video import VideoError, decode_clip, decode_shard, read_frame_shards, sample_indices, shard_slice
+from echoes.video import VideoError, decode_clip, decode_shard, sample_indices, shard_slice
 
 
 def test_samples_are_uniform_centres_of_equal_bins():

@@ -12,8 +12,8 @@ import h5py
 import pytest
 import yaml
 
+from echoes.contracts.manifest import read_manifest
 from echoes.data.synthetic import SyntheticSpec, generate
-from echoes.data.ucf101 import read_manifest
 from tests.test_workflow import TINY_CONFIG, pending_jobs, snakemake
 
 MINI = SyntheticSpec(num_classes=4, clips_per_class=9, groups=4, frames=8, width=64, height=48, seed=2)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from echoes.utils import sha256_file
+from echoes.files import sha256_file
 
 CHUNK = 1 << 20
 # Worth retrying: the server or the network may recover. Other 4xx answers are final for a URL.

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from echoes.data.ucf101 import SPLITS, assign_groups, has_groups, write_split_files
-from echoes.utils import atomic_dir, draw_groups
+from echoes.contracts.manifest import SPLITS
+from echoes.data.ucf101 import assign_groups, has_groups, write_split_files
+from echoes.files import atomic_dir
 
 VIDEO_SUFFIXES = frozenset(
     {".avi", ".mp4", ".m4v", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv"}
@@ -102,3 +103,14 @@ def generate_splits(root: str | Path, splits_dir: str | Path, test_fraction: flo
         write_split_files(tmp, scan.classes, lists)
         (tmp / "split_info.json").write_text(json.dumps(info, indent=2) + "\n")
     return scan
+
+
+def draw_groups(groups: np.ndarray | list[int], fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """About ``fraction`` of the distinct groups (at least one, never all), drawn with ``rng``.
+
+    Held-out sets (a validation set, a generated test list) take whole groups, so clips cut
+    from one long video never sit on both sides.
+    """
+    unique = np.unique(groups)
+    n_drawn = min(len(unique) - 1, max(1, round(fraction * len(unique))))
+    return rng.choice(unique, size=n_drawn, replace=False)

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from echoes.data.ucf101 import write_split_files
-from echoes.utils import atomic_dir
+from echoes.files import atomic_dir
 
 # (forward class, reversed class) pairs; a clip of the reversed class plays the forward motion backwards.
 CLASS_PAIRS: tuple[tuple[str, str], ...] = (

@@ -1,4 +1,4 @@
-"""UCF101's split lists and the manifest every later stage reads.
+"""UCF101's split lists, read into the manifest every later stage reads (echoes.contracts.manifest).
 
 The official files (``classInd.txt``, ``trainlist0K.txt``, ``testlist0K.txt``) have CRLF line
 endings and 1-based labels; labels come from ``classInd.txt``, never from sorting folder names
@@ -8,30 +8,17 @@ The synthetic dataset is written in the same formats, so one reader serves both.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from echoes.utils import atomic_path
+from echoes.contracts.manifest import SPLITS, Clip, Manifest, write_manifest
 
-SPLITS = (1, 2, 3)
 GROUP_PATTERN = re.compile(r"_g(\d+)_c(\d+)$")
 
 
 class SplitFileError(ValueError):
     """A split list that cannot be trusted; the message names the file and the line."""
-
-
-@dataclass
-class Clip:
-    video_id: str
-    path: str  # relative to the videos root, POSIX separators
-    label: int  # 0-based, from classInd.txt
-    class_name: str
-    group: int
-    splits: dict[int, str] = field(default_factory=dict)  # split -> "train" | "test"
 
 
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
@@ -176,63 +163,6 @@ def unlisted_files(videos_dir: Path, clips: Sequence[Clip]) -> list[str]:
         if not item.name.startswith(".")
     )
     return sorted(p for p in on_disk if p not in listed)
-
-
-MANIFEST_HEADER = ("classes", "missing", "unlisted")
-MANIFEST_FIELDS = ("video_id", "path", "label", "class_name", "group") + tuple(f"split{s}" for s in SPLITS)
-
-
-def write_manifest(
-    path: Path, classes: Sequence[str], clips: Sequence[Clip], missing: int = 0, unlisted: int = 0
-) -> None:
-    """A TSV with one row per clip; header comments record the classes, the count of listed
-    videos missing from disk and of files on disk that no list names."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        values = (" ".join(classes), missing, unlisted)
-        handle.writelines(f"# {key}\t{value}\n" for key, value in zip(MANIFEST_HEADER, values, strict=True))
-        writer = csv.DictWriter(handle, MANIFEST_FIELDS, delimiter="\t")
-        writer.writeheader()
-        for clip in clips:
-            row = {k: v for k, v in asdict(clip).items() if k != "splits"}
-            row.update({f"split{s}": clip.splits.get(s, "") for s in SPLITS})
-            writer.writerow(row)
-
-
-@dataclass
-class Manifest:
-    classes: list[str]
-    clips: list[Clip]
-    missing: int = 0
-    unlisted: int = 0
-
-    def ids(self, split: int, role: str) -> list[str]:
-        return [c.video_id for c in self.clips if c.splits.get(split) == role]
-
-
-def read_manifest(path: Path) -> Manifest:
-    """Read a manifest written by :func:`write_manifest`; a foreign or outdated file is an error naming it."""
-    with open(path, newline="") as handle:
-        lines = handle.read().splitlines()
-    header = dict(line[2:].split("\t", 1) for line in lines if line.startswith("# ") and "\t" in line)
-    absent = [key for key in MANIFEST_HEADER if key not in header]
-    if absent:
-        raise ValueError(
-            f"{path}: manifest header lacks {', '.join(f'# {k}' for k in absent)}; it was written by another "
-            "version of Echoes or by hand. Delete it and rerun snakemake to rebuild it."
-        )
-    rows = [line for line in lines if not line.startswith("# ")]
-    clips = [
-        Clip(
-            video_id=row["video_id"],
-            path=row["path"],
-            label=int(row["label"]),
-            class_name=row["class_name"],
-            group=int(row["group"]),
-            splits={s: row[f"split{s}"] for s in SPLITS if row[f"split{s}"]},
-        )
-        for row in csv.DictReader(rows, delimiter="\t")
-    ]
-    return Manifest(header["classes"].split(), clips, int(header["missing"]), int(header["unlisted"]))
 
 
 def write_split_files(

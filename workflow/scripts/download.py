@@ -2,7 +2,7 @@
 
 from echoes.data.archives import require_extractor
 from echoes.data.download import Transfer, download
-from echoes.utils import log_to
+from echoes.files import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
     source = snakemake.params.source  # noqa: F821

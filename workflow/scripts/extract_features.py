@@ -2,7 +2,7 @@
 
 from echoes.devices import gpu_lease
 from echoes.features import extract_features
-from echoes.utils import log_to
+from echoes.files import log_to
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts

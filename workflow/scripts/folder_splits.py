@@ -1,7 +1,7 @@
 """Snakemake glue: write a seeded, group-aware split for a folder of videos (echoes.data.folder)."""
 
 from echoes.data.folder import generate_splits
-from echoes.utils import log_to
+from echoes.files import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
     sm = snakemake  # noqa: F821

@@ -1,7 +1,7 @@
 """Snakemake glue: read the split lists into the manifest (echoes.data.ucf101.prepare_manifest)."""
 
 from echoes.data.ucf101 import prepare_manifest
-from echoes.utils import log_to
+from echoes.files import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
     sm = snakemake  # noqa: F821

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from echoes.files import log_to
 from echoes.report import render_report
-from echoes.utils import log_to
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]):

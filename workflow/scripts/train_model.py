@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from echoes.devices import gpu_lease
-from echoes.tracking import config_hash, git_commit
+from echoes.files import log_to
+from echoes.tracking import config_hash, git_commit, read_tracking_info
 from echoes.training import run_training_job
-from echoes.utils import log_to, read_json
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts
@@ -23,8 +23,7 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         seed=int(smk.wildcards.seed),
         device=smk.params.device,
         threads=smk.threads,
-        tracking=read_json(smk.input.tracking),
-        on_failure=smk.params.training["on_failure"],
+        tracking=read_tracking_info(smk.input.tracking),
         log_path=smk.log[0],
         tags={
             "echoes.rule": smk.rule,

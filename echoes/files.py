@@ -1,20 +1,16 @@
-"""Small helpers shared by every stage: atomic outputs, seeding, resource readings, JSON."""
+"""Files every stage writes: atomic outputs, JSON, job logs, checksums."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import random
-import resource
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 
@@ -93,46 +89,6 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch so that one config and seed give one result."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def peak_rss_mib() -> float:
-    """High-water mark of this process's resident memory (MiB), as the kernel counts it."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
-def set_threads(threads: int) -> int:
-    """Give PyTorch ``threads`` intra-op threads, never more than the cores this process may use.
-
-    More threads than cores makes PyTorch on CPU crawl (spin-waiting workers), so the count
-    Snakemake grants is capped by the real core count.
-    """
-    import torch
-
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, min(int(threads), available))
-    torch.set_num_threads(threads)
-    return threads
-
-
-def pick_device(requested: str = "auto") -> str:
-    """``cuda`` when asked for or available under ``auto``; ``cpu`` otherwise."""
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was requested in config but no CUDA device is visible")
-    return requested
-
-
 def sha256_file(path: str | os.PathLike, progress: bool = False) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks (archives are gigabytes; the bar shows how far)."""
     path = Path(path)
@@ -152,14 +108,3 @@ def sha256_file(path: str | os.PathLike, progress: bool = False) -> str:
             digest.update(block)
             bar.update(len(block))
     return digest.hexdigest()
-
-
-def draw_groups(groups: np.ndarray | list[int], fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """About ``fraction`` of the distinct groups (at least one, never all), drawn with ``rng``.
-
-    Held-out sets (a validation set, a generated test list) take whole groups, so clips cut
-    from one long video never sit on both sides.
-    """
-    unique = np.unique(groups)
-    n_drawn = min(len(unique) - 1, max(1, round(fraction * len(unique))))
-    return rng.choice(unique, size=n_drawn, replace=False)

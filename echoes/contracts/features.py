@@ -1,0 +1,110 @@
+"""``data/<dataset>/features.h5``: one row of per-frame CNN features per clip, with labels and groups.
+
+Datasets: ``features`` ``[N, T, F]`` (float32 or float16), ``labels`` ``[N]`` (0-based),
+``groups`` ``[N]``, ``video_ids`` ``[N]``, ``classes`` ``[C]``, and the clips that failed to
+decode (``skipped_video_ids``, ``skipped_reasons``). Attributes say how the features were made
+(backbone, weights, T, frame size, precision, dataset, versions). One file holds every clip once;
+a split is a list of ids in the manifest. Written by feature extraction, read by training; this
+module is the only one that writes or reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from echoes.files import atomic_path
+
+FEATURES_FORMAT = 1
+
+
+class FeaturesFileError(ValueError):
+    """A features file this version cannot read; the message names the file."""
+
+
+@dataclass
+class FeatureSet:
+    """A features file in memory."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    video_ids: list[str]
+    classes: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class FeatureWriter:
+    """Rows written as they are computed (a dataset never sits in memory whole), then the metadata."""
+
+    def __init__(self, h5: h5py.File, n_clips: int, t: int, dim: int, dtype: str) -> None:
+        self._h5 = h5
+        self._features = h5.create_dataset("features", (n_clips, t, dim), dtype=dtype)
+
+    def write_rows(self, start: int, rows: np.ndarray) -> None:
+        self._features[start : start + len(rows)] = rows
+
+    def finish(
+        self,
+        video_ids: Sequence[str],
+        labels: Sequence[int],
+        groups: Sequence[int],
+        classes: Sequence[str],
+        skipped: Sequence[tuple[str, str]],
+        attrs: Mapping[str, Any],
+    ) -> None:
+        string = h5py.string_dtype()
+        self._h5.create_dataset("video_ids", data=list(video_ids), dtype=string)
+        self._h5.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
+        self._h5.create_dataset("groups", data=np.asarray(groups, dtype=np.int64))
+        self._h5.create_dataset("classes", data=list(classes), dtype=string)
+        self._h5.create_dataset("skipped_video_ids", data=[s[0] for s in skipped], dtype=string)
+        self._h5.create_dataset("skipped_reasons", data=[s[1] for s in skipped], dtype=string)
+        self._h5.attrs.update({**attrs, "format": FEATURES_FORMAT})
+
+
+@contextmanager
+def write_features(out: Path, n_clips: int, t: int, dim: int, dtype: str = "float32") -> Iterator[FeatureWriter]:
+    """A :class:`FeatureWriter` on a temporary file, renamed to ``out`` only if the block succeeds."""
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
+        yield FeatureWriter(h5, n_clips, t, dim, dtype)
+
+
+def save_features(out: Path, data: FeatureSet) -> None:
+    """Write a whole :class:`FeatureSet` (data made in memory, as tests and benchmarks do)."""
+    n, t, dim = data.features.shape
+    with write_features(out, n, t, dim, str(data.features.dtype)) as writer:
+        writer.write_rows(0, data.features)
+        writer.finish(data.video_ids, data.labels, data.groups, data.classes, data.skipped, data.attrs)
+
+
+def read_features(path: Path) -> FeatureSet:
+    """The whole file; features as float32."""
+    with h5py.File(path, "r") as h5:
+        found = h5.attrs.get("format")
+        if found != FEATURES_FORMAT:
+            raise FeaturesFileError(
+                f"{path}: features format {found!r}, expected {FEATURES_FORMAT}; delete it and rerun snakemake"
+            )
+        return FeatureSet(
+            features=np.ascontiguousarray(h5["features"][:], dtype=np.float32),
+            labels=h5["labels"][:],
+            groups=h5["groups"][:],
+            video_ids=[s.decode() for s in h5["video_ids"][:]],
+            classes=[s.decode() for s in h5["classes"][:]],
+            attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()},
+            skipped=list(
+                zip(
+                    [s.decode() for s in h5["skipped_video_ids"][:]],
+                    [s.decode() for s in h5["skipped_reasons"][:]],
+                    strict=True,
+                )
+            ),
+        )
