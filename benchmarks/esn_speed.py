@@ -83,7 +83,7 @@ def echoes_fit(x: torch.Tensor, y: torch.Tensor, units: int, batch: int) -> floa
 
 def harvest_seconds(model: SimpleESN, x: torch.Tensor, batch: int, kernel: str) -> float:
     """Seconds to harvest pooled states with the ``dense`` or the ``csr`` kernel (its build included)."""
-    model.reservoir.kernel = kernel
+    model.reservoir.recurrent_format = kernel
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(x), batch):

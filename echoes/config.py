@@ -8,7 +8,6 @@ the constructor's signature, so a typo in an import path fails at once, not in a
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from echoes.models import BUILTIN_MODELS, ModelConfigError, model_arguments, resolve_model_class
+from echoes.models import BUILTIN_MODELS, ModelConfigError, constructor_arguments, model_arguments, resolve_model_class
 from echoes.tuning import candidates, split_candidate
 
 #: Training settings that are not tunable: what to do when a run fails is not a hyperparameter.
@@ -101,7 +100,7 @@ def check_tuning(config: MutableMapping[str, Any], schema: dict) -> None:
     for name, entry in config["models"].items():
         key = f"config key models.{name}.tune"
         cls = resolve_model_class(entry["class"])
-        arguments = [a for a in inspect.signature(cls.__init__).parameters if a != "self"]
+        arguments, _ = constructor_arguments(cls)
         params_schema = {"$ref": f"#/$defs/{entry['class']}", "$defs": schema["$defs"]}
         for candidate in candidates(entry.get("tune")):
             try:

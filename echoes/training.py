@@ -24,7 +24,6 @@ The **convergence epoch** is the first epoch whose validation accuracy is within
 
 from __future__ import annotations
 
-import inspect
 import math
 import statistics
 import sys
@@ -45,7 +44,7 @@ from echoes.contracts.features import read_features
 from echoes.contracts.manifest import read_manifest
 from echoes.contracts.metrics import write_metrics
 from echoes.devices import peak_rss_mib, pick_device, seed_everything, set_threads
-from echoes.models import BaseModel, build_model, resolve_model_class
+from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
 from echoes.tuning import Trial, better, candidates, split_candidate, validation_groups
 
 NORMALISATIONS = ("global", "clip_mean")
@@ -392,7 +391,7 @@ def tune(
 
     Takes the split's training clips only: the test clips cannot choose anything here.
     """
-    arguments = list(inspect.signature(resolve_model_class(model_class).__init__).parameters)
+    arguments, _ = constructor_arguments(resolve_model_class(model_class))
     best: Fitted | None = None
     trials = []
     for candidate in candidates(grid):

@@ -36,7 +36,7 @@ def test_echo_state_property_two_initial_states_converge_under_the_same_input():
 @pytest.mark.parametrize(("sparsity", "csr"), [(0.9, True), (0.5, False)], ids=["csr", "dense"])
 def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, csr):
     reservoir = Reservoir(6, 50, sparsity=sparsity, leak_rate=0.4, input_scaling=0.3, bias_scaling=0.2, seed=3)
-    assert reservoir.recurrent_kernel(torch.device("cpu")).is_sparse_csr == csr
+    assert reservoir.recurrent_matrix(torch.device("cpu")).is_sparse_csr == csr
     u = torch.randn(5, 9, 6)
     batched = reservoir(u)
     w_in, w, b, a = reservoir.W_in.double(), reservoir.W.double(), reservoir.bias.double(), reservoir.leak_rate
@@ -50,38 +50,45 @@ def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, csr):
 def test_csr_kernel_only_for_sparse_reservoirs_and_never_on_gpu():
     cpu = torch.device("cpu")
     sparse, dense = Reservoir(4, 100, sparsity=0.9, seed=0), Reservoir(4, 100, sparsity=0.8, seed=0)
-    assert sparse.recurrent_kernel(cpu).is_sparse_csr
-    assert not dense.recurrent_kernel(cpu).is_sparse_csr  # 20 % connectivity: above SPARSE_MAX_DENSITY
-    assert torch.equal(dense.recurrent_kernel(cpu), dense.W.T)
-    assert not sparse.recurrent_kernel(torch.device("meta")).is_sparse_csr  # any non-CPU device: dense
+    assert sparse.recurrent_matrix(cpu).is_sparse_csr
+    assert not dense.recurrent_matrix(cpu).is_sparse_csr  # 20 % connectivity: above SPARSE_MAX_DENSITY
+    assert torch.equal(dense.recurrent_matrix(cpu), dense.W.T)
+    assert not sparse.recurrent_matrix(torch.device("meta")).is_sparse_csr  # any non-CPU device: dense
 
 
-def test_the_kernel_is_built_once_and_rebuilt_when_w_or_the_choice_changes():
+def test_the_recurrent_matrix_is_built_once_and_rebuilt_when_w_is_loaded_or_moved_or_the_format_changes():
     cpu = torch.device("cpu")
     reservoir = Reservoir(4, 100, sparsity=0.9, seed=0)
-    first = reservoir.recurrent_kernel(cpu)
-    assert reservoir.recurrent_kernel(cpu) is first
-    reservoir.W.mul_(0.5)
-    rebuilt = reservoir.recurrent_kernel(cpu)
-    assert rebuilt is not first and torch.equal(rebuilt.to_dense(), reservoir.W.T)
-    reservoir.kernel = "dense"
-    assert not reservoir.recurrent_kernel(cpu).is_sparse_csr
+    first = reservoir.recurrent_matrix(cpu)
+    assert reservoir.recurrent_matrix(cpu) is first
+    other = Reservoir(4, 100, sparsity=0.9, seed=1)
+    reservoir.load_state_dict(other.state_dict())
+    loaded = reservoir.recurrent_matrix(cpu)
+    assert loaded is not first and torch.equal(loaded.to_dense(), other.W.T)
+    reservoir.to(torch.float64)
+    moved = reservoir.recurrent_matrix(cpu)
+    assert moved is not loaded and moved.dtype == torch.float64
+    reservoir.recurrent_format = "dense"
+    assert not reservoir.recurrent_matrix(cpu).is_sparse_csr
+    reservoir.recurrent_format = "sparse"
+    with pytest.raises(ValueError, match="recurrent_format must be one of"):
+        reservoir.recurrent_matrix(cpu)
 
 
 @pytest.mark.parametrize("model_class", [SimpleESN, DeepESN])
 def test_sparse_and_dense_kernels_and_any_block_size_give_the_same_features(model_class, monkeypatch):
     model = model_class(input_size=8, reservoir_size=120, num_classes=3, sparsity=0.9, seed=1)
     x = torch.randn(70, 6, 8)
-    first_layer = model.layers[0] if model_class is DeepESN else model.reservoir
-    assert first_layer.recurrent_kernel(x.device).is_sparse_csr
+    first_layer = model.layers[0]
+    assert first_layer.recurrent_matrix(x.device).is_sparse_csr
     with torch.no_grad():
         sparse = model.encode(x)
         monkeypatch.setattr(esn, "SPARSE_BLOCK_BYTES", 4 * 120 * 32)  # blocks of 32: 32, 32, 6
         blocked = model.encode(x)
-        reservoirs = model.layers if model_class is DeepESN else [model.reservoir]
+        reservoirs = model.layers
         for reservoir in reservoirs:
-            reservoir.kernel = "dense"
-        assert not any(r.recurrent_kernel(x.device).is_sparse_csr for r in reservoirs)
+            reservoir.recurrent_format = "dense"
+        assert not any(r.recurrent_matrix(x.device).is_sparse_csr for r in reservoirs)
         dense = model.encode(x)
     torch.testing.assert_close(sparse, dense, rtol=0, atol=1e-5)
     torch.testing.assert_close(blocked, dense, rtol=0, atol=1e-5)
@@ -153,6 +160,18 @@ def test_zero_ridge_with_fewer_clips_than_dimensions_is_the_minimum_norm_interpo
     weights, intercept = _stats(torch.from_numpy(x), torch.from_numpy(y), 3).solve(0.0)
     targets = np.eye(3)[y]
     assert np.allclose(x @ weights.numpy() + intercept.numpy(), targets, atol=1e-8)
+    centred = x - x.mean(0)
+    assert np.allclose(weights.numpy(), np.linalg.pinv(centred) @ (targets - targets.mean(0)), atol=1e-8)
+
+
+def test_zero_ridge_with_collinear_features_and_more_clips_than_dimensions_is_the_minimum_norm_solution():
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((80, 6))
+    x, y = np.hstack([base, base[:, :2]]), rng.integers(0, 3, 80)  # two duplicated columns: X^T X is singular
+    acc = _stats(torch.from_numpy(x), torch.from_numpy(y), 3)
+    assert not acc.dual
+    weights, _ = acc.solve(0.0)
+    targets = np.eye(3)[y]
     centred = x - x.mean(0)
     assert np.allclose(weights.numpy(), np.linalg.pinv(centred) @ (targets - targets.mean(0)), atol=1e-8)
 

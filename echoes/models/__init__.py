@@ -11,6 +11,8 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from torch import nn
+
 from echoes.models.base import BaseModel
 from echoes.models.baselines import AllFrames, MeanOfFrames
 from echoes.models.esn import DeepESN, SimpleESN
@@ -25,7 +27,14 @@ BUILTIN_MODELS: dict[str, type[BaseModel]] = {
 PROVIDED_ARGUMENTS = ("input_size", "num_classes", "seed", "num_frames")
 ONLY_IF_NAMED = ("seed", "num_frames")
 
-__all__ = ["BaseModel", "BUILTIN_MODELS", "build_model", "resolve_model_class", *BUILTIN_MODELS]
+__all__ = [
+    "BaseModel",
+    "BUILTIN_MODELS",
+    "build_model",
+    "constructor_arguments",
+    "resolve_model_class",
+    *BUILTIN_MODELS,
+]
 
 
 class ModelConfigError(ValueError):
@@ -50,6 +59,27 @@ def resolve_model_class(name: str, key: str = "class") -> type[BaseModel]:
     return cls
 
 
+def constructor_arguments(cls: type[BaseModel]) -> tuple[list[str], bool]:
+    """Named arguments ``cls(...)`` accepts, and whether it accepts any other keyword.
+
+    A preset that forwards ``**kwargs`` to its base class (``SimpleESN`` to ``ReservoirStack``)
+    accepts the base's named arguments too; the walk stops at the first constructor without
+    ``**kwargs``, or at ``BaseModel`` (beyond which anything goes).
+    """
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass in (BaseModel, nn.Module, object):
+            return names, True
+        if "__init__" not in vars(klass):
+            continue
+        parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        named = (p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        names += [n for n in named if n not in names]
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return names, False
+    return names, True
+
+
 def model_arguments(
     cls: type[BaseModel],
     params: Mapping[str, Any],
@@ -60,18 +90,20 @@ def model_arguments(
     num_frames: int = 1,
 ) -> dict[str, Any]:
     """Keyword arguments for ``cls``: config params plus what Echoes provides, checked against the signature."""
-    signature = inspect.signature(cls.__init__)
     for name in params:
         if name in PROVIDED_ARGUMENTS:
             raise ModelConfigError(f"{key}.{name}: set by Echoes from the data and run, remove it from the config")
+    names, accepts_any = constructor_arguments(cls)
+    unknown = [name for name in params if name not in names]
+    if unknown and not accepts_any:
+        raise ModelConfigError(
+            f"{key}: {cls.__name__} does not accept these arguments ({', '.join(unknown)}; it takes {', '.join(names)})"
+        )
     provided = {"input_size": input_size, "num_classes": num_classes, "seed": seed, "num_frames": num_frames}
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    arguments = {
-        k: v for k, v in provided.items() if k in signature.parameters or (k not in ONLY_IF_NAMED and accepts_any)
-    }
+    arguments = {k: v for k, v in provided.items() if k in names or (k not in ONLY_IF_NAMED and accepts_any)}
     arguments.update(params)
     try:
-        signature.bind(None, **arguments)
+        inspect.signature(cls.__init__).bind(None, **arguments)
     except TypeError as error:
         raise ModelConfigError(f"{key}: {cls.__name__} does not accept these arguments ({error})") from error
     return arguments

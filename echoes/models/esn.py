@@ -22,21 +22,20 @@ block of columns). The input projection of every time step is one batched GEMM; 
 one product of ``W^T`` with the ``[N, B]`` states, accumulated into that step's projection. On CPU
 a reservoir at most ``SPARSE_MAX_DENSITY`` dense keeps ``W^T`` in CSR and advances blocks of
 sequences whose ``[N, b]`` states stay in cache (``SPARSE_BLOCK_BYTES``) while the sparse product
-streams over them. Denser reservoirs, and any on GPU, use the dense product over the whole batch.
-On the 2-core development CPU (interleaved runs, 1024 sequences x 32 steps, 10 % connectivity)
-CSR took 0.71, 0.65, 0.66, 0.79, 0.69 and 0.77 times the dense time at 500, 1000, 1500, 2000,
-3000 and 4000 units (see ``harvest_blocks`` for the block size). At 1000 and 2000 units CSR
-took 1.03 and 0.89 times the dense time at 15 % connectivity, 1.17 and 1.05 at 20 %: hence
-``SPARSE_MAX_DENSITY``.
-``Reservoir.kernel`` (``auto``, ``dense`` or ``csr``) forces one; ``benchmarks/esn_speed.py``
-times both.
-Both give the same states up to float32 rounding. Weights are drawn with NumPy from the seed, so
-the same seed gives the same reservoir on every device.
+streams over them; denser reservoirs, and any on GPU, use the dense product over the whole batch
+(measured in ``benchmarks/esn_speed.py``, figures in ``benchmarks/README.md``).
+``Reservoir.recurrent_format`` (``auto``, ``dense`` or ``csr``) forces one. Both give the same
+states up to float32 rounding. Weights are drawn with NumPy from the seed, so the same seed gives
+the same reservoir on every device.
+
+SimpleESN and DeepESN are two presets of one :class:`ReservoirStack`: a stack of one reservoir,
+and of 2-3.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.sparse.linalg
@@ -71,6 +70,9 @@ def recurrent_weights(units: int, spectral_radius_: float, sparsity: float, rng:
     if radius == 0.0:
         raise ValueError(f"reservoir of {units} units with sparsity {sparsity} has no non-zero eigenvalue")
     return matrix * (spectral_radius_ / radius)
+
+
+RECURRENT_FORMATS = ("auto", "dense", "csr")
 
 
 def prefers_csr(weights: torch.Tensor, device: torch.device) -> bool:
@@ -110,8 +112,9 @@ class Reservoir(nn.Module):
         _check("bias_scaling", bias_scaling, 0.0, float("inf"))
         rng = np.random.default_rng(seed)
         self.leak_rate = leak_rate
-        self.kernel = "auto"  # or "dense" / "csr": the recurrent product's form, for benchmarks and tests
-        self._kernel_cache: tuple | None = None
+        self.recurrent_format = "auto"  # or "dense" / "csr": forces the form of W^T (benchmarks, tests)
+        self._recurrent_cache: tuple | None = None
+        self.register_load_state_dict_post_hook(lambda module, _: module.forget_recurrent_matrix())
         self.register_buffer(
             "W_in", torch.from_numpy(rng.uniform(-input_scaling, input_scaling, (input_size, reservoir_size))).float()
         )
@@ -124,37 +127,49 @@ class Reservoir(nn.Module):
     def units(self) -> int:
         return self.W.shape[0]
 
-    def recurrent_kernel(self, device: torch.device) -> torch.Tensor:
-        """``W^T`` in the form whose product is fastest on ``device`` (see ``kernel``).
+    def forget_recurrent_matrix(self) -> None:
+        """Drop the cached ``W^T``: ``W`` was loaded or moved (the only ways a frozen reservoir changes)."""
+        self._recurrent_cache = None
 
-        Built once per device, kernel choice and version of ``W``, so that classifying one small
-        batch does not pay a CSR conversion each time.
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Reservoir:
+        self.forget_recurrent_matrix()  # .to(), .float(), .cuda() ... may give W new storage
+        return super()._apply(fn, *args, **kwargs)
+
+    def recurrent_matrix(self, device: torch.device) -> torch.Tensor:
+        """``W^T`` in the form whose product is fastest on ``device`` (dense, or CSR; see ``recurrent_format``).
+
+        Built once per device and format, so that classifying one small batch does not pay a CSR
+        conversion each time; loading or moving the weights drops it.
         """
-        key = (device, self.kernel, self.W.data_ptr(), self.W._version)
-        if self._kernel_cache is None or self._kernel_cache[0] != key:
-            csr = prefers_csr(self.W, device) if self.kernel == "auto" else self.kernel == "csr"
+        if self.recurrent_format not in RECURRENT_FORMATS:
+            raise ValueError(f"recurrent_format must be one of {RECURRENT_FORMATS}, got {self.recurrent_format!r}")
+        key = (device, self.recurrent_format)
+        if self._recurrent_cache is None or self._recurrent_cache[0] != key:
+            auto = self.recurrent_format == "auto"
+            csr = prefers_csr(self.W, device) if auto else self.recurrent_format == "csr"
             transposed = self.W.T.contiguous()
             if csr:
                 with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": we test what we use
                     warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
                     transposed = transposed.to_sparse_csr()
-            self._kernel_cache = key, transposed
-        return self._kernel_cache[1]
+            self._recurrent_cache = key, transposed
+        return self._recurrent_cache[1]
 
     def run(
-        self, u: torch.Tensor, kernel: torch.Tensor | None = None, initial_state: torch.Tensor | None = None
+        self, u: torch.Tensor, w_t: torch.Tensor | None = None, initial_state: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """States ``[T, N, B]`` for feature-major inputs ``[T, input_size, B]``.
+        """States ``[T, N, B]`` for feature-major inputs ``[T, input_size, B]`` (``w_t``: ``recurrent_matrix``).
 
         Each step works in place on its slot of the input projection, which becomes the state
         buffer: the harvest holds one ``[T, N, B]`` tensor.
         """
-        kernel = self.recurrent_kernel(u.device) if kernel is None else kernel
-        states = torch.matmul(self.W_in.T, u).add_(self.bias[:, None])
+        w_t = self.recurrent_matrix(u.device) if w_t is None else w_t
+        states = torch.matmul(self.W_in.T, u).add_(self.bias[:, None])  # W_in^T u[t] + b for every t at once
         state = torch.zeros_like(states[0]) if initial_state is None else initial_state
         a = self.leak_rate
         for t in range(states.shape[0]):
-            pre = torch.addmm(states[t], kernel, state, out=states[t]).tanh_()  # one form for dense and CSR
+            # x[t] = (1 - a) x[t-1] + a tanh(W_in^T u[t] + b + W^T x[t-1]), in place in states[t]
+            pre = torch.addmm(states[t], w_t, state, out=states[t]).tanh_()
             state = torch.lerp(state, pre, a, out=pre) if a < 1 else pre
         return states
 
@@ -164,7 +179,7 @@ class Reservoir(nn.Module):
         return self.run(u.permute(1, 2, 0), initial_state=start).permute(2, 0, 1)
 
 
-def harvest_blocks(x: torch.Tensor, kernels: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+def harvest_blocks(x: torch.Tensor, matrices: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """``[B, T, F]`` inputs as feature-major ``[T, F, b]`` blocks.
 
     For the CSR product ``b`` is the largest power of two (at least 32) whose ``[N, b]`` float32
@@ -173,7 +188,7 @@ def harvest_blocks(x: torch.Tensor, kernels: list[torch.Tensor]) -> tuple[torch.
     (at 4000 units blocks of 65 sequences took 1.6 times as long as blocks of 64). The dense
     product takes the whole batch.
     """
-    sparse = [k.shape[0] for k in kernels if k.is_sparse_csr]
+    sparse = [w.shape[0] for w in matrices if w.is_sparse_csr]
     size = 2 ** max(5, (SPARSE_BLOCK_BYTES // (4 * max(sparse))).bit_length() - 1) if sparse else len(x)
     return tuple(block.permute(1, 2, 0) for block in x.split(size))
 
@@ -201,51 +216,22 @@ def pooled_size(units: int, pooling: str) -> int:
     return 2 * units if pooling == "last_mean" else units
 
 
-class SimpleESN(ClosedFormModel):
-    """One reservoir; the readout sees its pooled states. Only the readout is trained."""
+class ReservoirStack(ClosedFormModel):
+    """``num_layers`` frozen reservoirs in a stack under one ridge readout; only the readout is trained.
+
+    Layer 1 is driven by the input; layer l > 1 by the states of layer l-1 through input weights
+    uniform in ``[-coupling_strength, coupling_strength]`` (Gallicchio, Micheli & Pedrelli 2017).
+    Layers run one after another over the whole sequence, and the readout sees the pooled states of
+    all layers, concatenated. A single reservoir is drawn from ``seed``, layer l of a deeper stack
+    from ``(seed, l)``.
+    """
 
     def __init__(
         self,
         input_size: int,
         reservoir_size: int = 1000,
         num_classes: int = 101,
-        spectral_radius: float = 0.9,
-        sparsity: float = 0.9,
-        leak_rate: float = 0.3,
-        input_scaling: float = 0.1,
-        bias_scaling: float = 0.1,
-        ridge: float | str = "auto",
-        pooling: str = "last_mean",
-        seed: int = 0,
-    ) -> None:
-        _check_readout_inputs(reservoir_size, pooling)
-        super().__init__(pooled_size(reservoir_size, pooling), num_classes, ridge)
-        self.pooling = pooling
-        self.reservoir = Reservoir(
-            input_size, reservoir_size, spectral_radius, sparsity, leak_rate, input_scaling, bias_scaling, seed
-        )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        kernel = self.reservoir.recurrent_kernel(x.device)
-        return torch.cat(
-            [pool_states(self.reservoir.run(block, kernel), self.pooling) for block in harvest_blocks(x, [kernel])]
-        )
-
-
-class DeepESN(ClosedFormModel):
-    """A stack of ``num_layers`` (2-3) reservoirs (Gallicchio, Micheli & Pedrelli 2017).
-
-    Layer 1 is driven by the input; layer l > 1 by the states of layer l-1 through input weights
-    uniform in ``[-coupling_strength, coupling_strength]``. Layers run one after another over the
-    whole sequence. The readout sees the pooled states of all layers, concatenated.
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        reservoir_size: int = 500,
-        num_classes: int = 101,
-        num_layers: int = 3,
+        num_layers: int = 1,
         coupling_strength: float = 0.5,
         spectral_radius: float = 0.9,
         sparsity: float = 0.9,
@@ -256,8 +242,8 @@ class DeepESN(ClosedFormModel):
         pooling: str = "last_mean",
         seed: int = 0,
     ) -> None:
-        if not 2 <= num_layers <= 3:
-            raise ValueError(f"num_layers must be 2 or 3, got {num_layers}")
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         _check("coupling_strength", coupling_strength, 0.0, float("inf"), low_open=True)
         _check_readout_inputs(reservoir_size, pooling)
         super().__init__(num_layers * pooled_size(reservoir_size, pooling), num_classes, ridge)
@@ -271,18 +257,45 @@ class DeepESN(ClosedFormModel):
                 leak_rate,
                 input_scaling if layer == 0 else coupling_strength,
                 bias_scaling,
-                seed=(seed, layer),
+                seed=seed if num_layers == 1 else (seed, layer),
             )
             for layer in range(num_layers)
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        kernels = [reservoir.recurrent_kernel(x.device) for reservoir in self.layers]
-        return torch.cat([self._encode_block(block, kernels) for block in harvest_blocks(x, kernels)])
+        """Pooled states ``[B, num_layers * pooled size]`` of inputs ``[B, T, F]``.
 
-    def _encode_block(self, states: torch.Tensor, kernels: list[torch.Tensor]) -> torch.Tensor:
+        The one place where the harvest is blocked: each block of sequences (sized for the
+        recurrent product, see :func:`harvest_blocks`) goes through every layer before the next.
+        """
+        matrices = [reservoir.recurrent_matrix(x.device) for reservoir in self.layers]
+        return torch.cat([self._encode_block(block, matrices) for block in harvest_blocks(x, matrices)])
+
+    def _encode_block(self, states: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
         pooled = []
-        for reservoir, kernel in zip(self.layers, kernels, strict=True):
-            states = reservoir.run(states, kernel)
+        for reservoir, w_t in zip(self.layers, matrices, strict=True):
+            states = reservoir.run(states, w_t)
             pooled.append(pool_states(states, self.pooling))
         return torch.cat(pooled, dim=1)
+
+
+class SimpleESN(ReservoirStack):
+    """One reservoir; the readout sees its pooled states. ``reservoir`` settings: see :class:`ReservoirStack`."""
+
+    def __init__(self, input_size: int, reservoir_size: int = 1000, num_classes: int = 101, **reservoir: Any) -> None:
+        super().__init__(input_size, reservoir_size, num_classes, num_layers=1, **reservoir)
+
+    @property
+    def reservoir(self) -> Reservoir:
+        return self.layers[0]
+
+
+class DeepESN(ReservoirStack):
+    """A stack of ``num_layers`` (2-3) reservoirs; ``reservoir`` settings: see :class:`ReservoirStack`."""
+
+    def __init__(
+        self, input_size: int, reservoir_size: int = 500, num_classes: int = 101, num_layers: int = 3, **reservoir: Any
+    ) -> None:
+        if not 2 <= num_layers <= 3:
+            raise ValueError(f"num_layers must be 2 or 3, got {num_layers}")
+        super().__init__(input_size, reservoir_size, num_classes, num_layers=num_layers, **reservoir)

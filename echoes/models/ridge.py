@@ -113,7 +113,10 @@ class RidgeAccumulator:
                 weights = xc.T @ torch.linalg.solve(gram + ridge * torch.eye(self.n, **self._kw), yc)
         else:
             sxx, sxy = self._centred_moments()
-            weights = torch.linalg.solve(sxx + ridge * torch.eye(self.dim, **self._kw), sxy)
+            if ridge == 0:  # X^T X may be singular (collinear features): the minimum-norm solution, as in dual form
+                weights = torch.linalg.pinv(sxx, hermitian=True) @ sxy
+            else:
+                weights = torch.linalg.solve(sxx + ridge * torch.eye(self.dim, **self._kw), sxy)
         return weights, mean_y - mean_x @ weights
 
     def gcv_scores(self, grid: Iterable[float] = RIDGE_GRID) -> dict[float, float]:
