@@ -64,7 +64,7 @@ def test_top_k_accuracy():
     assert top_k_accuracy(logits, labels, 5) == 1.0
 
 
-def _train(task, model_class, params=None, training=FAST, seed=0):
+def _train(task, model_class, params=None, training=FAST, seed=0, grid=None):
     features, manifest = task
     metrics, _, _ = train_and_evaluate(
         features,
@@ -75,6 +75,7 @@ def _train(task, model_class, params=None, training=FAST, seed=0):
         training=training,
         split=1,
         seed=seed,
+        tune_grid=grid,
     )
     return metrics
 
@@ -197,7 +198,7 @@ def test_a_failing_model_writes_a_failed_metrics_file_naming_error_and_log(tempo
 
 def test_every_candidate_of_the_grid_is_validated_and_the_best_on_validation_is_kept(temporal_order_task):
     grid = {"normalisation": ["global", "clip_mean"], "leak_rate": [0.05, 1.0]}
-    m = _train_grid(temporal_order_task, "SimpleESN", {"reservoir_size": 80}, grid)
+    m = _train(temporal_order_task, "SimpleESN", {"reservoir_size": 80}, grid=grid)
     trials = m["tuning"]["trials"]
     assert m["tuning"]["candidates"] == len(trials) == 4
     assert [t["candidate"] for t in trials] == [
@@ -252,19 +253,3 @@ def test_all_frames_control_sees_order_without_recurrence(temporal_order_task):
     m = _train(temporal_order_task, "AllFrames")
     assert m["accuracy_top1"] >= 0.9 and m["fit_method"] == "closed_form"
     assert m["trainable_params"] == (12 * 24 + 1) * 2
-
-
-def _train_grid(task, model_class, params, grid, training=FAST, seed=0):
-    features, manifest = task
-    metrics, _, _ = train_and_evaluate(
-        features,
-        manifest,
-        name=model_class,
-        model_class=model_class,
-        model_params=params,
-        training=training,
-        split=1,
-        seed=seed,
-        tune_grid=grid,
-    )
-    return metrics
