@@ -10,7 +10,8 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    model="|".join(MODELS),
+    model="|".join(re.escape(m) for m in TRAINED),
+    sweep="|".join(SWEEPS) or "(?!)",
     split=r"[123]",
     seed=r"\d+",
     shard=r"\d+",
@@ -21,6 +22,8 @@ include: "rules/frames.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/sweeps.smk"
+include: "rules/predict.smk"
 
 
 localrules:
@@ -32,3 +35,5 @@ rule all:
     input:
         "results/comparison.md",
         expand("results/models/{model}/metrics.json", model=MODELS),
+        sweep_outputs(),
+        prediction_outputs(),

@@ -8,7 +8,7 @@ the constructor's signature, so a typo in an import path fails at once, not in a
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from echoes.models import BUILTIN_MODELS, ModelConfigError, constructor_arguments, model_arguments, resolve_model_class
+from echoes.sweeps import SweepError, sweep_points
 from echoes.tuning import candidates, split_candidate
 
 #: Training settings that are not tunable: what to do when a run fails is not a hyperparameter.
@@ -58,8 +59,14 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
         if errors:
             error = jsonschema.exceptions.best_match(errors)
             raise ConfigError(f"config key {_key(error)}: {error.message}")
-    check_models(config)
-    check_tuning(config, schema)
+    entries = {f"models.{name}": entry for name, entry in config["models"].items()}
+    try:
+        points = sweep_points(config)
+    except SweepError as error:
+        raise ConfigError(str(error)) from error
+    entries.update({f"sweeps.{p.sweep} point {name}": p.entry for name, p in points.items()})
+    check_models(entries)
+    check_tuning(entries, config["training"], schema)
     check_dataset_folders(config)
     return config
 
@@ -73,10 +80,12 @@ def check_dataset_folders(config: MutableMapping[str, Any]) -> None:
             raise ConfigError(f"config key {config['dataset']}.{key}: folder {path} does not exist")
 
 
-def check_models(config: MutableMapping[str, Any]) -> None:
-    """Every model's class imports and accepts its params (values are checked when it is built)."""
-    for name, entry in config["models"].items():
-        key = f"models.{name}"
+def check_models(entries: Mapping[str, Mapping[str, Any]]) -> None:
+    """Every model entry's class imports and accepts its params (values are checked when it is built).
+
+    ``entries`` maps each entry's config key (``models.<name>``, or a sweep point) to the entry.
+    """
+    for key, entry in entries.items():
         try:
             cls = resolve_model_class(entry["class"], f"config key {key}.class")
             model_arguments(cls, entry.get("params", {}), 1, 2, 0, f"config key {key}.params")
@@ -89,7 +98,7 @@ def _first_error(schema: dict, instance: Any) -> jsonschema.ValidationError | No
     return jsonschema.exceptions.best_match(errors) if errors else None
 
 
-def check_tuning(config: MutableMapping[str, Any], schema: dict) -> None:
+def check_tuning(entries: Mapping[str, Mapping[str, Any]], training: Mapping[str, Any], schema: dict) -> None:
     """Every candidate of every ``tune`` grid is a valid model entry and training section.
 
     A grid key must be a constructor argument of the model or a training setting; each candidate's
@@ -97,18 +106,18 @@ def check_tuning(config: MutableMapping[str, Any], schema: dict) -> None:
     """
     training_schema = schema["properties"]["training"]
     training_keys = [k for k in training_schema["properties"] if k not in UNTUNABLE_TRAINING]
-    for name, entry in config["models"].items():
-        key = f"config key models.{name}.tune"
+    for entry_key, entry in entries.items():
+        key = f"config key {entry_key}.tune"
         cls = resolve_model_class(entry["class"])
         arguments, _ = constructor_arguments(cls)
         params_schema = {"$ref": f"#/$defs/{entry['class']}", "$defs": schema["$defs"]}
         for candidate in candidates(entry.get("tune")):
             try:
-                params, training = split_candidate(candidate, arguments, training_keys, key)
+                params, overrides = split_candidate(candidate, arguments, training_keys, key)
             except ValueError as error:
                 raise ConfigError(str(error)) from error
             merged = {**entry.get("params", {}), **params}
-            checks = [(training_schema, {**config["training"], **training})]
+            checks = [(training_schema, {**training, **overrides})]
             if entry["class"] in BUILTIN_MODELS:
                 checks.append((params_schema, merged))
             for part_schema, instance in checks:

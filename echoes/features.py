@@ -195,6 +195,8 @@ def extract_features(
         "backbone": "resnet18",
         "layer": "avgpool",
         "weights": identity,
+        "weights_source": weights,
+        "weights_seed": seed,
         "precision": precision,
         "storage_dtype": storage_dtype,
         "frames_per_clip": t,

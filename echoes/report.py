@@ -510,3 +510,151 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
     with atomic_path(out) as tmp:
         tmp.write_text(text)
     return text
+
+
+def family(run: Mapping[str, Any]) -> str:
+    """How a model is trained, for colours and legends: control, ESN (closed form) or gradient."""
+    if run["class"] in CONTROL_CLASSES:
+        return "control (ridge)"
+    return "ESN (ridge readout)" if run["fit_method"] == "closed_form" else "gradient-trained (LSTM)"
+
+
+FAMILY_COLOURS = {
+    "control (ridge)": "tab:gray",
+    "ESN (ridge readout)": "tab:blue",
+    "gradient-trained (LSTM)": "tab:orange",
+}
+
+
+def sweep_table(points: Mapping[str, Mapping[str, Any]], loaded: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """Markdown: one row per point, its values, accuracy mean ± std, times, parameters, memory."""
+    keys = list(next(iter(points.values())))
+    header = ["Point", *keys, "Accuracy top-1 (%)", "Training time", "Inference per batch", "Trainable params"]
+    header += ["Total params", "Peak memory (RSS)", "Runs (n)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, values in points.items():
+        runs = finished(loaded[name])
+        if not runs:
+            cells = [name, *(str(values[k]) for k in keys), "**failed**", *["–"] * 5, f"0 ({len(loaded[name])} failed)"]
+        else:
+            s = summarise(runs)
+            mean, std, n = s["mean"], s["std"], s["n"]
+            cells = [
+                name,
+                *(str(values[k]) for k in keys),
+                _fmt(mean["accuracy_top1"], std["accuracy_top1"], n, 1, 100),
+                _fmt_time(mean["train_time_s"]),
+                _fmt_time(mean["inference_time_per_batch_s"]),
+                _fmt_count(mean["trainable_params"]),
+                _fmt_count(mean["total_params"]),
+                f"{mean['peak_rss_mib']:.0f} MiB",
+                str(n),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_sweep(sweep: str, points: Mapping[str, Mapping[str, Any]], loaded: Mapping[str, Sequence], out: Path) -> None:
+    """Accuracy (mean ± std) and training time along the sweep's points."""
+    plt = _pyplot()
+    names = [n for n in points if finished(loaded[n])]
+    labels = [", ".join(f"{k}={v}" for k, v in points[n].items()) for n in names]
+    summaries = [summarise(finished(loaded[n])) for n in names]
+    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    positions = range(len(names))
+    acc_ax.errorbar(
+        positions,
+        [100 * s["mean"]["accuracy_top1"] for s in summaries],
+        yerr=[100 * s["std"]["accuracy_top1"] for s in summaries],
+        fmt="o-",
+        capsize=3,
+    )
+    acc_ax.set_ylabel("test accuracy top-1 (%)")
+    time_ax.errorbar(
+        positions,
+        [s["mean"]["train_time_s"] for s in summaries],
+        yerr=[s["std"]["train_time_s"] for s in summaries],
+        fmt="s-",
+        capsize=3,
+        color="tab:red",
+    )
+    time_ax.set_yscale("log")
+    time_ax.set_ylabel("training time (s, log scale)")
+    for ax in (acc_ax, time_ax):
+        ax.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=7)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(f"sweep {sweep}: mean ± std over runs")
+    fig.tight_layout()
+    _save_png(fig, out, dpi=110)
+
+
+def render_sweep(
+    sweep: str,
+    points: Mapping[str, Mapping[str, Any]],
+    run_paths: Mapping[str, Sequence[Path]],
+    out: Path,
+    figure: Path,
+) -> str:
+    """Stage entry point: ``results/sweeps/<sweep>.md`` and its figure, from the points' metrics files."""
+    loaded = {name: [read_metrics(Path(p)) for p in run_paths[name]] for name in points}
+    if not any(finished(runs) for runs in loaded.values()):
+        raise MetricsFileError(f"sweep {sweep}: every run of every point failed; see the logs under logs/train/")
+    plot_sweep(sweep, points, loaded, Path(figure))
+    first = next(r for runs in loaded.values() for r in finished(runs))
+    text = "\n".join(
+        [
+            f"# Sweep `{sweep}`: {first['class']}",
+            "",
+            "Measured by the workflow from each point's `metrics.json`; mean ± std over runs (seeds, splits). Every",
+            "point is tuned and validated like the models of the main comparison (see comparison.md's Protocol).",
+            "",
+            sweep_table(points, loaded),
+            "",
+            f"![sweep {sweep}]({link_target(Path(figure), Path(out).parent)})",
+            "",
+        ]
+    )
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    return text
+
+
+def plot_frontier(run_paths: Mapping[str, Sequence[Path]], sweeps: Mapping[str, Sequence[str]], out: Path) -> None:
+    """Accuracy against training time and against trainable parameters, every model and sweep point.
+
+    One colour per family; the points of a sweep are joined in order, so each traces its frontier.
+    """
+    loaded = {name: finished([read_metrics(Path(p)) for p in paths]) for name, paths in run_paths.items()}
+    summaries = {name: summarise(runs) for name, runs in loaded.items() if runs}
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, key, label in zip(
+        axes, ("train_time_s", "trainable_params"), ("training time (s)", "trainable parameters"), strict=True
+    ):
+        for sweep, names in sweeps.items():
+            names = [n for n in names if n in summaries]
+            if names:
+                colour = FAMILY_COLOURS[family(loaded[names[0]][0])]
+                ax.plot(
+                    [summaries[n]["mean"][key] for n in names],
+                    [100 * summaries[n]["mean"]["accuracy_top1"] for n in names],
+                    "o-",
+                    color=colour,
+                    alpha=0.8,
+                    label=f"sweep {sweep}",
+                )
+        in_sweeps = {n for names in sweeps.values() for n in names}
+        for name, s in summaries.items():
+            if name not in in_sweeps:
+                colour = FAMILY_COLOURS[family(loaded[name][0])]
+                ax.plot(s["mean"][key], 100 * s["mean"]["accuracy_top1"], "*", ms=12, color=colour)
+                ax.annotate(name, (s["mean"][key], 100 * s["mean"]["accuracy_top1"]), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{label}, log scale")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("test accuracy top-1 (%)")
+    handles = [plt.Line2D([], [], color=c, marker="o", label=f) for f, c in FAMILY_COLOURS.items()]
+    axes[1].legend(handles=handles, fontsize=8, loc="lower right")
+    fig.suptitle("accuracy against cost: sweeps (lines) and the main models (stars)")
+    fig.tight_layout()
+    _save_png(fig, out, dpi=110)

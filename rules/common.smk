@@ -7,6 +7,7 @@ from snakemake.utils import min_version
 
 from echoes.codegraph import package_files
 from echoes.config import validate_config
+from echoes.sweeps import sweep_points
 
 min_version("9.0")
 
@@ -15,6 +16,10 @@ validate_config(config, os.path.join(workflow.basedir, "workflow", "schemas", "c
 DATASET = config["dataset"]
 DATA = f"data/{DATASET}"
 MODELS = sorted(config["models"])
+SWEEP_POINTS = sweep_points(config)  # "<sweep>.<param>-<value>..." -> SweepPoint
+SWEEPS = sorted(config["sweeps"])
+ENTRIES = {**config["models"], **{name: point.entry for name, point in SWEEP_POINTS.items()}}
+TRAINED = sorted(ENTRIES)  # every model entry and sweep point: one training job per split and seed
 N_SHARDS = config["frames"]["shards"]
 THREADS = config["threads"]
 
@@ -102,5 +107,33 @@ def model_runs(model):
 
 def model_spec(wildcards):
     """One model's config entry: a params function of wildcards only, so Snakemake tracks it per model."""
-    entry = config["models"][wildcards.model]
+    entry = ENTRIES[wildcards.model]
     return canonical({"class": entry["class"], "params": entry.get("params", {}), "tune": entry.get("tune", {})})
+
+
+def sweep_point_names(sweep):
+    return [name for name, point in SWEEP_POINTS.items() if point.sweep == sweep]
+
+
+def sweep_spec(wildcards):
+    """The points of one sweep with the values each sets: a params function of wildcards only."""
+    return canonical({name: SWEEP_POINTS[name].values for name in sweep_point_names(wildcards.sweep)})
+
+
+def sweep_outputs():
+    """What ``all`` adds when ``sweeps:`` is set: each sweep's table and figure, and the frontier figure."""
+    if not SWEEPS:
+        return []
+    return [f"results/sweeps/{s}.md" for s in SWEEPS] + ["results/figures/frontier.png"]
+
+
+def predict_run():
+    """The run whose model classifies new videos: ``predict.run``, else the first split and seed."""
+    return config["predict"]["run"] or f"split{config['splits'][0]}-seed{config['seeds'][0]}"
+
+
+def prediction_outputs():
+    """What ``all`` adds when ``predict.videos_dir`` is set: one table of predictions per model."""
+    if not config["predict"]["videos_dir"]:
+        return []
+    return [f"results/predictions/{m}.tsv" for m in MODELS]

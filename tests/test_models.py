@@ -221,7 +221,7 @@ def test_only_the_readout_counts_as_trainable():
     esn = SimpleESN(input_size=16, reservoir_size=50, num_classes=5, pooling="last_mean")
     assert esn.trainable_parameters() == (2 * 50 + 1) * 5
     assert esn.total_parameters() == (2 * 50 + 1) * 5 + 16 * 50 + 50 * 50 + 50
-    deep = DeepESN(input_size=16, reservoir_size=20, num_classes=5, num_layers=3, pooling="last")
+    deep = DeepESN(input_size=16, reservoir_size=20, num_classes=5, num_reservoirs=3, pooling="last")
     assert deep.trainable_parameters() == (3 * 20 + 1) * 5
     assert deep.total_parameters() == deep.trainable_parameters() + (16 * 20 + 2 * 20 * 20) + 3 * (20 * 20 + 20)
 
@@ -233,7 +233,7 @@ def test_lstm_parameter_counts_match_the_formula():
 
 
 def test_deep_esn_layers_are_driven_by_the_layer_below_scaled_by_coupling_strength():
-    deep = DeepESN(input_size=6, reservoir_size=30, num_classes=2, num_layers=2, coupling_strength=0.25, seed=0)
+    deep = DeepESN(input_size=6, reservoir_size=30, num_classes=2, num_reservoirs=2, coupling_strength=0.25, seed=0)
     assert deep.layers[1].W_in.shape == (30, 30)
     assert float(deep.layers[1].W_in.abs().max()) <= 0.25
     x = torch.randn(3, 5, 6)
@@ -256,7 +256,8 @@ def test_every_builtin_maps_batch_time_features_to_class_logits(name):
         ("SimpleESN", {"spectral_radius": -1.0}, "spectral_radius"),
         ("SimpleESN", {"sparsity": 1.0}, "sparsity"),
         ("SimpleESN", {"reservoir_size": 0}, "reservoir_size"),
-        ("DeepESN", {"num_layers": 4}, "num_layers"),
+        ("DeepESN", {"num_reservoirs": 4}, "num_reservoirs"),
+        ("DeepESN", {"num_reservoirs": 2, "num_layers": 2}, "former name"),
         ("DeepRNN", {"num_layers": 1}, "num_layers"),
         ("SimpleESN", {"units": 10}, "does not accept"),
         ("SimpleESN", {"seed": 3}, "set by Echoes"),
@@ -268,3 +269,12 @@ def test_bad_model_configs_name_the_key(name, params, message):
     with pytest.raises(ModelConfigError, match=message) as error:
         build_model(name, params, input_size=4, num_classes=2, key="models.m")
     assert "models.m" in str(error.value)
+
+
+def test_deep_esn_num_layers_is_the_former_name_of_num_reservoirs_and_one_reservoir_is_a_simple_esn():
+    x = torch.randn(5, 4, 6)
+    old = DeepESN(input_size=6, reservoir_size=20, num_classes=2, num_layers=2, seed=3)
+    new = DeepESN(input_size=6, reservoir_size=20, num_classes=2, num_reservoirs=2, seed=3)
+    assert len(new.layers) == 2 and torch.equal(old.encode(x), new.encode(x))
+    single = DeepESN(input_size=6, reservoir_size=20, num_classes=2, num_reservoirs=1, seed=3)
+    assert torch.equal(single.encode(x), SimpleESN(input_size=6, reservoir_size=20, num_classes=2, seed=3).encode(x))

@@ -1,7 +1,9 @@
 """End to end: the real snakemake CLI on a tiny config, its caching, and targeted reruns."""
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +26,7 @@ TINY_CONFIG = {
         "SimpleRNN": {"class": "SimpleRNN", "params": {"hidden_size": 16}},
         "DeepRNN": {"class": "DeepRNN", "params": {"hidden_size": 16, "num_layers": 2}},
         "SimpleESN": {"class": "SimpleESN", "params": {"reservoir_size": 40}},
-        "DeepESN": {"class": "DeepESN", "params": {"reservoir_size": 20, "num_layers": 2}},
+        "DeepESN": {"class": "DeepESN", "params": {"reservoir_size": 20, "num_reservoirs": 2}},
         "MyGRU": {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": 8}},
         "Broken": {"class": "tests.user_models.DivergingRNN"},
     },
@@ -165,3 +167,98 @@ def test_snakemake_report_embeds_the_table_and_figures(workflow_run):
     snakemake(workflow_run, "--report", "results/report.html")
     html = (workflow_run / "results" / "report.html").read_text(errors="replace")
     assert "comparison.md" in html and "accuracy_vs_time.png" in html
+
+
+def _test_clips(workdir: Path) -> tuple[list[Path], list[int]]:
+    from echoes.contracts.manifest import read_manifest
+
+    manifest = read_manifest(workdir / "data" / "synthetic" / "manifest.tsv")
+    clips = [c for c in manifest.clips if c.splits.get(1) == "test"]
+    return [workdir / "data" / "synthetic" / "raw" / "videos" / c.path for c in clips], [c.label for c in clips]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("model", ["SimpleESN", "SimpleRNN"])
+def test_echoes_predict_reproduces_the_evaluated_predictions_on_the_test_clips(workflow_run, model):
+    from echoes.predict import predict_videos
+
+    run = workflow_run / "results" / "models" / model / "runs" / "split1-seed0"
+    metrics = json.loads((run / "metrics.json").read_text())
+    videos, labels = _test_clips(workflow_run)
+    predictions = predict_videos(videos, run, top=1)
+    confusion = [[0] * len(metrics["classes"]) for _ in metrics["classes"]]
+    for prediction, label in zip(predictions, labels, strict=True):
+        confusion[label][metrics["classes"].index(prediction.top[0][0])] += 1
+    assert confusion == metrics["confusion"]
+    assert predictions[0].score == ("ridge score" if model == "SimpleESN" else "probability")
+
+
+@pytest.mark.e2e
+def test_echoes_predict_cli_takes_a_raw_mpeg4_stream_named_avi_and_refuses_what_is_not_a_video(workflow_run, tmp_path):
+    import av
+
+    videos, _ = _test_clips(workflow_run)
+    raw = tmp_path / "raw_stream.avi"  # an MPEG-4 elementary stream, no container, under an .avi name
+    with av.open(str(videos[0])) as source, av.open(str(raw), "w", format="m4v") as sink:
+        stream = sink.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for frame in source.decode(video=0):
+            sink.mux(stream.encode(frame.reformat(width=64, height=48, format="yuv420p")))
+        sink.mux(stream.encode())
+    run = workflow_run / "results" / "models" / "SimpleESN" / "runs" / "split1-seed0"
+    cli = [sys.executable, "-m", "echoes.cli", "predict", "--run", str(run)]
+    result = subprocess.run(
+        [*cli, str(raw)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "raw_stream.avi  (ridge score)" in result.stdout and "  5." not in result.stdout  # 4 classes
+    assert "  4. " in result.stdout
+
+    text = tmp_path / "notes.avi"
+    text.write_text("not a video")
+    refused = subprocess.run(
+        [*cli, str(text)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert refused.returncode == 2 and "notes.avi" in refused.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "echoes.cli", "predict", "--run", str(tmp_path), str(raw)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert missing.returncode == 2 and "no model bundle" in missing.stderr
+
+
+@pytest.mark.e2e
+def test_the_predict_rule_classifies_a_folder_of_new_videos(workflow_run, tmp_path):
+    videos, _ = _test_clips(workflow_run)
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for video in videos[:3]:
+        shutil.copy(video, folder / video.name)
+    (folder / "broken.mp4").write_bytes(b"\x00" * 100)
+    snakemake(workflow_run, "results/predictions/SimpleESN.tsv", "--config", f"predict={{'videos_dir': '{folder}'}}")
+    rows = (workflow_run / "results" / "predictions" / "SimpleESN.tsv").read_text().splitlines()
+    assert len(rows) == 1 + 4 and rows[0].startswith("video\tscore\tclass1")
+    assert sum("error:" in row for row in rows) == 1 and sum("ridge score" in row for row in rows) == 3
+
+
+@pytest.mark.e2e
+def test_a_sweep_trains_each_point_as_its_own_cached_job_and_renders_its_table(workflow_run):
+    config_file = workflow_run / "config.yaml"
+    original = config_file.read_text()
+    config = yaml.safe_load(original)
+    config["sweeps"] = {"size": {"model": "SimpleESN", "grid": {"reservoir_size": [10, 30]}}}
+    config_file.write_text(yaml.safe_dump(config))
+    try:
+        dry = snakemake(workflow_run, "-n")
+        assert pending_jobs(dry) == {"train_model": 2, "sweep_report": 1, "frontier": 1, "all": 1}
+        assert set(re.findall(r"model=([\w.-]+)", dry)) == {"size.reservoir_size-10", "size.reservoir_size-30"}
+        snakemake(workflow_run)
+        table = (workflow_run / "results" / "sweeps" / "size.md").read_text()
+        assert "| size.reservoir_size-10 | 10 |" in table and "| size.reservoir_size-30 | 30 |" in table
+        assert (workflow_run / "results" / "figures" / "frontier.png").is_file()
+        assert NOTHING_TO_DO in snakemake(workflow_run, "-n")
+    finally:
+        config_file.write_text(original)
+    assert NOTHING_TO_DO in snakemake(workflow_run, "-n")  # without sweeps: the main comparison is untouched

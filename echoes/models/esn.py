@@ -29,7 +29,7 @@ states up to float32 rounding. Weights are drawn with NumPy from the seed, so th
 the same reservoir on every device.
 
 SimpleESN and DeepESN are two presets of one :class:`ReservoirStack`: a stack of one reservoir,
-and of 2-3.
+and of ``num_reservoirs`` (1-3).
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def pooled_size(units: int, pooling: str) -> int:
 
 
 class ReservoirStack(ClosedFormModel):
-    """``num_layers`` frozen reservoirs in a stack under one ridge readout; only the readout is trained.
+    """``num_reservoirs`` frozen reservoirs in a stack under one ridge readout; only the readout is trained.
 
     Layer 1 is driven by the input; layer l > 1 by the states of layer l-1 through input weights
     uniform in ``[-coupling_strength, coupling_strength]`` (Gallicchio, Micheli & Pedrelli 2017).
@@ -231,7 +231,7 @@ class ReservoirStack(ClosedFormModel):
         input_size: int,
         reservoir_size: int = 1000,
         num_classes: int = 101,
-        num_layers: int = 1,
+        num_reservoirs: int = 1,
         coupling_strength: float = 0.5,
         spectral_radius: float = 0.9,
         sparsity: float = 0.9,
@@ -242,11 +242,11 @@ class ReservoirStack(ClosedFormModel):
         pooling: str = "last_mean",
         seed: int = 0,
     ) -> None:
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if num_reservoirs < 1:
+            raise ValueError(f"num_reservoirs must be >= 1, got {num_reservoirs}")
         _check("coupling_strength", coupling_strength, 0.0, float("inf"), low_open=True)
         _check_readout_inputs(reservoir_size, pooling)
-        super().__init__(num_layers * pooled_size(reservoir_size, pooling), num_classes, ridge)
+        super().__init__(num_reservoirs * pooled_size(reservoir_size, pooling), num_classes, ridge)
         self.pooling = pooling
         self.layers = nn.ModuleList(
             Reservoir(
@@ -257,13 +257,13 @@ class ReservoirStack(ClosedFormModel):
                 leak_rate,
                 input_scaling if layer == 0 else coupling_strength,
                 bias_scaling,
-                seed=seed if num_layers == 1 else (seed, layer),
+                seed=seed if num_reservoirs == 1 else (seed, layer),
             )
-            for layer in range(num_layers)
+            for layer in range(num_reservoirs)
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled states ``[B, num_layers * pooled size]`` of inputs ``[B, T, F]``.
+        """Pooled states ``[B, num_reservoirs * pooled size]`` of inputs ``[B, T, F]``.
 
         The one place where the harvest is blocked: each block of sequences (sized for the
         recurrent product, see :func:`harvest_blocks`) goes through every layer before the next.
@@ -283,7 +283,7 @@ class SimpleESN(ReservoirStack):
     """One reservoir; the readout sees its pooled states. ``reservoir`` settings: see :class:`ReservoirStack`."""
 
     def __init__(self, input_size: int, reservoir_size: int = 1000, num_classes: int = 101, **reservoir: Any) -> None:
-        super().__init__(input_size, reservoir_size, num_classes, num_layers=1, **reservoir)
+        super().__init__(input_size, reservoir_size, num_classes, num_reservoirs=1, **reservoir)
 
     @property
     def reservoir(self) -> Reservoir:
@@ -291,11 +291,25 @@ class SimpleESN(ReservoirStack):
 
 
 class DeepESN(ReservoirStack):
-    """A stack of ``num_layers`` (2-3) reservoirs; ``reservoir`` settings: see :class:`ReservoirStack`."""
+    """A stack of ``num_reservoirs`` (1-3) reservoirs; ``reservoir`` settings: see :class:`ReservoirStack`.
+
+    One reservoir is the single-reservoir point of a depth sweep (the same model as a SimpleESN of
+    the same settings and seed). ``num_layers`` is the former name of ``num_reservoirs``, still accepted.
+    """
 
     def __init__(
-        self, input_size: int, reservoir_size: int = 500, num_classes: int = 101, num_layers: int = 3, **reservoir: Any
+        self,
+        input_size: int,
+        reservoir_size: int = 500,
+        num_classes: int = 101,
+        num_reservoirs: int | None = None,
+        num_layers: int | None = None,
+        **reservoir: Any,
     ) -> None:
-        if not 2 <= num_layers <= 3:
-            raise ValueError(f"num_layers must be 2 or 3, got {num_layers}")
-        super().__init__(input_size, reservoir_size, num_classes, num_layers=num_layers, **reservoir)
+        if num_layers is not None and num_reservoirs is not None:
+            raise ValueError("num_layers is the former name of num_reservoirs: give num_reservoirs only")
+        num_reservoirs = num_layers if num_reservoirs is None else num_reservoirs
+        num_reservoirs = 3 if num_reservoirs is None else num_reservoirs
+        if not 1 <= num_reservoirs <= 3:
+            raise ValueError(f"num_reservoirs must be 1, 2 or 3, got {num_reservoirs}")
+        super().__init__(input_size, reservoir_size, num_classes, num_reservoirs=num_reservoirs, **reservoir)

@@ -1,0 +1,23 @@
+# Predict stage (only with `predict.videos_dir` in config): each model classifies a folder of new videos.
+
+
+if config["predict"]["videos_dir"]:
+
+    rule predict:
+        input:
+            bundle=f"results/models/{{model}}/runs/{predict_run()}/model.pt",
+            videos=config["predict"]["videos_dir"],
+            code=code("predict.py"),
+        output:
+            "results/predictions/{model}.tsv",
+        log:
+            "logs/predict/{model}.log",
+        conda:
+            "../envs/echoes.yaml"
+        threads: THREADS
+        resources:
+            gpu=1,
+        params:
+            device=config["device"],
+        script:
+            "../workflow/scripts/predict.py"

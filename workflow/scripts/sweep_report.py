@@ -1,0 +1,8 @@
+"""Snakemake glue: one sweep's table and figure (echoes.report.render_sweep)."""
+
+from echoes.files import log_to
+from echoes.report import render_sweep
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+with log_to(smk.log[0]):
+    render_sweep(smk.wildcards.sweep, smk.params.points, smk.params.runs, smk.output.table, smk.output.figure)
