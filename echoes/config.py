@@ -8,6 +8,8 @@ the constructor's signature, so a typo in an import path fails at once, not in a
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -49,8 +51,59 @@ def load_schema(path: str | Path) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not a silent replacement."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{key_node.start_mark.name}, line {line}: key {key!r} appears twice in one mapping (first on "
+                    f"line {seen[key]}); YAML would silently keep only the last"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_config_file(path: str | Path) -> None:
+    """A config file parses with every key given once (Snakemake's own loader keeps the last of duplicates)."""
+    with open(path) as handle:
+        yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def check_finite(value: Any, key: str = "") -> None:
+    """No NaN or infinity anywhere: YAML's ``.nan`` passes every range check of the schema."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key {key or '(top level)'}: {value} is not a finite number")
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            check_finite(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_finite(item, f"{key}[{index}]")
+
+
+TRACKING_SCHEMES = re.compile(
+    r"^(sqlite:///.+|(postgresql|mysql|mssql)(\+\w+)?://.+|https?://.+|databricks.*|file:.+)$"
+)
+
+
+def check_tracking_uri(uri: str, key: str = "config key tracking.uri") -> str:
+    """An MLflow tracking URI Echoes can use: a database (``sqlite:///...``), a server (``http(s)://...``), ..."""
+    if not TRACKING_SCHEMES.match(uri.strip()):
+        raise ConfigError(
+            f"{key}: {uri!r} is not a tracking URI MLflow can use; give e.g. sqlite:///results/mlflow.db (a local "
+            "database) or http://host:5000 (a tracking server)"
+        )
+    return uri
+
+
 def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -> MutableMapping[str, Any]:
     """Check ``config`` against the schema, fill in defaults (in place), resolve the models."""
+    check_finite(config)
     schema = load_schema(schema_path)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     # Defaults are filled while validating; a second pass then sees nested defaults of new objects.
@@ -68,6 +121,7 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
     check_models(entries)
     check_tuning(entries, config["training"], schema)
     check_dataset_folders(config)
+    check_tracking_uri(config["tracking"]["uri"])
     return config
 
 
@@ -88,9 +142,14 @@ def check_models(entries: Mapping[str, Mapping[str, Any]]) -> None:
     for key, entry in entries.items():
         try:
             cls = resolve_model_class(entry["class"], f"config key {key}.class")
-            model_arguments(cls, entry.get("params", {}), 1, 2, 0, f"config key {key}.params")
+            arguments = model_arguments(cls, entry.get("params", {}), 8, 2, 0, f"config key {key}.params", 4)
         except ModelConfigError as error:
             raise ConfigError(str(error)) from error
+        if cls not in BUILTIN_MODELS.values():  # built-ins are checked by the schema, without building reservoirs
+            try:
+                cls(**arguments)
+            except Exception as error:  # a user constructor that cannot be built fails here, not in a job
+                raise ConfigError(f"config key {key}.params: {cls.__name__}(...) fails: {error}") from error
 
 
 def _first_error(schema: dict, instance: Any) -> jsonschema.ValidationError | None:
@@ -110,7 +169,8 @@ def check_tuning(entries: Mapping[str, Mapping[str, Any]], training: Mapping[str
         key = f"config key {entry_key}.tune"
         cls = resolve_model_class(entry["class"])
         arguments, _ = constructor_arguments(cls)
-        params_schema = {"$ref": f"#/$defs/{entry['class']}", "$defs": schema["$defs"]}
+        builtin = next((name for name, known in BUILTIN_MODELS.items() if known is cls), None)  # by name or path
+        params_schema = {"$ref": f"#/$defs/{builtin}", "$defs": schema["$defs"]}
         for candidate in candidates(entry.get("tune")):
             try:
                 params, overrides = split_candidate(candidate, arguments, training_keys, key)
@@ -118,7 +178,7 @@ def check_tuning(entries: Mapping[str, Mapping[str, Any]], training: Mapping[str
                 raise ConfigError(str(error)) from error
             merged = {**entry.get("params", {}), **params}
             checks = [(training_schema, {**training, **overrides})]
-            if entry["class"] in BUILTIN_MODELS:
+            if builtin is not None:
                 checks.append((params_schema, merged))
             for part_schema, instance in checks:
                 error = _first_error(part_schema, instance)

@@ -24,6 +24,7 @@ import echoes
 from echoes.contracts.features import write_features
 from echoes.contracts.frames import frame_chunks, read_frame_shards, shard_geometry
 from echoes.contracts.manifest import read_manifest
+from echoes.data.preflight import check_splits
 from echoes.devices import pick_device, set_threads
 from echoes.files import sha256_file
 
@@ -177,8 +178,13 @@ def extract_features(
     storage_dtype: str = "float32",
     threads: int = 1,
     dataset: str = "",
+    splits: Sequence[int] = (),
 ) -> dict:
-    """Embed every decoded frame of ``frame_shards`` (in manifest order) and write ``features.h5``."""
+    """Embed every decoded frame of ``frame_shards`` (in manifest order) and write ``features.h5``.
+
+    ``splits`` (the selected ones) are checked for training and test clips that decoded before any
+    frame is embedded.
+    """
     set_threads(threads)
     device = pick_device(device)
     precision = resolve_precision(precision, device)
@@ -188,6 +194,9 @@ def extract_features(
     by_id = {clip.video_id: clip for clip in manifest.clips}
 
     video_ids, skipped = read_frame_shards(frame_shards)
+    if splits:
+        for warning in check_splits(manifest, splits, usable=set(video_ids)):
+            print(f"WARNING: {warning}")
     t, size = shard_geometry(frame_shards[0])
     batch_size = initial_batch_size(batch_size, device, size)
     clips_per_chunk = max(1, batch_size // t)

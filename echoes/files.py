@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,10 +71,12 @@ def log_to(path: str | os.PathLike | None) -> Iterator[None]:
         logging.getLogger().setLevel(logging.INFO)
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             import traceback
 
             traceback.print_exc(file=handle)
+            # the console shows the reason too, not only "see the log": the first thing a user reads
+            print(f"{type(error).__name__}: {error} (log: {path})", file=sys.__stderr__, flush=True)
             raise
         finally:
             logging.getLogger().removeHandler(handler)

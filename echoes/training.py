@@ -184,6 +184,14 @@ def validation_loss(model: BaseModel, logits: torch.Tensor, labels: torch.Tensor
     return float(nn.functional.cross_entropy(logits, labels))
 
 
+def require_finite(model: nn.Module, logits: torch.Tensor, what: str) -> None:
+    """A model with NaN or infinite weights or outputs is a failed run, never a result (argmax of NaN is class 0)."""
+    bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad or not torch.isfinite(logits).all():
+        where = f"weights {', '.join(bad[:3])}" if bad else "predictions"
+        raise TrainingDiverged(f"{what}: non-finite {where}; check the model's params (NaN, overflow)")
+
+
 def accuracy_by_group(logits: torch.Tensor, labels: torch.Tensor, groups: np.ndarray) -> dict[str, float]:
     """Top-1 accuracy per test group (``g01``: ...): where a model wins or loses, scene by scene."""
     hits = (logits.argmax(1) == labels).numpy()
@@ -361,6 +369,7 @@ def fit_candidate(
     logits = predict(
         model, val_x, cfg.harvest_batch_size if model.fit_method == "closed_form" else cfg.batch_size, device
     )
+    require_finite(model, logits, f"candidate {dict(candidate)}")
     trial = Trial(
         dict(candidate),
         top_k_accuracy(logits, val_y, 1),
@@ -464,6 +473,7 @@ def train_on_split(
 
     pass_size = cfg.harvest_batch_size if model.fit_method == "closed_form" else cfg.batch_size
     logits = predict(model, test_x, pass_size, device)
+    require_finite(model, logits, "the selected model")
     epoch_seconds = [h["seconds"] for h in history]
     metrics = {
         "status": "ok",

@@ -6,15 +6,21 @@ import urllib.parse
 from snakemake.utils import min_version
 
 from echoes.codegraph import package_files
-from echoes.config import validate_config
+from echoes.config import check_config_file, check_tracking_uri, validate_config
+from echoes.data.preflight import preflight
 from echoes.sweeps import sweep_points
 
 min_version("9.0")
 
+for configfile_path in workflow.configfiles:
+    check_config_file(configfile_path)
 validate_config(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+if os.environ.get("MLFLOW_TRACKING_URI"):  # it overrides tracking.uri
+    check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"], "environment variable MLFLOW_TRACKING_URI")
 
 DATASET = config["dataset"]
 DATA = f"data/{DATASET}"
+preflight(DATA, config["splits"])  # with a manifest (and features) already there: empty splits fail now
 MODELS = sorted(config["models"])
 SWEEP_POINTS = sweep_points(config)  # "<sweep>.<param>-<value>..." -> SweepPoint
 SWEEPS = sorted(config["sweeps"])

@@ -109,3 +109,49 @@ def test_tuning_grids_are_checked_candidate_by_candidate():
         validate_config(entry({"leak_rate": [0.1]}), SCHEMA)
     with pytest.raises(ConfigError, match="models.lstm.tune.on_failure: neither"):
         validate_config(entry({"on_failure": ["fail"]}), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ({"models": {"SimpleESN": {"class": "SimpleESN", "params": {"spectral_radius": float("nan")}}}}, "models"),
+        ({"training": {"learning_rate": float("inf")}}, "training.learning_rate"),
+        ({"models": {"m": {"class": "SimpleRNN", "tune": {"dropout": [0.1, float("-inf")]}}}}, "tune.dropout\\[1\\]"),
+    ],
+)
+def test_nan_and_infinity_are_refused_wherever_they_are(patch, key):
+    config = {"models": {"m": {"class": "MeanOfFrames"}}, **patch}
+    with pytest.raises(ConfigError, match=f"config key .*{key}.*: (nan|inf|-inf) is not a finite number"):
+        validate_config(config, SCHEMA)
+
+
+def test_a_key_given_twice_in_a_config_file_is_an_error_naming_file_and_lines(tmp_path):
+    from echoes.config import check_config_file
+
+    path = tmp_path / "config.yaml"
+    path.write_text("models:\n  SimpleESN:\n    class: SimpleESN\n  SimpleESN:\n    class: DeepESN\n")
+    with pytest.raises(ConfigError, match="config.yaml, line 4: key 'SimpleESN' appears twice.*first on line 2"):
+        check_config_file(path)
+    path.write_text("models:\n  SimpleESN:\n    class: SimpleESN\n")
+    check_config_file(path)
+
+
+@pytest.mark.parametrize("uri", ["", "   ", "garbage", "sqlite://", "mlflow.db"])
+def test_a_tracking_uri_mlflow_cannot_use_is_refused_naming_the_key(uri):
+    config = {"models": {"m": {"class": "MeanOfFrames"}}, "tracking": {"uri": uri}}
+    with pytest.raises(ConfigError, match="tracking.uri"):
+        validate_config(config, SCHEMA)
+    for good in ("sqlite:///results/mlflow.db", "http://127.0.0.1:5000", "postgresql://u@host/db"):
+        validate_config({"models": {"m": {"class": "MeanOfFrames"}}, "tracking": {"uri": good}}, SCHEMA)
+
+
+def test_a_builtin_named_by_import_path_gets_the_same_checks():
+    config = {"models": {"esn": {"class": "echoes.models.esn.SimpleESN", "params": {"reservoir_size": -3}}}}
+    with pytest.raises(ConfigError, match="models.esn.*reservoir_size.*-3 is less than the minimum of 1"):
+        validate_config(config, SCHEMA)
+
+
+def test_a_user_models_params_are_checked_by_building_it_before_any_job():
+    config = {"models": {"gru": {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": -4}}}}
+    with pytest.raises(ConfigError, match="models.gru.params: MyCustomRNN\\(...\\) fails"):
+        validate_config(config, SCHEMA)

@@ -71,7 +71,11 @@ def test_without_groups_the_split_is_stratified_per_clip(tmp_path):
     [
         (["wave/a.mp4", "wave/b.mp4", "clap/notes.txt"], "clap holds no videos"),
         (["wave/a.mp4", "wave/b.mp4"], "at least two class folders"),
-        (["wave/a.mp4", "clap/b.mp4", "clap/c.mp4"], "wave: a train/test split needs clips from at least two groups"),
+        (["wave/a.mp4", "clap/b.mp4", "clap/c.mp4"], "1 class folder\\(s\\) .* two groups: wave. A group is"),
+        (
+            ["wave/a.mp4", "clap/b.mp4", "jump/c.mp4", "run/d.mp4", "run/e.mp4"],
+            "3 class folder\\(s\\) .*: clap, jump, wave\\. A group is the set of clips cut from one long video",
+        ),
     ],
 )
 def test_folders_that_cannot_be_split_are_refused_naming_the_folder(tmp_path, layout, message):

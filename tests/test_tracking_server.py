@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from echoes.tracking import init_experiment
 from echoes.training import run_training_job
+from tests.processes import stop_process
 
 
 def free_port() -> int:
@@ -29,7 +30,7 @@ def mlflow_server(tmp_path_factory):
         "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--artifacts-destination", str(folder / "artifacts"),
     ]  # fmt: skip
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed when the server stops
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -44,8 +45,7 @@ def mlflow_server(tmp_path_factory):
             pytest.fail(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-3000:]}")
         time.sleep(0.5)
     yield url, folder
-    server.terminate()
-    server.wait(timeout=30)
+    stop_process(server)
     log.close()
 
 
@@ -66,3 +66,14 @@ def test_a_training_job_logs_its_run_and_artifacts_to_the_server(mlflow_server, 
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json", "model.pt"}
     assert list((folder / "artifacts").rglob("metrics.json"))  # stored by the server, not beside the job
     assert not (tmp_path / "unused").exists()
+
+
+def test_a_server_that_ignores_sigterm_is_killed_after_the_grace_period():
+    ignoring = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(120)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", ignoring], stdout=subprocess.PIPE, start_new_session=True)
+    assert process.stdout.readline() == b"up\n"
+    started = time.monotonic()
+    assert stop_process(process, grace=1.0) == -9
+    assert time.monotonic() - started < 20

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from echoes.models import BaseModel
+from echoes.models.ridge import ClosedFormModel
 from echoes.training import (
     TrainingConfig,
     TrainingDiverged,
@@ -253,3 +254,29 @@ def test_all_frames_control_sees_order_without_recurrence(temporal_order_task):
     m = _train(temporal_order_task, "AllFrames")
     assert m["accuracy_top1"] >= 0.9 and m["fit_method"] == "closed_form"
     assert m["trainable_params"] == (12 * 24 + 1) * 2
+
+
+class NaNFeatures(ClosedFormModel):
+    """A closed-form model whose features are NaN: its ridge readout is NaN, its argmax a constant class."""
+
+    def __init__(self, input_size: int, num_classes: int) -> None:
+        super().__init__(input_size, num_classes, ridge=1.0)
+
+    def encode(self, x):
+        return x.mean(1) * float("nan")
+
+
+def test_a_run_with_non_finite_weights_or_predictions_is_failed_never_ok(temporal_order_task, tmp_path):
+    features, manifest = temporal_order_task
+    metrics = run_training_job(
+        features,
+        manifest,
+        tmp_path / "run",
+        name="nan",
+        model_class=f"{__name__}.NaNFeatures",
+        model_params={},
+        training=FAST,
+        split=1,
+        seed=0,
+    )
+    assert metrics["status"] == "failed" and "non-finite" in metrics["error"]

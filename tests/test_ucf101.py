@@ -173,3 +173,29 @@ def test_a_broken_symlink_counts_as_a_missing_video(splits_dir, tmp_path):
     assert not (tmp_path / "manifest.tsv").exists()
     manifest = prepare_manifest(videos, splits_dir, tmp_path / "manifest.tsv", on_missing_video="skip")
     assert manifest.missing == 1 and clips[0].video_id not in [c.video_id for c in manifest.clips]
+
+
+def test_preflight_names_every_split_without_training_or_test_clips_and_untrained_classes():
+    from echoes.contracts.manifest import Clip, Manifest
+    from echoes.data.preflight import SplitError, check_splits
+
+    clips = [
+        Clip("a1", "A/a1.avi", 0, "A", 1, {1: "train", 2: "test"}),
+        Clip("b1", "B/b1.avi", 1, "B", 2, {1: "test", 2: "test"}),
+        Clip("a2", "A/a2.avi", 0, "A", 3, {1: "test", 2: "test", 3: "train"}),
+    ]
+    manifest = Manifest(["A", "B"], clips)
+    assert check_splits(manifest, [1]) == ["split 1: 1 class(es) have test clips but no training clip: B"]
+    with pytest.raises(
+        SplitError, match="split 2 has 0 training and 3 test clips.*; split 3 has 1 training and 0 test"
+    ):
+        check_splits(manifest, [1, 2, 3])
+    with pytest.raises(SplitError, match="split 1 has 0 training and 2 test clips that decoded"):
+        check_splits(manifest, [1], usable={"b1", "a2"})
+
+
+def test_a_split_list_with_a_byte_that_is_not_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "trainlist01.txt"
+    path.write_bytes(b"A/v_A_g01_c01.avi 1\r\nA/v_A_g02_c01_caf\xe9.avi 1\r\n")
+    with pytest.raises(SplitFileError, match="trainlist01.txt:2: byte 0xe9 at offset 38 is not UTF-8"):
+        read_split_list(path, ["A"])

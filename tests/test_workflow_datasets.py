@@ -3,6 +3,8 @@
 import functools
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +16,7 @@ import yaml
 
 from echoes.contracts.manifest import read_manifest
 from echoes.data.synthetic import SyntheticSpec, generate
-from tests.test_workflow import TINY_CONFIG, pending_jobs, snakemake
+from tests.test_workflow import ROOT, TINY_CONFIG, pending_jobs, snakemake
 
 MINI = SyntheticSpec(num_classes=4, clips_per_class=9, groups=4, frames=8, width=64, height=48, seed=2)
 
@@ -130,3 +132,32 @@ def test_any_folder_gets_a_generated_split_and_a_manifest(mini_ucf101, tmp_path)
     manifest = read_manifest(workdir / "data" / "folder" / "manifest.tsv")
     assert len(manifest.clips) == MINI.num_classes * MINI.clips_per_class and manifest.unlisted == 1
     assert manifest.clips[0].video_id.count("/") == 1  # <Class>/<stem>: unique across classes
+
+
+@pytest.mark.e2e
+def test_a_split_without_training_videos_fails_at_the_manifest_before_any_heavy_job(mini_ucf101, tmp_path):
+    videos = tmp_path / "UCF-101"
+    shutil.copytree(mini_ucf101 / "UCF-101", videos)
+    splits = tmp_path / "ucfTrainTestlist"
+    shutil.copytree(mini_ucf101 / "ucfTrainTestlist", splits)
+    for listed in (splits / "trainlist01.txt").read_text().split():
+        if listed.endswith(".avi"):
+            (videos / listed).unlink()  # every training video of split 1 is missing from disk
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    settings = {"videos_dir": str(videos), "splits_dir": str(splits)}
+    config_for(workdir, dataset="ucf101", ucf101=settings, on_missing_video="skip")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": ""}
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir)]
+    result = subprocess.run([*command, "--cores", "2"], capture_output=True, text=True, env=env, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "SplitError: split 1 has 0 training and" in output  # on the console, not only in a job's log
+    assert not (workdir / "data" / "ucf101" / "frames").exists()  # no decode job ran
+    # once the manifest exists, the same check fails at parse time, before any job
+    (workdir / "data" / "ucf101").mkdir(parents=True, exist_ok=True)
+    from echoes.data.ucf101 import prepare_manifest
+
+    prepare_manifest(videos, splits, workdir / "data" / "ucf101" / "manifest.tsv", on_missing_video="skip")
+    parsed = subprocess.run([*command, "-n"], capture_output=True, text=True, env=env, timeout=600)
+    assert parsed.returncode != 0 and "split 1 has 0 training and" in parsed.stdout + parsed.stderr

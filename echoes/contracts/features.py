@@ -85,14 +85,25 @@ def save_features(out: Path, data: FeatureSet) -> None:
         writer.finish(data.video_ids, data.labels, data.groups, data.classes, data.skipped, data.attrs)
 
 
+def _check(h5: h5py.File, path: Path) -> None:
+    found = h5.attrs.get("format")
+    if found != FEATURES_FORMAT:
+        raise FeaturesFileError(
+            f"{path}: features format {found!r}, expected {FEATURES_FORMAT}; delete it and rerun snakemake"
+        )
+
+
+def read_video_ids(path: Path) -> list[str]:
+    """The clips the file holds, without loading their features."""
+    with h5py.File(path, "r") as h5:
+        _check(h5, path)
+        return [s.decode() for s in h5["video_ids"][:]]
+
+
 def read_features(path: Path) -> FeatureSet:
     """The whole file; features as float32."""
     with h5py.File(path, "r") as h5:
-        found = h5.attrs.get("format")
-        if found != FEATURES_FORMAT:
-            raise FeaturesFileError(
-                f"{path}: features format {found!r}, expected {FEATURES_FORMAT}; delete it and rerun snakemake"
-            )
+        _check(h5, path)
         return FeatureSet(
             features=np.ascontiguousarray(h5["features"][:], dtype=np.float32),
             labels=h5["labels"][:],

@@ -77,11 +77,14 @@ def generate_splits(root: str | Path, splits_dir: str | Path, test_fraction: flo
     by_class: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for clip, group in zip(scan.clips, groups, strict=True):
         by_class[clip.split("/")[0]].append((clip, group))
-    for name, members in by_class.items():
-        if len({g for _, g in members}) < 2:
-            raise DatasetFolderError(
-                f"class folder {Path(root) / name}: a train/test split needs clips from at least two groups"
-            )
+    too_few = [name for name, members in by_class.items() if len({g for _, g in members}) < 2]
+    if too_few:
+        raise DatasetFolderError(
+            f"{len(too_few)} class folder(s) of {root} have clips from fewer than two groups: "
+            f"{', '.join(sorted(too_few))}. A group is the set of clips cut from one long video (UCF101's _gNN_ "
+            "in the clip name; without it each clip is its own group); a train/test split puts whole groups on "
+            "one side, so each class needs clips from at least two. Add clips, or remove those classes."
+        )
     lists = {}
     for split in SPLITS:
         rng = np.random.default_rng([seed, split])

@@ -22,7 +22,17 @@ class SplitFileError(ValueError):
 
 
 def _lines(path: Path) -> Iterable[tuple[int, str]]:
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    """Numbered non-empty lines; a byte that is not UTF-8 is an error naming the file, line and byte."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise SplitFileError(
+            f"{path}:{line}: byte {raw[error.start]:#04x} at offset {error.start} is not UTF-8; save the list as "
+            "UTF-8 (or ASCII, as UCF101 ships it)"
+        ) from error
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if line:
             yield number, line

@@ -34,6 +34,7 @@ and of ``num_reservoirs`` (1-3).
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -81,6 +82,8 @@ def prefers_csr(weights: torch.Tensor, device: torch.device) -> bool:
 
 
 def _check(name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, got nan")
     below = value <= low if low_open else value < low
     above = value >= high if high_open else value > high
     if below or above:

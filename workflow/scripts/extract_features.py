@@ -14,5 +14,6 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         device=smk.params.device,
         threads=smk.threads,
         dataset=smk.params.dataset,
+        splits=smk.config["splits"],  # from the config, not params: other splits must not re-extract
     )
     print(info)

@@ -1,5 +1,6 @@
 """Snakemake glue: read the split lists into the manifest (echoes.data.ucf101.prepare_manifest)."""
 
+from echoes.data.preflight import check_splits
 from echoes.data.ucf101 import prepare_manifest
 from echoes.files import log_to
 
@@ -12,3 +13,6 @@ with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
         f"{len(manifest.clips)} clips, {len(manifest.classes)} classes, {manifest.missing} missing, "
         f"{manifest.unlisted} unlisted files ignored"
     )
+    # the selected splits are read from the config, not params: choosing other splits must not rebuild the manifest
+    for warning in check_splits(manifest, sm.config["splits"]):
+        print(f"WARNING: {warning}")
