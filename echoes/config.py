@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from echoes.features import WeightsUnavailable, check_weights
 from echoes.models import BUILTIN_MODELS, ModelConfigError, constructor_arguments, model_arguments, resolve_model_class
 from echoes.sweeps import SweepError, sweep_points
 from echoes.tuning import candidates, split_candidate
@@ -122,6 +123,10 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
     check_tuning(entries, config["training"], schema)
     check_dataset_folders(config)
     check_tracking_uri(config["tracking"]["uri"])
+    try:
+        check_weights(config["features"]["weights"])
+    except WeightsUnavailable as error:
+        raise ConfigError(f"config key {error}") from error
     return config
 
 

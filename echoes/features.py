@@ -53,6 +53,45 @@ def _imagenet_resnet18() -> nn.Module:
         ) from error
 
 
+def load_resnet18_state(path: Path) -> dict[str, torch.Tensor]:
+    """A ResNet18 state_dict from ``path``, without its classifier (``fc.*``, discarded anyway).
+
+    Any head is accepted (a ResNet18 fine-tuned on 10 classes too); everything else must match
+    torchvision's ResNet18 by name and shape, or the error says what does not.
+    """
+    from torchvision.models import resnet18
+
+    key = "features.weights"
+    if not path.is_file():
+        raise WeightsUnavailable(f"{key}: {str(path)!r} is neither 'random', '{IMAGENET_WEIGHTS}' nor an existing file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a text file, /etc/passwd, a pickle with code: never a state_dict
+        raise WeightsUnavailable(f"{key}: {path} is not a PyTorch state_dict file ({error})") from error
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsUnavailable(f"{key}: {path} does not hold a state_dict (a mapping of names to tensors)")
+    expected = {k: v.shape for k, v in resnet18(weights=None).state_dict().items() if not k.startswith("fc.")}
+    body = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing = sorted(set(expected) - set(body))
+    unexpected = sorted(set(body) - set(expected))
+    misshapen = sorted(k for k in set(expected) & set(body) if body[k].shape != expected[k])
+    if missing or unexpected or misshapen:
+        details = [
+            f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", misshapen))
+            if keys
+        ]
+        raise WeightsUnavailable(f"{key}: {path} is not a ResNet18 state_dict ({'; '.join(details)})")
+    return body
+
+
+def check_weights(weights: str) -> None:
+    """Before any job: a weights path exists and holds a ResNet18 state_dict (names are checked as they are)."""
+    if weights not in ("random", IMAGENET_WEIGHTS):
+        load_resnet18_state(Path(weights))
+
+
 def build_backbone(weights: str, seed: int) -> tuple[nn.Module, str]:
     """ResNet18 with its classifier removed, and a string that identifies its weights.
 
@@ -69,14 +108,8 @@ def build_backbone(weights: str, seed: int) -> tuple[nn.Module, str]:
         model, identity = _imagenet_resnet18(), f"torchvision {IMAGENET_WEIGHTS}"
     else:
         path = Path(weights)
-        if not path.is_file():
-            raise WeightsUnavailable(
-                f"features.weights: {weights!r} is neither 'random', '{IMAGENET_WEIGHTS}' nor an existing file"
-            )
         model = resnet18(weights=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state)
-        model.load_state_dict(state)
+        model.load_state_dict(load_resnet18_state(path), strict=False)  # fc.* is not loaded: it is discarded
         identity = f"file {path.name} (sha256 {sha256_file(path)})"
     model.fc = nn.Identity()
     return model.eval(), identity

@@ -138,3 +138,39 @@ def test_out_of_memory_halves_the_batch_and_loses_no_frame():
     assert batch == 8 and features.shape == (40, 6)
     np.testing.assert_allclose(features, expected, rtol=1e-6)
     assert model.seen[:3] == [32, 16, 8]
+
+
+def test_a_resnet18_fine_tuned_with_another_head_is_accepted_its_head_being_discarded(tmp_path):
+    from torchvision.models import resnet18
+
+    tuned = resnet18(num_classes=10)
+    torch.save(tuned.state_dict(), tmp_path / "tuned.pth")
+    model, _ = build_backbone(str(tmp_path / "tuned.pth"), seed=0)
+    assert torch.equal(model.layer4[1].conv2.weight, tuned.layer4[1].conv2.weight)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"just some notes\n", "is not a PyTorch state_dict file"),
+        (b"root:x:0:0:root:/root:/bin/bash\n", "is not a PyTorch state_dict file"),
+    ],
+)
+def test_a_weights_file_that_is_no_state_dict_is_refused_at_config_time(tmp_path, content, message):
+    from echoes.config import ConfigError, validate_config
+    from tests.test_config import SCHEMA
+
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)
+    config = {"models": {"m": {"class": "MeanOfFrames"}}, "features": {"weights": str(path)}}
+    with pytest.raises(ConfigError, match=f"config key features.weights: .*weights.pth {message}"):
+        validate_config(config, SCHEMA)
+    config["features"]["weights"] = str(tmp_path / "typo.pth")
+    with pytest.raises(ConfigError, match="config key features.weights: .*typo.pth.* nor an existing file"):
+        validate_config(config, SCHEMA)
+
+
+def test_a_state_dict_of_another_network_is_refused_saying_what_differs(tmp_path):
+    torch.save({"conv1.weight": torch.zeros(3, 3)}, tmp_path / "other.pth")
+    with pytest.raises(WeightsUnavailable, match="not a ResNet18 state_dict \\(missing: .*other shape: conv1.weight"):
+        build_backbone(str(tmp_path / "other.pth"), seed=0)
