@@ -37,3 +37,11 @@ rule all:
         expand("results/models/{model}/metrics.json", model=MODELS),
         sweep_outputs(),
         prediction_outputs(),
+
+
+onsuccess:
+    print(clip_summary(DATA))
+
+
+onerror:
+    print(clip_summary(DATA))

@@ -24,7 +24,7 @@ import echoes
 from echoes.contracts.features import write_features
 from echoes.contracts.frames import frame_chunks, read_frame_shards, shard_geometry
 from echoes.contracts.manifest import read_manifest
-from echoes.data.preflight import check_splits
+from echoes.data.preflight import check_clip_policy, check_splits
 from echoes.devices import pick_device, set_threads
 from echoes.files import sha256_file
 
@@ -212,11 +212,15 @@ def extract_features(
     threads: int = 1,
     dataset: str = "",
     splits: Sequence[int] = (),
+    on_bad_video: str = "skip",
+    on_partial_video: str = "keep",
 ) -> dict:
     """Embed every decoded frame of ``frame_shards`` (in manifest order) and write ``features.h5``.
 
-    ``splits`` (the selected ones) are checked for training and test clips that decoded before any
-    frame is embedded.
+    Before any frame is embedded, the clip policies (``frames.on_bad_video``, ``on_partial_video``)
+    are applied to the shards' lists and ``splits`` (the selected ones) checked for usable training
+    and test clips. Partial clips are embedded whatever the policy: training leaves them out under
+    ``skip``, so changing that policy never re-extracts.
     """
     set_threads(threads)
     device = pick_device(device)
@@ -226,9 +230,10 @@ def extract_features(
     manifest = read_manifest(manifest_path)
     by_id = {clip.video_id: clip for clip in manifest.clips}
 
-    video_ids, skipped = read_frame_shards(frame_shards)
+    video_ids, skipped, partial = read_frame_shards(frame_shards)
+    left_out = check_clip_policy(skipped, partial, on_bad_video, on_partial_video)
     if splits:
-        for warning in check_splits(manifest, splits, usable=set(video_ids)):
+        for warning in check_splits(manifest, splits, usable=set(video_ids) - left_out):
             print(f"WARNING: {warning}")
     t, size = shard_geometry(frame_shards[0])
     batch_size = initial_batch_size(batch_size, device, size)
@@ -250,6 +255,7 @@ def extract_features(
         "missing_videos": manifest.missing,
         "unlisted_files": manifest.unlisted,
         "skipped_clips": len(skipped),
+        "partial_clips": len(partial),
     }
     with write_features(out, len(video_ids), t, FEATURE_DIM, storage_dtype) as writer:
         row = 0
@@ -269,5 +275,6 @@ def extract_features(
             manifest.classes,
             skipped,
             attrs,
+            partial,
         )
     return attrs | {"clips": len(video_ids), "skipped": len(skipped)}

@@ -13,6 +13,7 @@ shown). Uncertainty is stated, not hidden:
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -257,7 +258,10 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         f"- Clips of split {first['split']}: {first['train_clips'] + first.get('val_clips', 0)} training, "
         f"{first['test_clips']} test; videos missing from disk: "
         f"{features.get('missing_videos', 0)}; clips that failed to decode (skipped, listed in features.h5): "
-        f"{features.get('skipped_clips', 0)}; files on disk that no split list names (ignored): "
+        f"{features.get('skipped_clips', 0)}; partial clips (fewer frames than declared): "
+        f"{features.get('partial_clips', 0)}, {features.get('partial_clips_left_out', 0)} of them left out "
+        f"(`frames.on_partial_video: {features.get('on_partial_video', '?')}`); files on disk that no split list names "
+        "(ignored): "
         f"{features.get('unlisted_files', 0)}",
         f"- Clip lists: manifest [`{data}/manifest.tsv`](../{data}/manifest.tsv); skipped clips and their reasons "
         f"in [`{data}/features.h5`](../{data}/features.h5) (`skipped_video_ids`, `skipped_reasons`) and in "
@@ -420,8 +424,8 @@ def plot_confusions(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Pa
 
 
 def link_target(path: Path, base: Path) -> Path:
-    """``path`` as the report links it: relative to the report's folder when it lies inside it."""
-    return path.relative_to(base) if path.is_relative_to(base) else path
+    """``path`` as a Markdown file in ``base`` links it: relative to that folder (``../figures/x.png``)."""
+    return Path(os.path.relpath(path, base))
 
 
 def display_order(loaded: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:

@@ -1,20 +1,31 @@
 """MLflow tracking: one experiment per dataset, one run per (model, split, seed).
 
-The database and the experiment are created once, by one job, before any training job starts:
-a new SQLite database created by several processes at once breaks for good (Alembic migration
-race). A tracking failure never loses a training result: the caller writes ``metrics.json``
-first and this module only warns about what it could not log.
+The database and the experiment are created by one process at a time: a new SQLite database
+created by several processes at once breaks for good (Alembic migration race). The
+``init_tracking`` job creates them before training starts, and every training job checks again
+under the same file lock (``<db>.lock``), so a database deleted later, or a tracking URI changed
+since (``MLFLOW_TRACKING_URI`` wins over ``tracking.uri``, read when the job runs), is created once,
+safely, even with many jobs starting together.
+
+A rerun of a (model, split, seed) deletes runs of that name left RUNNING by a killed job (with
+their local artifact folder, ``.artifact.uploading.*`` files included) and tags the earlier
+finished ones ``echoes.superseded``, so the experiment shows one current run per name. A tracking
+failure never loses a training result: the caller writes ``metrics.json`` first and this module
+only warns about what it could not log.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +51,34 @@ def experiment_name(dataset: str) -> str:
     return f"echoes-{dataset}"
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None."""
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
+
+
+@contextmanager
+def creation_lock(uri: str) -> Iterator[None]:
+    """Hold ``<db>.lock`` while a SQLite database or an experiment may be created (no-op for servers)."""
+    database = sqlite_path(uri)
+    if database is None:
+        yield
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]:
-    """Create the tracking database (if new) and the experiment (if absent); return its identity."""
+    """Create the tracking database (if new) and the experiment (if absent), one process at a time."""
+    with creation_lock(uri):
+        return _init_experiment(uri, name, artifact_root)
+
+
+def _init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
@@ -54,7 +91,12 @@ def init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]:
         experiment_id = client.create_experiment(name, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
-    return {"tracking_uri": uri, "experiment_name": name, "experiment_id": experiment_id}
+    return {
+        "tracking_uri": uri,
+        "experiment_name": name,
+        "experiment_id": experiment_id,
+        "artifact_root": str(Path(artifact_root).resolve()),
+    }
 
 
 def write_tracking_info(path: Path, info: Mapping[str, str]) -> None:
@@ -96,11 +138,26 @@ def run_name(model: str, split: int, seed: int) -> str:
     return f"{model}-split{split}-seed{seed}"
 
 
+def retire_earlier_runs(client: Any, experiment_id: str, name: str) -> None:
+    """Delete runs of ``name`` left RUNNING by a killed job (and their local artifacts); tag finished ones."""
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    quoted = name.replace("'", "\\'")
+    for run in client.search_runs([experiment_id], filter_string=f"tags.`mlflow.runName` = '{quoted}'"):
+        if run.info.status == "RUNNING":
+            client.delete_run(run.info.run_id)
+            if run.info.artifact_uri.startswith("file:"):
+                shutil.rmtree(local_file_uri_to_path(run.info.artifact_uri), ignore_errors=True)
+        else:
+            client.set_tag(run.info.run_id, "echoes.superseded", "true")
+
+
 def log_training_run(
     uri: str,
     experiment: str,
     name: str,
     *,
+    artifact_root: Path | None = None,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     history: Sequence[Mapping[str, float]],
@@ -113,11 +170,16 @@ def log_training_run(
     from mlflow.tracking import MlflowClient
 
     try:
+        if artifact_root is not None:  # checked where it is used: a deleted database or a new URI is created once
+            experiment_id = init_experiment(uri, experiment, artifact_root)["experiment_id"]
+        else:
+            found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+            if found is None:
+                raise RuntimeError(f"experiment {experiment!r} does not exist at {uri} (init_tracking creates it)")
+            experiment_id = found.experiment_id
         client = MlflowClient(tracking_uri=uri)
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            raise RuntimeError(f"experiment {experiment!r} does not exist at {uri} (the init_tracking rule creates it)")
-        run = client.create_run(found.experiment_id, run_name=name, tags=dict(tags))
+        retire_earlier_runs(client, experiment_id, name)
+        run = client.create_run(experiment_id, run_name=name, tags=dict(tags))
         run_id = run.info.run_id
         client.log_batch(run_id, params=[Param(k, v) for k, v in flatten(params).items()])
         series = [

@@ -43,6 +43,7 @@ from echoes.contracts.bundle import write_bundle
 from echoes.contracts.features import read_features
 from echoes.contracts.manifest import read_manifest
 from echoes.contracts.metrics import write_metrics
+from echoes.data.preflight import check_clip_policy
 from echoes.devices import peak_rss_mib, pick_device, seed_everything, set_threads
 from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
 from echoes.tuning import Trial, better, candidates, split_candidate, validation_groups
@@ -96,11 +97,16 @@ class SplitData:
     attrs: dict = field(default_factory=dict)
 
 
-def load_split(features_path: Path, manifest_path: Path, split: int) -> SplitData:
-    """The train and test clips of official ``split`` that have features (decoded successfully)."""
+def load_split(features_path: Path, manifest_path: Path, split: int, on_partial_video: str = "keep") -> SplitData:
+    """The train and test clips of official ``split`` that have features (decoded successfully).
+
+    Partial clips (fewer frames than their container declares) are left out under
+    ``on_partial_video="skip"``; the count left out is ``attrs["partial_clips_left_out"]``.
+    """
     manifest = read_manifest(manifest_path)
     data = read_features(features_path)
-    row = {video_id: i for i, video_id in enumerate(data.video_ids)}
+    left_out = check_clip_policy(data.skipped, data.partial, "skip", on_partial_video)
+    row = {video_id: i for i, video_id in enumerate(data.video_ids) if video_id not in left_out}
     features, labels, groups, classes, attrs = data.features, data.labels, data.groups, data.classes, data.attrs
     train = [row[v] for v in manifest.ids(split, "train") if v in row]
     test = [row[v] for v in manifest.ids(split, "test") if v in row]
@@ -111,6 +117,7 @@ def load_split(features_path: Path, manifest_path: Path, split: int) -> SplitDat
     x = torch.from_numpy(features)
     y = torch.from_numpy(labels.astype(np.int64))
     fit, held_out = torch.tensor(train), torch.tensor(test)
+    attrs = {**attrs, "partial_clips_left_out": len(left_out), "on_partial_video": on_partial_video}
     return SplitData(x[fit], y[fit], groups[train], x[held_out], y[held_out], groups[test], classes, attrs)
 
 
@@ -320,14 +327,15 @@ def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int,
 
 
 def train_and_evaluate(
-    features_path: Path, manifest_path: Path, *, split: int, **settings: Any
+    features_path: Path, manifest_path: Path, *, split: int, on_partial_video: str = "keep", **settings: Any
 ) -> tuple[dict, BaseModel, Normaliser]:
     """Train one configured model on one split and seed; returns its metrics, the fitted model and its input normaliser.
 
     ``settings`` are :func:`train_on_split`'s keyword arguments (name, model_class, model_params,
     training, seed, device, threads, tune).
     """
-    return train_on_split(load_split(features_path, manifest_path, split), split=split, **settings)
+    data = load_split(features_path, manifest_path, split, on_partial_video)
+    return train_on_split(data, split=split, **settings)
 
 
 @dataclass
@@ -563,6 +571,7 @@ def run_training_job(
     tags: Mapping[str, str] | None = None,
     on_failure: str | None = None,
     log_path: str | None = None,
+    on_partial_video: str = "keep",
 ) -> dict:
     """Stage entry point: train, write the bundle ``model.pt`` and ``metrics.json``, then log to MLflow.
 
@@ -573,7 +582,7 @@ def run_training_job(
     error and the log path instead of stopping the workflow, so the report still renders and
     marks that row; ``"fail"`` re-raises.
     """
-    from echoes.tracking import log_training_run, run_name
+    from echoes.tracking import log_training_run, resolve_tracking_uri, run_name
 
     out_dir = Path(out_dir)
     try:
@@ -589,6 +598,7 @@ def run_training_job(
             device=device,
             threads=threads,
             tune_grid=tune_grid,
+            on_partial_video=on_partial_video,
         )
         state = model.state_dict()
         normalisation = {"mode": normaliser.mode, "mean": normaliser.mean, "std": normaliser.std}
@@ -613,10 +623,13 @@ def run_training_job(
     metrics = write_metrics(out_dir / "metrics.json", metrics)
     if tracking:
         scalar = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        # the URI in force when the job runs (MLFLOW_TRACKING_URI wins), not the one init_tracking saw
+        uri = resolve_tracking_uri(tracking.get("configured_uri") or tracking["tracking_uri"])
         log_training_run(
-            tracking["tracking_uri"],
+            uri,
             tracking["experiment_name"],
             run_name(name, split, seed),
+            artifact_root=Path(tracking["artifact_root"]) if "artifact_root" in tracking else None,
             params={
                 "model": name,
                 "class": model_class,

@@ -7,7 +7,7 @@ from snakemake.utils import min_version
 
 from echoes.codegraph import package_files
 from echoes.config import check_config_file, check_tracking_uri, validate_config
-from echoes.data.preflight import preflight
+from echoes.data.preflight import clip_summary, preflight
 from echoes.sweeps import sweep_points
 
 min_version("9.0")
@@ -20,7 +20,8 @@ if os.environ.get("MLFLOW_TRACKING_URI"):  # it overrides tracking.uri
 
 DATASET = config["dataset"]
 DATA = f"data/{DATASET}"
-preflight(DATA, config["splits"])  # with a manifest (and features) already there: empty splits fail now
+# with a manifest (and features) already there: empty splits and refused clips fail now, before any job
+preflight(DATA, config["splits"], {k: config["frames"][k] for k in ("on_bad_video", "on_partial_video")})
 MODELS = sorted(config["models"])
 SWEEP_POINTS = sweep_points(config)  # "<sweep>.<param>-<value>..." -> SweepPoint
 SWEEPS = sorted(config["sweeps"])
@@ -122,8 +123,8 @@ def sweep_point_names(sweep):
 
 
 def sweep_spec(wildcards):
-    """The points of one sweep with the values each sets: a params function of wildcards only."""
-    return canonical({name: SWEEP_POINTS[name].values for name in sweep_point_names(wildcards.sweep)})
+    """The points of one sweep, in grid order, with the values each sets: a params function of wildcards only."""
+    return [[name, canonical(SWEEP_POINTS[name].values)] for name in sweep_point_names(wildcards.sweep)]
 
 
 def sweep_outputs():

@@ -16,6 +16,7 @@ rule decode_frames:
         "../envs/echoes.yaml"
     threads: 1
     params:
-        frames=canonical(config["frames"]),
+        # what decoding depends on; the clip policies act downstream and never rerun decoding
+        frames=canonical({k: config["frames"][k] for k in ("per_clip", "size", "shards")}),
     script:
         "../workflow/scripts/decode_frames.py"

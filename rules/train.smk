@@ -44,6 +44,7 @@ rule train_model:
         model=model_spec,
         training=canonical(config["training"]),
         device=config["device"],
+        on_partial_video=config["frames"]["on_partial_video"],
     script:
         "../workflow/scripts/train_model.py"
 

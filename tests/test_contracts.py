@@ -19,7 +19,7 @@ def test_frame_shards_round_trip_in_order(tmp_path):
     write_frame_shard(tmp_path / "a.h5", clips[:2], ["a", "b"], [("x", "bad")], t=4, size=8, shard=0, n_shards=2)
     write_frame_shard(tmp_path / "b.h5", clips[2:], ["c"], [], t=4, size=8, shard=1, n_shards=2)
     paths = [tmp_path / "a.h5", tmp_path / "b.h5"]
-    assert read_frame_shards(paths) == (["a", "b", "c"], [("x", "bad")])
+    assert read_frame_shards(paths) == (["a", "b", "c"], [("x", "bad")], [])
     assert shard_geometry(paths[0]) == (4, 8)
     chunks = list(frame_chunks(paths, clips_per_chunk=1))
     assert [int(c[0, 0, 0, 0, 0]) for c in chunks] == [0, 1, 2]
@@ -39,7 +39,7 @@ def test_features_round_trip(tmp_path):
     back = read_features(tmp_path / "f.h5")
     assert np.array_equal(back.features, data.features) and back.video_ids == ["v1", "v2"]
     assert back.classes == ["A", "B"] and back.skipped == [("v3", "truncated")] and back.attrs["dataset"] == "x"
-    assert back.attrs["format"] == 1
+    assert back.attrs["format"] == 2 and back.partial == []
 
 
 def test_files_of_another_format_are_errors_naming_them(tmp_path):

@@ -1,6 +1,9 @@
 """MLflow: one database created up front, runs logged with params, per-epoch and final metrics."""
 
 import multiprocessing
+import os
+import sqlite3
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -81,3 +84,88 @@ def test_four_processes_logging_at_once_lose_no_run_and_no_metric(experiment):
 def test_logging_to_a_missing_experiment_warns_instead_of_raising(tmp_path):
     with pytest.warns(RuntimeWarning, match="does not exist"):
         assert _log(f"sqlite:///{tmp_path}/other.db", "x") is None
+
+
+def _log_to_fresh(uri, root, worker):
+    assert (
+        log_training_run(
+            uri,
+            "echoes-fresh",
+            f"job{worker}",
+            artifact_root=root,
+            params={"model": "m"},
+            metrics={"accuracy_top1": 0.5},
+            history=[{"epoch": 1, "loss": 1.0}],
+        )
+        is not None
+    )
+
+
+def test_a_deleted_database_is_created_once_by_eight_jobs_starting_together(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    context = multiprocessing.get_context("spawn")
+    first = context.Process(target=init_experiment, args=(uri, "echoes-fresh", tmp_path / "artifacts"))
+    first.start()
+    first.join(120)
+    (tmp_path / "mlflow.db").unlink()  # deleted while the init_tracking marker stays
+    workers = [context.Process(target=_log_to_fresh, args=(uri, tmp_path / "artifacts", w)) for w in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(180)
+    assert [w.exitcode for w in workers] == [0] * 8
+    with sqlite3.connect(tmp_path / "mlflow.db") as database:  # read as a new process would, not through a cache
+        names = sorted(name for (name,) in database.execute("select name from runs where status = 'FINISHED'"))
+    assert names == [f"job{w}" for w in range(8)]
+
+
+def test_a_rerun_deletes_a_run_a_killed_job_left_running_and_marks_the_earlier_finished_one(experiment):
+    uri, folder = experiment
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name("echoes-test").experiment_id
+    finished = _log(uri, "esn-split1-seed0")
+    killed = client.create_run(experiment_id, run_name="esn-split1-seed0")  # kill -9 while logging: RUNNING
+    artifacts = Path(killed.info.artifact_uri.removeprefix("file://"))
+    artifacts.mkdir(parents=True)
+    (artifacts / ".artifact.uploading.abc").write_text("half")
+    current = _log(uri, "esn-split1-seed0")
+    assert client.get_run(killed.info.run_id).info.lifecycle_stage == "deleted" and not artifacts.exists()
+    assert client.get_run(finished).data.tags["echoes.superseded"] == "true"
+    assert "echoes.superseded" not in client.get_run(current).data.tags
+    active = client.search_runs([experiment_id], filter_string="tags.`mlflow.runName` = 'esn-split1-seed0'")
+    assert {r.info.run_id for r in active if r.info.status == "RUNNING"} == set()
+
+
+def test_a_stale_temporary_of_a_killed_job_is_removed_when_the_output_is_written_again(tmp_path):
+    from echoes.files import atomic_path
+
+    stale = tmp_path / ".metrics.json.tmp-999999999"  # no such process
+    stale.write_text("half-written")
+    alive = tmp_path / f".metrics.json.tmp-{os.getppid()}"  # a running process's: maybe still writing
+    alive.write_text("in progress")
+    with atomic_path(tmp_path / "metrics.json") as tmp:
+        tmp.write_text("{}")
+    assert not stale.exists() and alive.exists() and (tmp_path / "metrics.json").read_text() == "{}"
+
+
+def test_a_training_job_logs_to_the_uri_in_force_when_it_runs(temporal_order_task, tmp_path, monkeypatch):
+    from echoes.training import run_training_job
+
+    first, later = f"sqlite:///{tmp_path}/first.db", f"sqlite:///{tmp_path}/later.db"
+    info = init_experiment(first, "echoes-test", tmp_path / "artifacts") | {"configured_uri": first}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", later)  # set after init_tracking ran: it must not be ignored
+    features, manifest = temporal_order_task
+    run_training_job(
+        features,
+        manifest,
+        tmp_path / "run",
+        name="esn",
+        model_class="SimpleESN",
+        model_params={"reservoir_size": 20},
+        training={},
+        split=1,
+        seed=0,
+        tracking=info,
+    )
+    with sqlite3.connect(tmp_path / "later.db") as database:
+        assert [name for (name,) in database.execute("select name from runs")] == ["esn-split1-seed0"]

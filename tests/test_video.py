@@ -61,14 +61,65 @@ def test_bad_clip_is_skipped_and_listed_without_shifting_the_others(tiny_dataset
     (broken / clips[1].path).write_bytes(b"garbage")
     result = decode_shard(tiny_manifest, broken, tmp_path / "s.h5", 0, 1, 4, 32)
     assert result.failed[0][0] == clips[1].video_id
-    ids, failed = read_frame_shards([tmp_path / "s.h5"])
+    ids, failed, partial = read_frame_shards([tmp_path / "s.h5"])
     assert ids == [c.video_id for c in clips if c is not clips[1]]
-    assert failed[0][0] == clips[1].video_id
+    assert failed[0][0] == clips[1].video_id and partial == []
     with h5py.File(tmp_path / "s.h5") as h5:
         assert h5["frames"].shape == (len(clips) - 1, 4, 32, 32, 3)
-    with pytest.raises(VideoError, match=clips[1].path.split("/")[1]):
-        decode_shard(tiny_manifest, broken, tmp_path / "f.h5", 0, 1, 4, 32, on_bad_video="fail")
-    assert not (tmp_path / "f.h5").exists()
+
+
+def test_a_truncated_avi_is_partial_with_its_counts_and_a_still_image_is_not_a_video(tmp_path):
+    from echoes.data.synthetic import write_avi
+    from echoes.video import read_clip
+
+    frames = np.random.default_rng(0).integers(0, 255, (48, 64, 64, 3), dtype=np.uint8)
+    write_avi(tmp_path / "full.avi", frames)
+    whole = (tmp_path / "full.avi").read_bytes()
+    (tmp_path / "half.avi").write_bytes(whole[: len(whole) // 2])
+    full, half = read_clip(tmp_path / "full.avi", 8, 32), read_clip(tmp_path / "half.avi", 8, 32)
+    assert (full.decoded, full.declared, full.partial) == (48, 48, False)
+    assert half.declared == 48 and half.decoded < 0.9 * 48 and half.partial
+    assert half.frames.shape == (8, 32, 32, 3)
+
+    import av
+
+    with av.open(str(tmp_path / "still.mp4"), "w", format="image2pipe") as image:  # a PNG renamed .mp4
+        stream = image.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "rgb24"
+        image.mux(stream.encode(av.VideoFrame.from_ndarray(frames[0], format="rgb24")))
+    with pytest.raises(VideoError, match="still.mp4: a still image .*not a video"):
+        read_clip(tmp_path / "still.mp4", 8, 32)
+
+
+def test_a_raw_mpeg4_stream_declares_nothing_and_is_never_called_partial(tmp_path):
+    import av
+
+    from echoes.video import read_clip
+
+    with av.open(str(tmp_path / "raw.avi"), "w", format="m4v") as sink:
+        stream = sink.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")
+            sink.mux(stream.encode(frame.reformat(format="yuv420p")))
+        sink.mux(stream.encode())
+    clip = read_clip(tmp_path / "raw.avi", 4, 32)
+    assert (clip.decoded, clip.declared, clip.partial) == (20, None, False)
+
+
+def test_clip_policies_fail_listing_every_clip_or_leave_partial_ones_out():
+    from echoes.data.preflight import ClipPolicyError, check_clip_policy
+
+    skipped = [("a", "cannot decode"), ("b", "a still image")]
+    partial = [("c", "decoded 24 of 48 declared frames")]
+    assert check_clip_policy(skipped, partial, "skip", "skip") == {"c"}
+    assert check_clip_policy(skipped, partial, "skip", "keep") == set()
+    with pytest.raises(
+        ClipPolicyError, match="2 clip\\(s\\) did not decode and frames.on_bad_video is 'fail': a: .*; b:"
+    ):
+        check_clip_policy(skipped, partial, "fail", "keep")
+    with pytest.raises(ClipPolicyError, match="frames.on_partial_video is 'fail': c: decoded 24 of 48"):
+        check_clip_policy(skipped, partial, "skip", "fail")
 
 
 def write_video(path, n_frames, container, codec, width=80, height=60):

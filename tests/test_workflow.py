@@ -262,3 +262,20 @@ def test_a_sweep_trains_each_point_as_its_own_cached_job_and_renders_its_table(w
     finally:
         config_file.write_text(original)
     assert NOTHING_TO_DO in snakemake(workflow_run, "-n")  # without sweeps: the main comparison is untouched
+
+
+@pytest.mark.e2e
+def test_changing_a_clip_policy_never_redecodes_or_reextracts(workflow_run):
+    config_file = workflow_run / "config.yaml"
+    original = config_file.read_text()
+    config = yaml.safe_load(original)
+    try:
+        config["frames"]["on_bad_video"] = "fail"  # no clip is bad here: nothing to redo, nothing deleted
+        config_file.write_text(yaml.safe_dump(config))
+        assert NOTHING_TO_DO in snakemake(workflow_run, "-n")
+        config["frames"]["on_partial_video"] = "keep"  # which clips train: training reruns, decoding does not
+        config_file.write_text(yaml.safe_dump(config))
+        jobs = pending_jobs(snakemake(workflow_run, "-n"))
+        assert set(jobs) == {"train_model", "aggregate_model", "report", "all"}
+    finally:
+        config_file.write_text(original)

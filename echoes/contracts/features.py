@@ -1,11 +1,12 @@
 """``data/<dataset>/features.h5``: one row of per-frame CNN features per clip, with labels and groups.
 
 Datasets: ``features`` ``[N, T, F]`` (float32 or float16), ``labels`` ``[N]`` (0-based),
-``groups`` ``[N]``, ``video_ids`` ``[N]``, ``classes`` ``[C]``, and the clips that failed to
-decode (``skipped_video_ids``, ``skipped_reasons``). Attributes say how the features were made
-(backbone, weights, T, frame size, precision, dataset, versions). One file holds every clip once;
-a split is a list of ids in the manifest. Written by feature extraction, read by training; this
-module is the only one that writes or reads it.
+``groups`` ``[N]``, ``video_ids`` ``[N]``, ``classes`` ``[C]``, the clips that failed to decode
+(``skipped_video_ids``, ``skipped_reasons``) and the partial ones, which stay in the file
+(``partial_video_ids``, ``partial_reasons``; ``frames.on_partial_video`` acts at training).
+Attributes say how the features were made (backbone, weights, T, frame size, precision, dataset,
+versions). One file holds every clip once; a split is a list of ids in the manifest. Written by
+feature extraction, read by training; this module is the only one that writes or reads it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from echoes.files import atomic_path
 
-FEATURES_FORMAT = 1
+FEATURES_FORMAT = 2
 
 
 class FeaturesFileError(ValueError):
@@ -39,6 +40,7 @@ class FeatureSet:
     classes: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    partial: list[tuple[str, str]] = field(default_factory=list)
 
 
 class FeatureWriter:
@@ -59,6 +61,7 @@ class FeatureWriter:
         classes: Sequence[str],
         skipped: Sequence[tuple[str, str]],
         attrs: Mapping[str, Any],
+        partial: Sequence[tuple[str, str]] = (),
     ) -> None:
         string = h5py.string_dtype()
         self._h5.create_dataset("video_ids", data=list(video_ids), dtype=string)
@@ -67,6 +70,8 @@ class FeatureWriter:
         self._h5.create_dataset("classes", data=list(classes), dtype=string)
         self._h5.create_dataset("skipped_video_ids", data=[s[0] for s in skipped], dtype=string)
         self._h5.create_dataset("skipped_reasons", data=[s[1] for s in skipped], dtype=string)
+        self._h5.create_dataset("partial_video_ids", data=[p[0] for p in partial], dtype=string)
+        self._h5.create_dataset("partial_reasons", data=[p[1] for p in partial], dtype=string)
         self._h5.attrs.update({**attrs, "format": FEATURES_FORMAT})
 
 
@@ -82,7 +87,7 @@ def save_features(out: Path, data: FeatureSet) -> None:
     n, t, dim = data.features.shape
     with write_features(out, n, t, dim, str(data.features.dtype)) as writer:
         writer.write_rows(0, data.features)
-        writer.finish(data.video_ids, data.labels, data.groups, data.classes, data.skipped, data.attrs)
+        writer.finish(data.video_ids, data.labels, data.groups, data.classes, data.skipped, data.attrs, data.partial)
 
 
 def _check(h5: h5py.File, path: Path) -> None:
@@ -93,11 +98,20 @@ def _check(h5: h5py.File, path: Path) -> None:
         )
 
 
-def read_video_ids(path: Path) -> list[str]:
-    """The clips the file holds, without loading their features."""
+def _pairs(h5: h5py.File, ids: str, reasons: str) -> list[tuple[str, str]]:
+    return list(zip([s.decode() for s in h5[ids][:]], [s.decode() for s in h5[reasons][:]], strict=True))
+
+
+def read_clip_lists(path: Path) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """The clips the file holds, the skipped ``(id, reason)`` and the partial ones, without loading features."""
     with h5py.File(path, "r") as h5:
         _check(h5, path)
-        return [s.decode() for s in h5["video_ids"][:]]
+        ids = [s.decode() for s in h5["video_ids"][:]]
+        return (
+            ids,
+            _pairs(h5, "skipped_video_ids", "skipped_reasons"),
+            _pairs(h5, "partial_video_ids", "partial_reasons"),
+        )
 
 
 def read_features(path: Path) -> FeatureSet:
@@ -111,11 +125,6 @@ def read_features(path: Path) -> FeatureSet:
             video_ids=[s.decode() for s in h5["video_ids"][:]],
             classes=[s.decode() for s in h5["classes"][:]],
             attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()},
-            skipped=list(
-                zip(
-                    [s.decode() for s in h5["skipped_video_ids"][:]],
-                    [s.decode() for s in h5["skipped_reasons"][:]],
-                    strict=True,
-                )
-            ),
+            skipped=_pairs(h5, "skipped_video_ids", "skipped_reasons"),
+            partial=_pairs(h5, "partial_video_ids", "partial_reasons"),
         )

@@ -2,7 +2,8 @@
 
 Written by the decode stage (one shard per job), read by feature extraction. Each shard holds
 ``frames`` ``[clips, T, size, size, 3]`` uint8, the ``video_ids`` that decoded, and the ids and
-reasons of the clips that did not. This module is the only one that writes or reads them.
+reasons of the clips that did not, and the partial clips (decoded, but fewer frames than the
+container declares) with their counts. This module is the only one that writes or reads them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from echoes.files import atomic_path
 
-FRAMES_FORMAT = 1
+FRAMES_FORMAT = 2
 
 
 class FrameShardError(ValueError):
@@ -27,6 +28,7 @@ def write_frame_shard(
     frames: Sequence[np.ndarray],
     video_ids: Sequence[str],
     failed: Sequence[tuple[str, str]],
+    partial: Sequence[tuple[str, str]] = (),
     *,
     t: int,
     size: int,
@@ -41,6 +43,8 @@ def write_frame_shard(
         h5.create_dataset("video_ids", data=np.array(list(video_ids), dtype=object), dtype=string)
         h5.create_dataset("failed_ids", data=np.array([f[0] for f in failed], dtype=object), dtype=string)
         h5.create_dataset("failed_reasons", data=np.array([f[1] for f in failed], dtype=object), dtype=string)
+        h5.create_dataset("partial_ids", data=np.array([p[0] for p in partial], dtype=object), dtype=string)
+        h5.create_dataset("partial_reasons", data=np.array([p[1] for p in partial], dtype=object), dtype=string)
         h5.attrs.update(
             {"format": FRAMES_FORMAT, "frames_per_clip": t, "frame_size": size, "shard": shard, "n_shards": n_shards}
         )
@@ -54,16 +58,20 @@ def _check(h5: h5py.File, path: Path) -> None:
         )
 
 
-def read_frame_shards(paths: Sequence[Path]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Video ids that decoded and ``(id, reason)`` of those that did not, over all shards in order."""
-    ids, failed = [], []
+def _pairs(h5: h5py.File, ids: str, reasons: str) -> list[tuple[str, str]]:
+    return list(zip([s.decode() for s in h5[ids][:]], [s.decode() for s in h5[reasons][:]], strict=True))
+
+
+def read_frame_shards(paths: Sequence[Path]) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Video ids that decoded, ``(id, reason)`` of those that did not, and of the partial ones, over all shards."""
+    ids, failed, partial = [], [], []
     for path in paths:
         with h5py.File(path, "r") as h5:
             _check(h5, path)
             ids += [s.decode() for s in h5["video_ids"][:]]
-            reasons = [s.decode() for s in h5["failed_reasons"][:]]
-            failed += list(zip([s.decode() for s in h5["failed_ids"][:]], reasons, strict=True))
-    return ids, failed
+            failed += _pairs(h5, "failed_ids", "failed_reasons")
+            partial += _pairs(h5, "partial_ids", "partial_reasons")
+    return ids, failed, partial
 
 
 def shard_geometry(path: Path) -> tuple[int, int]:

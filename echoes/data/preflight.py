@@ -7,12 +7,41 @@ in seconds, on the console, naming the split and its counts, rather than after h
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
-from echoes.contracts.features import FeaturesFileError, read_video_ids
+from echoes.contracts.features import FeaturesFileError, read_clip_lists
 from echoes.contracts.manifest import Manifest, read_manifest
+
+
+class ClipPolicyError(ValueError):
+    """Clips that a ``fail`` policy refuses; the message lists them all, with the policy's config key."""
+
+
+def check_clip_policy(
+    skipped: Sequence[tuple[str, str]],
+    partial: Sequence[tuple[str, str]],
+    on_bad_video: str,
+    on_partial_video: str,
+) -> set[str]:
+    """Apply ``frames.on_bad_video`` and ``frames.on_partial_video``; returns the partial ids to leave out.
+
+    ``fail`` raises once, listing every offending clip (the first 20, and how many); ``skip`` leaves
+    them out (a clip that does not decode never has features anyway); ``keep`` uses partial clips.
+    """
+    problems = []
+    for policy, key, clips, what in (
+        (on_bad_video, "frames.on_bad_video", skipped, "did not decode"),
+        (on_partial_video, "frames.on_partial_video", partial, "are partial (fewer frames than declared)"),
+    ):
+        if policy == "fail" and clips:
+            listed = "; ".join(f"{video_id}: {reason}" for video_id, reason in clips[:20])
+            more = f" (and {len(clips) - 20} more)" if len(clips) > 20 else ""
+            problems.append(f"{len(clips)} clip(s) {what} and {key} is 'fail': {listed}{more}")
+    if problems:
+        raise ClipPolicyError(" | ".join(problems) + ". Set the policy to skip (or keep partial clips) to go on.")
+    return {video_id for video_id, _ in partial} if on_partial_video == "skip" else set()
 
 
 class SplitError(ValueError):
@@ -48,8 +77,8 @@ def check_splits(manifest: Manifest, splits: Sequence[int], usable: Collection[s
     return warnings
 
 
-def preflight(data_dir: str | Path, splits: Sequence[int]) -> None:
-    """At workflow start: the selected splits against the manifest and features already on disk (if any)."""
+def preflight(data_dir: str | Path, splits: Sequence[int], frames: Mapping[str, str] | None = None) -> None:
+    """At workflow start: the clip policies and the selected splits against the files already on disk (if any)."""
     manifest_path, features_path = Path(data_dir) / "manifest.tsv", Path(data_dir) / "features.h5"
     if not manifest_path.is_file():
         return
@@ -60,5 +89,24 @@ def preflight(data_dir: str | Path, splits: Sequence[int]) -> None:
     usable = None
     if features_path.is_file():
         with suppress(FeaturesFileError):  # another format: feature extraction rebuilds and checks it
-            usable = set(read_video_ids(features_path))
+            ids, skipped, partial = read_clip_lists(features_path)
+            left_out = check_clip_policy(
+                skipped, partial, **(frames or {"on_bad_video": "skip", "on_partial_video": "keep"})
+            )
+            usable = set(ids) - left_out
     check_splits(manifest, splits, usable)
+
+
+def clip_summary(data_dir: str | Path) -> str:
+    """The line printed at the end of every run: how many clips did not decode, how many are partial."""
+    features_path = Path(data_dir) / "features.h5"
+    if not features_path.is_file():
+        return "clips: no features.h5 yet"
+    try:
+        ids, skipped, partial = read_clip_lists(features_path)
+    except FeaturesFileError:
+        return f"clips: {features_path} is of another format (rerun to rebuild it)"
+    return (
+        f"clips: {len(ids)} with features, {len(skipped)} did not decode (skipped), {len(partial)} partial "
+        f"(fewer frames than declared); lists and reasons in {features_path} and the decode logs"
+    )

@@ -14,8 +14,5 @@ with log_to(smk.log[0]):
         shards=frames["shards"],
         per_clip=frames["per_clip"],
         size=frames["size"],
-        on_bad_video=frames["on_bad_video"],
     )
-    print(f"decoded {len(result.video_ids)} clips, skipped {len(result.failed)}")
-    for video_id, reason in result.failed:
-        print(f"skipped {video_id}: {reason}")
+    print(f"decoded {len(result.video_ids)} clips ({len(result.partial)} partial), {len(result.failed)} did not decode")

@@ -14,6 +14,9 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         device=smk.params.device,
         threads=smk.threads,
         dataset=smk.params.dataset,
-        splits=smk.config["splits"],  # from the config, not params: other splits must not re-extract
+        # from the config, not params: other splits or policies must not re-extract
+        splits=smk.config["splits"],
+        on_bad_video=smk.config["frames"]["on_bad_video"],
+        on_partial_video=smk.config["frames"]["on_partial_video"],
     )
     print(info)

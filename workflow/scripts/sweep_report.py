@@ -5,4 +5,5 @@ from echoes.report import render_sweep
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]):
-    render_sweep(smk.wildcards.sweep, smk.params.points, smk.params.runs, smk.output.table, smk.output.figure)
+    points = dict(smk.params.points)  # [name, values] pairs in grid order
+    render_sweep(smk.wildcards.sweep, points, smk.params.runs, smk.output.table, smk.output.figure)

@@ -24,6 +24,7 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         device=smk.params.device,
         threads=smk.threads,
         tracking=read_tracking_info(smk.input.tracking),
+        on_partial_video=smk.params.on_partial_video,
         log_path=smk.log[0],
         tags={
             "echoes.rule": smk.rule,
