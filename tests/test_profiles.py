@@ -60,3 +60,8 @@ def test_each_rule_asks_slurm_for_its_resources(slurm_plan, rule, expected):
         assert job["slurm_partition"].startswith("FILL IN") and job["slurm_account"].startswith("FILL IN")
     if "gpu" not in expected:
         assert all("gpu" not in job for job in slurm_plan[rule])
+
+
+def test_the_default_profile_redoes_a_job_that_was_killed():
+    profile = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    assert profile["rerun-incomplete"] is True

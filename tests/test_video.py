@@ -1,5 +1,6 @@
 """Decoding: uniform frame sampling, resizing, and bad files that are listed rather than lost."""
 
+import re
 import shutil
 
 import av
@@ -175,3 +176,18 @@ def test_a_file_without_a_video_stream_is_a_bad_video(tmp_path):
         output.mux(stream.encode())
     with pytest.raises(VideoError, match="speech.wav: no video stream"):
         decode_clip(tmp_path / "speech.wav", 4, 32)
+
+
+def test_decode_logs_give_each_clips_counts_and_a_run_ends_with_a_clip_summary(
+    tiny_dataset, tiny_manifest, tiny_features, tmp_path, capsys
+):
+    from echoes.data.preflight import clip_summary
+
+    decode_shard(tiny_manifest, tiny_dataset / "videos", tmp_path / "s.h5", 0, 1, 4, 32)
+    logged = capsys.readouterr().out.splitlines()
+    clips = read_manifest(tiny_manifest).clips
+    assert len(logged) == len(clips)
+    assert all(re.fullmatch(r"\S+: decoded \d+ of \d+ declared frames", line) for line in logged)
+    summary = clip_summary(tiny_features.parent)
+    assert summary.startswith(f"clips: {len(clips)} with features, 0 did not decode (skipped), 0 partial")
+    assert clip_summary(tmp_path / "nothing") == "clips: no features.h5 yet"

@@ -20,6 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from echoes.contracts.hdf5 import check_format, read_pairs, write_pairs
 from echoes.files import atomic_path
 
 FEATURES_FORMAT = 2
@@ -68,10 +69,8 @@ class FeatureWriter:
         self._h5.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
         self._h5.create_dataset("groups", data=np.asarray(groups, dtype=np.int64))
         self._h5.create_dataset("classes", data=list(classes), dtype=string)
-        self._h5.create_dataset("skipped_video_ids", data=[s[0] for s in skipped], dtype=string)
-        self._h5.create_dataset("skipped_reasons", data=[s[1] for s in skipped], dtype=string)
-        self._h5.create_dataset("partial_video_ids", data=[p[0] for p in partial], dtype=string)
-        self._h5.create_dataset("partial_reasons", data=[p[1] for p in partial], dtype=string)
+        write_pairs(self._h5, "skipped_video_ids", "skipped_reasons", skipped)
+        write_pairs(self._h5, "partial_video_ids", "partial_reasons", partial)
         self._h5.attrs.update({**attrs, "format": FEATURES_FORMAT})
 
 
@@ -91,15 +90,7 @@ def save_features(out: Path, data: FeatureSet) -> None:
 
 
 def _check(h5: h5py.File, path: Path) -> None:
-    found = h5.attrs.get("format")
-    if found != FEATURES_FORMAT:
-        raise FeaturesFileError(
-            f"{path}: features format {found!r}, expected {FEATURES_FORMAT}; delete it and rerun snakemake"
-        )
-
-
-def _pairs(h5: h5py.File, ids: str, reasons: str) -> list[tuple[str, str]]:
-    return list(zip([s.decode() for s in h5[ids][:]], [s.decode() for s in h5[reasons][:]], strict=True))
+    check_format(h5, path, FEATURES_FORMAT, "features", FeaturesFileError)
 
 
 def read_clip_lists(path: Path) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
@@ -109,8 +100,8 @@ def read_clip_lists(path: Path) -> tuple[list[str], list[tuple[str, str]], list[
         ids = [s.decode() for s in h5["video_ids"][:]]
         return (
             ids,
-            _pairs(h5, "skipped_video_ids", "skipped_reasons"),
-            _pairs(h5, "partial_video_ids", "partial_reasons"),
+            read_pairs(h5, "skipped_video_ids", "skipped_reasons"),
+            read_pairs(h5, "partial_video_ids", "partial_reasons"),
         )
 
 
@@ -125,6 +116,6 @@ def read_features(path: Path) -> FeatureSet:
             video_ids=[s.decode() for s in h5["video_ids"][:]],
             classes=[s.decode() for s in h5["classes"][:]],
             attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()},
-            skipped=_pairs(h5, "skipped_video_ids", "skipped_reasons"),
-            partial=_pairs(h5, "partial_video_ids", "partial_reasons"),
+            skipped=read_pairs(h5, "skipped_video_ids", "skipped_reasons"),
+            partial=read_pairs(h5, "partial_video_ids", "partial_reasons"),
         )

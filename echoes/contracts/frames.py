@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from echoes.contracts.hdf5 import check_format, read_pairs, write_pairs
 from echoes.files import atomic_path
 
 FRAMES_FORMAT = 2
@@ -41,25 +42,15 @@ def write_frame_shard(
         stacked = np.stack(frames) if len(frames) else np.zeros((0, t, size, size, 3), np.uint8)
         h5.create_dataset("frames", data=stacked, chunks=(1, t, size, size, 3) if len(frames) else None)
         h5.create_dataset("video_ids", data=np.array(list(video_ids), dtype=object), dtype=string)
-        h5.create_dataset("failed_ids", data=np.array([f[0] for f in failed], dtype=object), dtype=string)
-        h5.create_dataset("failed_reasons", data=np.array([f[1] for f in failed], dtype=object), dtype=string)
-        h5.create_dataset("partial_ids", data=np.array([p[0] for p in partial], dtype=object), dtype=string)
-        h5.create_dataset("partial_reasons", data=np.array([p[1] for p in partial], dtype=object), dtype=string)
+        write_pairs(h5, "failed_ids", "failed_reasons", failed)
+        write_pairs(h5, "partial_ids", "partial_reasons", partial)
         h5.attrs.update(
             {"format": FRAMES_FORMAT, "frames_per_clip": t, "frame_size": size, "shard": shard, "n_shards": n_shards}
         )
 
 
 def _check(h5: h5py.File, path: Path) -> None:
-    found = h5.attrs.get("format")
-    if found != FRAMES_FORMAT:
-        raise FrameShardError(
-            f"{path}: frame shard format {found!r}, expected {FRAMES_FORMAT}; delete it and rerun snakemake"
-        )
-
-
-def _pairs(h5: h5py.File, ids: str, reasons: str) -> list[tuple[str, str]]:
-    return list(zip([s.decode() for s in h5[ids][:]], [s.decode() for s in h5[reasons][:]], strict=True))
+    check_format(h5, path, FRAMES_FORMAT, "frame shard", FrameShardError)
 
 
 def read_frame_shards(paths: Sequence[Path]) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
@@ -69,8 +60,8 @@ def read_frame_shards(paths: Sequence[Path]) -> tuple[list[str], list[tuple[str,
         with h5py.File(path, "r") as h5:
             _check(h5, path)
             ids += [s.decode() for s in h5["video_ids"][:]]
-            failed += _pairs(h5, "failed_ids", "failed_reasons")
-            partial += _pairs(h5, "partial_ids", "partial_reasons")
+            failed += read_pairs(h5, "failed_ids", "failed_reasons")
+            partial += read_pairs(h5, "partial_ids", "partial_reasons")
     return ids, failed, partial
 
 
