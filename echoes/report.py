@@ -347,8 +347,18 @@ def _save_png(fig, out: Path, dpi: int) -> None:
     _pyplot().close(fig)
 
 
-def plot_accuracy_vs_time(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path) -> None:
+def model_colours(names: Sequence[str]) -> dict[str, Any]:
+    """One fixed colour per model, the same in every figure (tab10, in display order)."""
+    palette = _pyplot().get_cmap("tab10").colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def plot_accuracy_vs_time(
+    by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path, colours: Mapping[str, Any] | None = None
+) -> None:
+    """Mean test accuracy against mean training time, with ± std error bars where n > 1."""
     plt = _pyplot()
+    colours = colours or model_colours(list(by_model))
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, runs in by_model.items():
         s = summarise(runs)
@@ -358,8 +368,10 @@ def plot_accuracy_vs_time(by_model: Mapping[str, Sequence[Mapping[str, Any]]], o
             xerr=s["std"]["train_time_s"],
             yerr=100 * s["std"]["accuracy_top1"],
             fmt="o",
-            capsize=3,
-            label=name,
+            capsize=4,
+            elinewidth=1.5,
+            color=colours[name],
+            label=f"{name} (n={s['n']})",
         )
     ax.set_xscale("log")
     ax.set_xlabel("training time (s, log scale)")
@@ -370,16 +382,38 @@ def plot_accuracy_vs_time(by_model: Mapping[str, Sequence[Mapping[str, Any]]], o
     _save_png(fig, out, dpi=120)
 
 
-def plot_learning_curves(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path) -> None:
+def mean_and_spread(curves: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
+    """Per epoch, the mean and std over the curves that reach it (early stopping ends them at different epochs)."""
+    length = max(len(c) for c in curves)
+    means, stds = [], []
+    for epoch in range(length):
+        values = [c[epoch] for c in curves if len(c) > epoch]
+        means.append(statistics.fmean(values))
+        stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
+    return means, stds
+
+
+def plot_learning_curves(
+    by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path, colours: Mapping[str, Any] | None = None
+) -> None:
+    """Validation accuracy per epoch of the gradient models: mean over runs, ± std as a band."""
     plt = _pyplot()
+    colours = colours or model_colours(list(by_model))
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, runs in by_model.items():
-        for i, run in enumerate(runs):
-            curve = [h["val_accuracy"] for h in run["history"] if "val_accuracy" in h]
-            if curve:
-                ax.plot(range(1, len(curve) + 1), [100 * v for v in curve], label=name if i == 0 else None, alpha=0.8)
+        curves = [[100 * h["val_accuracy"] for h in run["history"] if "val_accuracy" in h] for run in runs]
+        curves = [c for c in curves if c]
+        if not curves:
+            continue
+        mean, std = mean_and_spread(curves)
+        epochs = range(1, len(mean) + 1)
+        ax.plot(epochs, mean, color=colours[name], label=f"{name} (n={len(curves)})")
+        if len(curves) > 1:
+            low = [m - d for m, d in zip(mean, std, strict=True)]
+            high = [m + d for m, d in zip(mean, std, strict=True)]
+            ax.fill_between(epochs, low, high, color=colours[name], alpha=0.2, linewidth=0)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (%)")
+    ax.set_ylabel("validation accuracy (%), mean ± std over runs")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -405,22 +439,55 @@ def top_confusions(runs: Sequence[Mapping[str, Any]], classes: Sequence[str], to
 
 
 def plot_confusions(by_model: Mapping[str, Sequence[Mapping[str, Any]]], out: Path) -> None:
+    """Per model, the confusion matrix (mean count over runs) with class names, counts and a colour bar."""
     plt = _pyplot()
     names = list(by_model)
+    classes = next((r.get("classes") for runs in by_model.values() for r in runs if r.get("classes")), [])
     columns = min(3, len(names))
     rows = -(-len(names) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 4.2 * rows), squeeze=False)
     for ax in axes.flat[len(names) :]:
         ax.axis("off")
     for ax, name in zip(axes.flat, names, strict=False):
         matrix = mean_confusion(by_model[name])
-        ax.imshow(matrix, cmap="Blues")
-        ax.set_title(name, fontsize=9)
+        image = ax.imshow(matrix, cmap="Blues")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        top = max((v for row in matrix for v in row), default=0)
+        for i, row in enumerate(matrix):
+            for j, value in enumerate(row):
+                if value:
+                    ax.text(j, i, f"{value:.1f}".rstrip("0").rstrip("."), ha="center", va="center", fontsize=6,
+                            color="white" if value > top / 2 else "black")  # fmt: skip
+        ticks = range(len(matrix))
+        labels = classes if len(classes) == len(matrix) else [str(i) for i in ticks]
+        ax.set_xticks(list(ticks), labels, rotation=90, fontsize=5)
+        ax.set_yticks(list(ticks), labels, fontsize=5)
+        ax.set_title(f"{name} (n={len(by_model[name])})", fontsize=9)
         ax.set_xlabel("predicted", fontsize=8)
         ax.set_ylabel("true", fontsize=8)
-        ax.tick_params(labelsize=6)
     fig.tight_layout()
-    _save_png(fig, out, dpi=100)
+    _save_png(fig, out, dpi=110)
+
+
+def html_table(rows: Sequence[Mapping[str, str]], caption: str) -> str:
+    """The comparison table as a standalone HTML page (Snakemake's report shows HTML inline, not Markdown)."""
+    import html
+
+    def cell(text: str) -> str:
+        escaped = html.escape(text)
+        return f"<b>{escaped[2:-2]}</b>" if escaped.startswith("**") and escaped.endswith("**") else escaped
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ROW_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{cell(row[h])}</td>" for h in ROW_COLUMNS) + "</tr>" for row in rows)
+    style = (
+        "table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "th{background:#eee}caption{text-align:left;padding:4px 0}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>"
+        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table></body></html>\n"
+    )
 
 
 def link_target(path: Path, base: Path) -> Path:
@@ -443,10 +510,11 @@ def display_order(loaded: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str
 
 
 def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
-    """Stage entry point: write ``comparison.md`` and its figures from the runs' metrics files."""
+    """Stage entry point: write ``comparison.md`` (and the table as ``comparison.html``) and its figures."""
     loaded = {name: [read_metrics(Path(p)) for p in paths] for name, paths in run_paths.items()}
     loaded = {name: loaded[name] for name in display_order(loaded)}
-    table = markdown_table(comparison_rows(loaded))
+    rows = comparison_rows(loaded)
+    table = markdown_table(rows)
     by_model = {name: ok for name, runs in loaded.items() if (ok := finished(runs))}
     all_runs = [r for runs in by_model.values() for r in runs]
     if not all_runs:
@@ -455,9 +523,13 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
             + ", ".join(str(p) for paths in run_paths.values() for p in paths)
         )
     figures_dir = Path(figures_dir)
-    plot_accuracy_vs_time(by_model, figures_dir / "accuracy_vs_time.png")
-    plot_learning_curves(by_model, figures_dir / "learning_curves.png")
+    colours = model_colours(list(loaded))
+    plot_accuracy_vs_time(by_model, figures_dir / "accuracy_vs_time.png", colours)
+    plot_learning_curves(by_model, figures_dir / "learning_curves.png", colours)
     plot_confusions(by_model, figures_dir / "confusion.png")
+    with atomic_path(Path(out).with_suffix(".html")) as tmp:
+        caption = "Echoes: measured from the runs' metrics.json; mean ± std over runs (details in comparison.md)"
+        tmp.write_text(html_table(rows, caption))
     classes = all_runs[0].get("classes", [])
     confused = [
         f"- {name}: {', '.join(top_confusions(runs, classes)) or 'none'}"

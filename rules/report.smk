@@ -10,8 +10,9 @@ rule report:
         runs=[path for model in MODELS for path in model_runs(model)],
         code=code("report.py"),
     output:
-        report=report(
-            "results/comparison.md",
+        report="results/comparison.md",
+        table=report(
+            "results/comparison.html",
             caption="../workflow/report/comparison.rst",
             category="Comparison",
         ),

@@ -184,3 +184,19 @@ def test_unequal_tuning_budgets_are_flagged(runs, tmp_path):
     path.write_text(json.dumps(run))
     text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
     assert "SimpleESN 4" in text and "**Unequal tuning budgets among the compared models**" in text
+
+
+def test_the_table_is_also_an_html_page_with_the_same_rows(runs, tmp_path):
+    render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    page = (tmp_path / "comparison.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<tr>") == 1 + 3
+    for name, accuracy in (("SimpleESN", "96.0 ± 1.4 †"), ("SimpleRNN", "85.0 ± 7.1 †"), ("MeanOfFrames", "40.0")):
+        assert name in page and accuracy in page
+
+
+def test_learning_curves_average_runs_of_different_lengths_epoch_by_epoch():
+    from echoes.report import mean_and_spread, model_colours
+
+    mean, std = mean_and_spread([[50.0, 70.0, 80.0], [60.0, 80.0]])
+    assert mean == [55.0, 75.0, 80.0] and std[2] == 0.0 and std[0] == pytest.approx(7.0711, abs=1e-4)
+    assert model_colours(["A", "B"])["B"] == model_colours(["A", "B", "C"])["B"]  # one colour per model
