@@ -136,6 +136,11 @@ def peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def set_threads(threads: int) -> int:
     """Give PyTorch ``threads`` intra-op threads, never more than the cores this process may use.
 
@@ -144,8 +149,7 @@ def set_threads(threads: int) -> int:
     """
     import torch
 
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, min(int(threads), available))
+    threads = max(1, min(int(threads), available_cores()))
     torch.set_num_threads(threads)
     return threads
 

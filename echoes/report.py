@@ -177,6 +177,8 @@ def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
         if n > 1:
             stability = f"{100 * std['accuracy_top1']:.1f} pt / {std['convergence_epoch']:.1f} ep"
         tuning = [r["tuning"] for r in succeeded[name]]
+        busy = sum(bool(r.get("machine", {}).get("busy")) for r in succeeded[name])
+        training_time = _fmt_time(mean["train_time_s"]) + (f" ⚠ {busy}/{n} busy" if busy else "")
         rows.append(
             {
                 "Model": f"{name} (control)" if is_control else name,
@@ -185,7 +187,7 @@ def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
                 f"Δ top-1 vs {REFERENCE_MODEL} (pt, 95 % CI)": difference,
                 "Validation top-1 (%)": _fmt(mean.get("val_accuracy"), std.get("val_accuracy"), n, 1, 100),
                 "Accuracy top-5 (%)": _fmt(mean["accuracy_top5"], std["accuracy_top5"], n, 1, 100),
-                "Training time": _fmt_time(mean["train_time_s"]),
+                "Training time": training_time,
                 "Time per epoch": _fmt_time(mean["time_per_epoch_s"]),
                 "Epochs (convergence)": f"{mean['epochs']:.0f} ({mean['convergence_epoch']:.0f})",
                 "Std over runs: accuracy / conv. epoch": stability,
@@ -552,6 +554,8 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
             "Training time: the selected candidate's fit (gradient models: all epochs incl. validation passes;",
             "closed-form models: state harvest + ridge solve); tuning time covers every candidate. Convergence:",
             "first epoch within the tolerance of the best validation accuracy (closed form: 1).",
+            "⚠ k/n busy: k of the n runs were timed while the machine's 1-minute load exceeded its cores + 1",
+            "(other work competing): their times are not to be trusted (each run's `machine` in metrics.json).",
             "Trainable params: learned from data (an ESN's reservoir is frozen and counts only in Total).",
             "Memory: peak resident set size of the training process (includes the Python/PyTorch runtime).",
             "Controls: MeanOfFrames averages frame features over time (no order); AllFrames is a ridge readout on",

@@ -25,6 +25,7 @@ The **convergence epoch** is the first epoch whose validation accuracy is within
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import sys
 import time
@@ -44,7 +45,7 @@ from echoes.contracts.features import read_features
 from echoes.contracts.manifest import read_manifest
 from echoes.contracts.metrics import write_metrics
 from echoes.data.preflight import check_clip_policy
-from echoes.devices import peak_rss_mib, pick_device, seed_everything, set_threads
+from echoes.devices import available_cores, peak_rss_mib, pick_device, seed_everything, set_threads
 from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
 from echoes.tuning import Trial, better, candidates, split_candidate, validation_groups
 
@@ -306,7 +307,13 @@ def fit_closed_form(
     _sync(device)
     seconds = time.perf_counter() - start
     train_acc = top_k_accuracy(predict(model, train[0], cfg.harvest_batch_size, device), train[1], 1)
-    print(f"closed-form fit on {len(train[0])} clips in {seconds:.2f} s; {info}", file=sys.stderr)
+    gcv = ", ".join(f"{r}: {score:.4g}" for r, score in info.get("gcv", {}).items())
+    print(
+        f"closed-form fit on {len(train[0])} clips in {seconds:.2f} s (harvest {info['harvest_s']:.2f} s, "
+        f"solve {info['solve_s']:.2f} s); ridge {info['ridge']:.4g}"
+        + (f", chosen by GCV from {{{gcv}}}" if gcv else ""),
+        file=sys.stderr,
+    )
     return [{"epoch": 1, "train_accuracy": train_acc, "seconds": seconds}], info
 
 
@@ -336,6 +343,40 @@ def train_and_evaluate(
     """
     data = load_split(features_path, manifest_path, split, on_partial_video)
     return train_on_split(data, split=split, **settings)
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """The load around a timed fit: other work on the machine makes every time in the row unreliable.
+
+    ``busy`` when the 1-minute load average, at the start or at the end, exceeded the cores this
+    process may use plus one (this job's own threads count towards the load). The CPU time the
+    process got, against its wall time and threads, is recorded beside it.
+    """
+
+    load_start: float
+    cpu_start: float
+    cores: int
+
+    @classmethod
+    def now(cls) -> MachineState:
+        return cls(os.getloadavg()[0], time.process_time(), available_cores())
+
+    def until_now(self, wall_seconds: float) -> dict[str, Any]:
+        load_end, cpu = os.getloadavg()[0], time.process_time() - self.cpu_start
+        threads = torch.get_num_threads()
+        utilisation = cpu / max(wall_seconds * threads, 1e-9)
+        busy = max(self.load_start, load_end) > self.cores + 1
+        return {
+            "cores": self.cores,
+            "threads": threads,
+            "load_1m_start": self.load_start,
+            "load_1m_end": load_end,
+            "cpu_time_s": cpu,
+            "wall_time_s": wall_seconds,
+            "cpu_utilisation": utilisation,
+            "busy": busy,
+        }
 
 
 @dataclass
@@ -454,6 +495,7 @@ def train_on_split(
     fit_idx, val_idx, val_groups = group_holdout(data.train_groups, base_cfg, seed)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    machine = MachineState.now()
     tuning_start = time.perf_counter()
     best, trials = tune(
         data,
@@ -468,6 +510,9 @@ def train_on_split(
         device=device,
     )
     tuning_seconds = time.perf_counter() - tuning_start
+    machine = machine.until_now(tuning_seconds)
+    if machine["busy"]:
+        print(f"WARNING: timed on a busy machine: {machine}", file=sys.stderr)
     model, cfg, history = best.model, best.cfg, best.history
     normaliser = Normaliser.fit(data.train_x[fit_idx], cfg.normalisation)
     test_x = normaliser(data.test_x)
@@ -523,6 +568,7 @@ def train_on_split(
             "time_s": tuning_seconds,
         },
         "val_accuracy": best.trial.val_accuracy,
+        "machine": machine,
         "classes": data.classes,
         "confusion": confusion_matrix(logits.argmax(1), data.test_y, len(data.classes)),
         "history": history,

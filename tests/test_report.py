@@ -200,3 +200,13 @@ def test_learning_curves_average_runs_of_different_lengths_epoch_by_epoch():
     mean, std = mean_and_spread([[50.0, 70.0, 80.0], [60.0, 80.0]])
     assert mean == [55.0, 75.0, 80.0] and std[2] == 0.0 and std[0] == pytest.approx(7.0711, abs=1e-4)
     assert model_colours(["A", "B"])["B"] == model_colours(["A", "B", "C"])["B"]  # one colour per model
+
+
+def test_rows_timed_on_a_busy_machine_are_flagged(runs, tmp_path):
+    path = runs["SimpleRNN"][1]
+    run = json.loads(path.read_text())
+    run["machine"] = {"busy": True, "load_1m_start": 9.5, "cores": 2}
+    path.write_text(json.dumps(run))
+    rows = {r["Model"]: r for r in comparison_rows({k: [load_run(p) for p in v] for k, v in runs.items()})}
+    assert rows["SimpleRNN"]["Training time"] == "12.00 s ⚠ 1/2 busy"
+    assert "⚠" not in rows["SimpleESN"]["Training time"]

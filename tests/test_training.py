@@ -96,7 +96,13 @@ def test_same_seed_gives_identical_metrics(temporal_order_task):
         training = {**FAST, "max_epochs": 3}
         a = _train(temporal_order_task, model, params, training)
         b = _train(temporal_order_task, model, params, training)
-        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}
+        untimed = {
+            k: ({n: v for n, v in a[k].items() if not n.endswith("_s")} if k == "fit_info" else a[k]) for k in keys
+        }
+        again = {
+            k: ({n: v for n, v in b[k].items() if not n.endswith("_s")} if k == "fit_info" else b[k]) for k in keys
+        }
+        assert untimed == again  # everything but the seconds a fit took
         assert [h.get("loss") for h in a["history"]] == [h.get("loss") for h in b["history"]]
 
 
@@ -280,3 +286,13 @@ def test_a_run_with_non_finite_weights_or_predictions_is_failed_never_ok(tempora
         seed=0,
     )
     assert metrics["status"] == "failed" and "non-finite" in metrics["error"]
+
+
+def test_a_run_records_the_machine_load_and_a_closed_form_fit_its_parts_and_gcv_curve(temporal_order_task):
+    m = _train(temporal_order_task, "SimpleESN", {"reservoir_size": 30})
+    machine = m["machine"]
+    assert machine["cores"] >= 1 and machine["wall_time_s"] > 0 and machine["cpu_time_s"] > 0
+    assert machine["busy"] == (max(machine["load_1m_start"], machine["load_1m_end"]) > machine["cores"] + 1)
+    info = m["fit_info"]
+    assert info["harvest_s"] > 0 and info["solve_s"] > 0 and len(info["gcv"]) == 17
+    assert min(info["gcv"], key=info["gcv"].get) == f"{info['ridge']:.4g}"
