@@ -9,6 +9,7 @@ the constructor's signature, so a typo in an import path fails at once, not in a
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
@@ -100,6 +101,13 @@ def check_tracking_uri(uri: str, key: str = "config key tracking.uri") -> str:
             "database) or http://host:5000 (a tracking server)"
         )
     return uri
+
+
+def check_tracking_environment() -> None:
+    """``MLFLOW_TRACKING_URI``, when set, overrides ``tracking.uri``: it must be usable too."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        check_tracking_uri(uri, "environment variable MLFLOW_TRACKING_URI")
 
 
 def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -> MutableMapping[str, Any]:

@@ -23,8 +23,9 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,10 @@ def _init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]
         # from every node; only a local database gets a local artifact folder.
         remote = uri.startswith(("http://", "https://"))
         location = None if remote else (Path(artifact_root).resolve() / name).as_uri()
-        experiment_id = client.create_experiment(name, artifact_location=location)
+        # the UI opens an experiment of this kind on its training runs, not on the GenAI "Traces" view
+        experiment_id = client.create_experiment(
+            name, artifact_location=location, tags={"mlflow.experimentKind": "custom_model_development"}
+        )
     else:
         experiment_id = experiment.experiment_id
     return {
@@ -152,6 +156,116 @@ def retire_earlier_runs(client: Any, experiment_id: str, name: str) -> None:
             client.set_tag(run.info.run_id, "echoes.superseded", "true")
 
 
+def _client_for(uri: str, experiment: str, artifact_root: Path | None) -> tuple[Any, str]:
+    from mlflow.tracking import MlflowClient
+
+    if artifact_root is not None:  # checked where it is used: a deleted database or a new URI is created once
+        experiment_id = init_experiment(uri, experiment, artifact_root)["experiment_id"]
+    else:
+        found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+        if found is None:
+            raise RuntimeError(f"experiment {experiment!r} does not exist at {uri} (init_tracking creates it)")
+        experiment_id = found.experiment_id
+    return MlflowClient(tracking_uri=uri), experiment_id
+
+
+def _warn(uri: str, name: str, error: Exception) -> None:
+    message = f"MLflow tracking at {uri} failed; run {name!r} was not (fully) logged: {error}"
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    log.warning(message)
+
+
+def start_training_run(
+    uri: str,
+    experiment: str,
+    name: str,
+    *,
+    artifact_root: Path | None = None,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str] = (),
+) -> str | None:
+    """Open the run when training starts (so MLflow shows its real duration); its id, or None with a warning."""
+    from mlflow.entities import Param
+
+    try:
+        client, experiment_id = _client_for(uri, experiment, artifact_root)
+        retire_earlier_runs(client, experiment_id, name)
+        run_id = client.create_run(experiment_id, run_name=name, tags=dict(tags)).info.run_id
+        client.log_batch(run_id, params=[Param(k, v) for k, v in flatten(params).items()])
+        return run_id
+    except Exception as error:  # tracking must never cost the training result
+        _warn(uri, name, error)
+        return None
+
+
+def finish_training_run(
+    uri: str,
+    run_id: str,
+    name: str,
+    *,
+    metrics: Mapping[str, float],
+    history: Sequence[Mapping[str, float]],
+    artifacts: Sequence[Path] = (),
+    params: Mapping[str, Any] = (),
+    tags: Mapping[str, str] = (),
+    dataset: Mapping[str, Any] | None = None,
+    model: Callable[[], None] | None = None,
+    status: str = "FINISHED",
+) -> bool:
+    """Log what training measured and close the run; False (with a warning) if tracking failed.
+
+    ``history`` entries carry ``epoch`` (the step) and ``timestamp`` (ms, when the epoch ended);
+    ``dataset`` (name, digest, source, profile) is logged as the run's input; ``model`` logs the
+    MLflow model inside the run.
+    """
+    from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
+
+    try:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        now = int(time.time() * 1000)
+        series = [
+            Metric(key, float(value), int(entry.get("timestamp", now)), int(entry["epoch"]))
+            for entry in history
+            for key, value in entry.items()
+            if key not in ("epoch", "timestamp") and value is not None
+        ]
+        final = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
+        for start in range(0, len(series + final), 900):
+            client.log_batch(run_id, metrics=(series + final)[start : start + 900])
+        client.log_batch(run_id, params=[Param(k, v) for k, v in flatten(dict(params)).items()])
+        for key, value in dict(tags).items():
+            client.set_tag(run_id, key, value)
+        if dataset is not None:
+            entity = Dataset(
+                name=dataset["name"],
+                digest=dataset["digest"],
+                source_type="local",
+                source=json.dumps({"uri": dataset["source"]}),
+                profile=json.dumps(dataset.get("profile", {}), default=str),
+            )
+            client.log_inputs(run_id, datasets=[DatasetInput(entity, [InputTag("mlflow.data.context", "training")])])
+        for artifact in artifacts:
+            client.log_artifact(run_id, str(artifact))
+        if model is not None:
+            import mlflow
+
+            # the fluent API logs models; its URI is process-wide (and exported as MLFLOW_TRACKING_URI): restore it
+            saved = os.environ.get("MLFLOW_TRACKING_URI")
+            mlflow.set_tracking_uri(uri)
+            try:
+                with mlflow.start_run(run_id=run_id):
+                    model()
+            finally:
+                mlflow.set_tracking_uri(saved)
+        client.set_terminated(run_id, status=status)
+        return True
+    except Exception as error:  # tracking must never cost the training result
+        _warn(uri, name, error)
+        return False
+
+
 def log_training_run(
     uri: str,
     experiment: str,
@@ -165,38 +279,9 @@ def log_training_run(
     tags: Mapping[str, str] = (),
     status: str = "FINISHED",
 ) -> str | None:
-    """Log one finished run; returns its id, or ``None`` (with a warning) if tracking failed."""
-    from mlflow.entities import Metric, Param
-    from mlflow.tracking import MlflowClient
-
-    try:
-        if artifact_root is not None:  # checked where it is used: a deleted database or a new URI is created once
-            experiment_id = init_experiment(uri, experiment, artifact_root)["experiment_id"]
-        else:
-            found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
-            if found is None:
-                raise RuntimeError(f"experiment {experiment!r} does not exist at {uri} (init_tracking creates it)")
-            experiment_id = found.experiment_id
-        client = MlflowClient(tracking_uri=uri)
-        retire_earlier_runs(client, experiment_id, name)
-        run = client.create_run(experiment_id, run_name=name, tags=dict(tags))
-        run_id = run.info.run_id
-        client.log_batch(run_id, params=[Param(k, v) for k, v in flatten(params).items()])
-        series = [
-            Metric(key, float(value), 0, int(entry["epoch"]))
-            for entry in history
-            for key, value in entry.items()
-            if key != "epoch" and value is not None
-        ]
-        final = [Metric(k, float(v), 0, 0) for k, v in metrics.items() if v is not None]
-        for start in range(0, len(series + final), 900):
-            client.log_batch(run_id, metrics=(series + final)[start : start + 900])
-        for artifact in artifacts:
-            client.log_artifact(run_id, str(artifact))
-        client.set_terminated(run_id, status=status)
-        return run_id
-    except Exception as error:  # tracking must never cost the training result
-        message = f"MLflow tracking at {uri} failed; run {name!r} was not (fully) logged: {error}"
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
-        log.warning(message)
+    """Open and close one run at once (a run whose training happened elsewhere); its id, or None."""
+    run_id = start_training_run(uri, experiment, name, artifact_root=artifact_root, params=params, tags=tags)
+    if run_id is None:
         return None
+    ok = finish_training_run(uri, run_id, name, metrics=metrics, history=history, artifacts=artifacts, status=status)
+    return run_id if ok else None

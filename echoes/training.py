@@ -46,6 +46,7 @@ from echoes.contracts.manifest import read_manifest
 from echoes.contracts.metrics import write_metrics
 from echoes.data.preflight import check_clip_policy
 from echoes.devices import available_cores, peak_rss_mib, pick_device, seed_everything, set_threads
+from echoes.files import sha256_file
 from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
 from echoes.tuning import Trial, better, candidates, split_candidate, validation_groups
 
@@ -273,6 +274,7 @@ def fit_gradient(
                 "val_accuracy": val_acc,
                 "val_loss": val_loss,
                 "seconds": time.perf_counter() - start,
+                "timestamp": int(time.time() * 1000),  # wall clock, for MLflow's time axis
             }
         )
         progress.set_postfix(loss=f"{history[-1]['loss']:.3f}", val_loss=f"{val_loss:.3f}", val=f"{val_acc:.3f}")
@@ -314,7 +316,8 @@ def fit_closed_form(
         + (f", chosen by GCV from {{{gcv}}}" if gcv else ""),
         file=sys.stderr,
     )
-    return [{"epoch": 1, "train_accuracy": train_acc, "seconds": seconds}], info
+    entry = {"epoch": 1, "train_accuracy": train_acc, "seconds": seconds, "timestamp": int(time.time() * 1000)}
+    return [entry], info
 
 
 def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int, repeats: int, device: str) -> float:
@@ -599,6 +602,24 @@ def failed_metrics(
     }
 
 
+#: What a run measured: MLflow metrics. Everything else (split, seed, counts, settings) is a param or tag.
+MEASURED = (
+    "accuracy_top1",
+    "accuracy_top5",
+    "train_time_s",
+    "time_per_epoch_s",
+    "time_to_convergence_s",
+    "inference_time_per_batch_s",
+    "peak_rss_mib",
+    "peak_gpu_mib",
+    "trainable_params",
+    "total_params",
+    "epochs",
+    "convergence_epoch",
+    "best_epoch",
+)
+
+
 def run_training_job(
     features_path: Path,
     manifest_path: Path,
@@ -619,37 +640,56 @@ def run_training_job(
     log_path: str | None = None,
     on_partial_video: str = "keep",
 ) -> dict:
-    """Stage entry point: train, write the bundle ``model.pt`` and ``metrics.json``, then log to MLflow.
+    """Stage entry point: train, write the bundle ``model.pt`` and ``metrics.json``, and track it in MLflow.
 
-    The files are written before tracking is attempted, so an unreachable tracking server
-    costs a warning, never the result. With ``on_failure="report"`` (``training.on_failure`` unless
-    given here) a model that fails
-    (diverges, bad params, out of memory) writes a metrics file with ``status: failed``, the
-    error and the log path instead of stopping the workflow, so the report still renders and
+    The MLflow run opens when training starts and closes with what it measured, the features it
+    read (as the run's dataset input) and the model (an MLflow pyfunc over the bundle). The files
+    are written before tracking finishes, so an unreachable tracking server costs a warning, never
+    the result. With ``on_failure="report"`` (``training.on_failure`` unless given here) a model
+    that fails (diverges, bad params, out of memory) writes a metrics file with ``status: failed``,
+    the error and the log path instead of stopping the workflow, so the report still renders and
     marks that row; ``"fail"`` re-raises.
     """
-    from echoes.tracking import log_training_run, resolve_tracking_uri, run_name
+    from echoes.tracking import finish_training_run, resolve_tracking_uri, run_name, start_training_run
 
     out_dir = Path(out_dir)
+    tags = dict(tags or {})
+    if tags.get("echoes.git_commit", "unknown") != "unknown":
+        tags["mlflow.source.git.commit"] = tags["echoes.git_commit"]
+    run_id = uri = None
+    if tracking:
+        # the URI in force when the job runs (MLFLOW_TRACKING_URI wins), not the one init_tracking saw
+        uri = resolve_tracking_uri(tracking.get("configured_uri") or tracking["tracking_uri"])
+        run_id = start_training_run(
+            uri,
+            tracking["experiment_name"],
+            run_name(name, split, seed),
+            artifact_root=Path(tracking["artifact_root"]) if "artifact_root" in tracking else None,
+            params={"model": name, "class": model_class, "tune": dict(tune_grid or {}), "split": split, "seed": seed},
+            tags={"echoes.device": device, **tags},
+        )
+    example = None
     try:
-        metrics, model, normaliser = train_and_evaluate(
-            features_path,
-            manifest_path,
+        data = load_split(features_path, manifest_path, split, on_partial_video)
+        example = data.train_x[:2].numpy()
+        metrics, model, normaliser = train_on_split(
+            data,
+            split=split,
             name=name,
             model_class=model_class,
             model_params=model_params,
             training=training,
-            split=split,
             seed=seed,
             device=device,
             threads=threads,
             tune_grid=tune_grid,
-            on_partial_video=on_partial_video,
         )
         state = model.state_dict()
         normalisation = {"mode": normaliser.mode, "mean": normaliser.mean, "std": normaliser.std}
     except Exception as error:
         if (on_failure or TrainingConfig.from_mapping(training).on_failure) != "report":
+            if run_id is not None:
+                finish_training_run(uri, run_id, name, metrics={}, history=[], status="FAILED")
             raise
         traceback.print_exc()
         print(f"WARNING: {name} (split {split}, seed {seed}) failed; the report marks it as failed", file=sys.stderr)
@@ -667,32 +707,40 @@ def run_training_job(
         status=metrics["status"],
     )
     metrics = write_metrics(out_dir / "metrics.json", metrics)
-    if tracking:
-        scalar = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        # the URI in force when the job runs (MLFLOW_TRACKING_URI wins), not the one init_tracking saw
-        uri = resolve_tracking_uri(tracking.get("configured_uri") or tracking["tracking_uri"])
-        log_training_run(
+    if run_id is not None:
+        from echoes.mlflow_model import log_model
+
+        ok = metrics["status"] == "ok"
+        finish_training_run(
             uri,
-            tracking["experiment_name"],
+            run_id,
             run_name(name, split, seed),
-            artifact_root=Path(tracking["artifact_root"]) if "artifact_root" in tracking else None,
-            params={
-                "model": name,
-                "class": model_class,
-                "params": metrics.get("params", dict(model_params)),
-                "tune": dict(tune_grid or {}),
-                "training": metrics.get("training", dict(training)),
-                "split": split,
-                "seed": seed,
-            },
-            metrics=scalar,
+            # the selected candidate's validation accuracy under its own name: val_accuracy is the per-epoch series
+            metrics={k: metrics[k] for k in MEASURED if ok and metrics.get(k) is not None}
+            | ({"val_accuracy_selected": metrics["val_accuracy"]} if ok else {}),
             history=metrics["history"],
-            artifacts=[out_dir / "metrics.json", out_dir / "model.pt"],
-            tags={
-                "echoes.device": metrics.get("device", device),
-                "echoes.status": metrics.get("status", "ok"),
-                **(tags or {}),
+            artifacts=[out_dir / "metrics.json"],
+            params={
+                "params": metrics["params"],
+                "training": metrics.get("training", dict(training)),
+                "normalisation": metrics.get("normalisation", ""),
+                "val_groups": ",".join(metrics.get("val_groups", [])),
+                "clips": {k: metrics.get(k) for k in ("train_clips", "val_clips", "test_clips")},
             },
-            status="FAILED" if metrics.get("status") == "failed" else "FINISHED",
+            tags={"echoes.status": metrics["status"], "echoes.device": metrics.get("device", device)},
+            dataset=features_dataset(features_path, metrics.get("features", {})) if ok else None,
+            model=(lambda: log_model(out_dir / "model.pt", example)) if ok else None,
+            status="FINISHED" if ok else "FAILED",
         )
     return metrics
+
+
+def features_dataset(features_path: Path, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The features file as MLflow's dataset input: its digest and how it was made."""
+    provenance = ("dataset", "backbone", "layer", "weights", "frames_per_clip", "frame_size", "precision")
+    return {
+        "name": f"{attrs.get('dataset', 'features')} features",
+        "digest": sha256_file(features_path)[:16],
+        "source": str(Path(features_path).resolve()),
+        "profile": {k: attrs.get(k) for k in provenance},
+    }

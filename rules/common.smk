@@ -6,7 +6,7 @@ import urllib.parse
 from snakemake.utils import min_version
 
 from echoes.codegraph import package_files
-from echoes.config import check_config_file, check_tracking_uri, validate_config
+from echoes.config import check_config_file, check_tracking_environment, validate_config
 from echoes.data.preflight import clip_summary, preflight
 from echoes.sweeps import sweep_points
 
@@ -15,8 +15,7 @@ min_version("9.0")
 for configfile_path in workflow.configfiles:
     check_config_file(configfile_path)
 validate_config(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
-if os.environ.get("MLFLOW_TRACKING_URI"):  # it overrides tracking.uri
-    check_tracking_uri(os.environ["MLFLOW_TRACKING_URI"], "environment variable MLFLOW_TRACKING_URI")
+check_tracking_environment()  # MLFLOW_TRACKING_URI, which overrides tracking.uri
 
 DATASET = config["dataset"]
 DATA = f"data/{DATASET}"

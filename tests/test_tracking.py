@@ -5,6 +5,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -169,3 +170,60 @@ def test_a_training_job_logs_to_the_uri_in_force_when_it_runs(temporal_order_tas
     )
     with sqlite3.connect(tmp_path / "later.db") as database:
         assert [name for (name,) in database.execute("select name from runs")] == ["esn-split1-seed0"]
+
+
+def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path, monkeypatch):
+    """Real duration and epoch timestamps, bookkeeping as params, the git commit, the features as dataset,
+    and an MLflow model that classifies raw features as the evaluation did."""
+    import time
+
+    import mlflow
+
+    from echoes.training import load_split, run_training_job
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    info = init_experiment(uri, "echoes-test", tmp_path / "artifacts") | {"configured_uri": uri}
+    features, manifest = temporal_order_task
+    started = time.time() * 1000
+    metrics = run_training_job(
+        features,
+        manifest,
+        tmp_path / "run",
+        name="lstm",
+        model_class="SimpleRNN",
+        model_params={"hidden_size": 8},
+        training={"max_epochs": 6, "patience": 6, "learning_rate": 3e-3},
+        split=1,
+        seed=0,
+        tracking=info,
+        tags={"echoes.git_commit": "abc123"},
+    )
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("echoes-test")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    run = client.search_runs([experiment.experiment_id])[0]
+    assert run.info.status == "FINISHED"
+    assert run.info.end_time - run.info.start_time >= 1000 * metrics["train_time_s"]  # opened before training
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [m.step for m in history] == list(range(1, metrics["epochs"] + 1))
+    assert all(m.timestamp >= started for m in history)
+    assert {"split", "seed", "clips.test_clips"} <= set(run.data.params) and "split" not in run.data.metrics
+    assert "accuracy_top1" in run.data.metrics and "format" not in run.data.metrics
+    assert run.data.tags["mlflow.source.git.commit"] == "abc123"
+    assert run.inputs.dataset_inputs[0].dataset.name == "test features"
+
+    assert os.environ.get("MLFLOW_TRACKING_URI") is None  # logging the model left the process's URI as it was
+    mlflow.set_tracking_uri(uri)
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(None)
+    data = load_split(features, manifest, split=1)
+    scores = model.predict(data.test_x.numpy())
+    predicted = scores.argmax(1)
+    confusion = [[0, 0], [0, 0]]
+    for truth, guess in zip(data.test_y.tolist(), predicted.tolist(), strict=True):
+        confusion[truth][guess] += 1
+    assert confusion == metrics["confusion"]
+    assert np.allclose(scores.sum(1), 1.0, atol=1e-5)  # an LSTM's scores are probabilities

@@ -63,7 +63,15 @@ def test_a_training_job_logs_its_run_and_artifacts_to_the_server(mlflow_server, 
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == "SimpleESN-split1-seed0" and run.info.status == "FINISHED"
     assert 0.0 <= run.data.metrics["accuracy_top1"] <= 1.0
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json", "model.pt"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json"}
+    import mlflow
+
+    mlflow.set_tracking_uri(url)
+    try:
+        loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")  # the bundle, as an MLflow model
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert loaded.metadata.metadata["scores"] == "ridge score"
     assert list((folder / "artifacts").rglob("metrics.json"))  # stored by the server, not beside the job
     assert not (tmp_path / "unused").exists()
 
