@@ -103,6 +103,14 @@ def check_tracking_uri(uri: str, key: str = "config key tracking.uri") -> str:
     return uri
 
 
+PACKAGE_ROOT_VARIABLE = "ECHOES_ROOT"
+
+
+def export_package_root(workflow_dir: str | Path) -> str:
+    """Set ``ECHOES_ROOT`` (unless set) to the workflow's folder: envs/echoes.yaml installs the package from it."""
+    return os.environ.setdefault(PACKAGE_ROOT_VARIABLE, str(Path(workflow_dir).resolve()))
+
+
 def check_tracking_environment() -> None:
     """``MLFLOW_TRACKING_URI``, when set, overrides ``tracking.uri``: it must be usable too."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")

@@ -6,11 +6,12 @@ import urllib.parse
 from snakemake.utils import min_version
 
 from echoes.codegraph import package_files
-from echoes.config import check_config_file, check_tracking_environment, validate_config
+from echoes.config import check_config_file, check_tracking_environment, export_package_root, validate_config
 from echoes.data.preflight import clip_summary, preflight
 from echoes.sweeps import sweep_points
 
 min_version("9.0")
+export_package_root(workflow.basedir)  # before any conda environment is created: envs/echoes.yaml installs from it
 
 for configfile_path in workflow.configfiles:
     check_config_file(configfile_path)

@@ -1,6 +1,7 @@
 """The code and the workflow stay clean: ruff, snakefmt and snakemake --lint, and envs agree with pyproject."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -53,7 +54,25 @@ def test_the_conda_environment_pins_what_pyproject_pins():
     env = yaml.safe_load((ROOT / "envs" / "echoes.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     runs_outside_env = {d for d in project["dependencies"] if d.startswith("snakemake")}
-    assert set(pip) - {"-e .."} == set(project["dependencies"]) - runs_outside_env
-    assert "-e .." in pip
+    assert set(pip) - {"-e ${ECHOES_ROOT}"} == set(project["dependencies"]) - runs_outside_env
+    assert "-e ${ECHOES_ROOT}" in pip
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     assert project["requires-python"] == f">={python.removeprefix('python=')}"
+
+
+def test_the_conda_environment_installs_this_repository_from_where_snakemake_copies_its_file(tmp_path, monkeypatch):
+    """Snakemake creates envs from a copy at .snakemake/conda/<hash>.yaml: the package line must not be relative."""
+    from pip._internal.req.req_file import expand_env_variables
+
+    from echoes.config import export_package_root
+
+    copy = tmp_path / ".snakemake" / "conda" / "0123abcd.yaml"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(ROOT / "envs" / "echoes.yaml", copy)
+    pip = next(d["pip"] for d in yaml.safe_load(copy.read_text())["dependencies"] if isinstance(d, dict))
+    monkeypatch.delenv("ECHOES_ROOT", raising=False)
+    assert export_package_root(ROOT) == str(ROOT.resolve())
+    lines = list(expand_env_variables(enumerate(pip, start=1)))  # what pip makes of the requirement lines
+    editable = Path(next(line for _, line in lines if line.startswith("-e ")).removeprefix("-e "))
+    assert editable == ROOT.resolve() and 'name = "echoes"' in (editable / "pyproject.toml").read_text()
+    assert (copy.parent / "..").resolve() != ROOT.resolve()  # the old `-e ..` pointed into .snakemake/

@@ -116,6 +116,9 @@ def slurm_jobs() -> list[dict[str, str]]:
 def test_the_tiny_workflow_runs_through_the_slurm_executor(slurm_cluster, tmp_path):
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     profile["default-resources"]["slurm_partition"] = "debug"  # the settings a user fills in
+    for settings in profile["set-resources"].values():
+        if "slurm_partition" in settings:
+            settings["slurm_partition"] = "debug"  # the one test partition serves the GPU rules too
     del profile["default-resources"]["slurm_account"]
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
