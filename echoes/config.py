@@ -18,10 +18,12 @@ from typing import Any
 import jsonschema
 import yaml
 
-from echoes.features import WeightsUnavailable, check_weights
-from echoes.models import BUILTIN_MODELS, ModelConfigError, constructor_arguments, model_arguments, resolve_model_class
 from echoes.sweeps import SweepError, sweep_points
 from echoes.tuning import candidates, split_candidate
+
+#: Built-in models named by name: the schema's ``$defs/<name>`` lists and checks their params, so
+#: parsing the workflow needs no PyTorch. A model named by import path is imported (and so is torch).
+BUILTIN_NAMES = ("SimpleRNN", "DeepRNN", "SimpleESN", "DeepESN", "MeanOfFrames", "AllFrames")
 
 #: Training settings that are not tunable: what to do when a run fails is not a hyperparameter.
 UNTUNABLE_TRAINING = ("on_failure",)
@@ -139,10 +141,14 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
     check_tuning(entries, config["training"], schema)
     check_dataset_folders(config)
     check_tracking_uri(config["tracking"]["uri"])
-    try:
-        check_weights(config["features"]["weights"])
-    except WeightsUnavailable as error:
-        raise ConfigError(f"config key {error}") from error
+    weights = config["features"]["weights"]
+    if weights not in ("random", "IMAGENET1K_V1"):  # a file: load it now (this imports torch), not in a job
+        from echoes.features import WeightsUnavailable, check_weights
+
+        try:
+            check_weights(weights)
+        except WeightsUnavailable as error:
+            raise ConfigError(f"config key {error}") from error
     return config
 
 
@@ -161,6 +167,10 @@ def check_models(entries: Mapping[str, Mapping[str, Any]]) -> None:
     ``entries`` maps each entry's config key (``models.<name>``, or a sweep point) to the entry.
     """
     for key, entry in entries.items():
+        if entry["class"] in BUILTIN_NAMES:
+            continue  # params checked by the schema (and their tune candidates by check_tuning)
+        from echoes.models import BUILTIN_MODELS, ModelConfigError, model_arguments, resolve_model_class
+
         try:
             cls = resolve_model_class(entry["class"], f"config key {key}.class")
             arguments = model_arguments(cls, entry.get("params", {}), 8, 2, 0, f"config key {key}.params", 4)
@@ -171,6 +181,20 @@ def check_models(entries: Mapping[str, Mapping[str, Any]]) -> None:
                 cls(**arguments)
             except Exception as error:  # a user constructor that cannot be built fails here, not in a job
                 raise ConfigError(f"config key {key}.params: {cls.__name__}(...) fails: {error}") from error
+
+
+def _model_arguments(class_name: str, schema: dict) -> tuple[type | None, list[str], str | None]:
+    """(class or None, argument names, built-in name or None) of a model entry's ``class``.
+
+    A built-in named by name is answered from the schema, without importing the model (or torch).
+    """
+    if class_name in BUILTIN_NAMES:
+        return None, list(schema["$defs"][class_name]["properties"]), class_name
+    from echoes.models import BUILTIN_MODELS, constructor_arguments, resolve_model_class
+
+    cls = resolve_model_class(class_name)
+    builtin = next((name for name, known in BUILTIN_MODELS.items() if known is cls), None)  # a built-in by path
+    return cls, constructor_arguments(cls)[0], builtin
 
 
 def _first_error(schema: dict, instance: Any) -> jsonschema.ValidationError | None:
@@ -188,9 +212,7 @@ def check_tuning(entries: Mapping[str, Mapping[str, Any]], training: Mapping[str
     training_keys = [k for k in training_schema["properties"] if k not in UNTUNABLE_TRAINING]
     for entry_key, entry in entries.items():
         key = f"config key {entry_key}.tune"
-        cls = resolve_model_class(entry["class"])
-        arguments, _ = constructor_arguments(cls)
-        builtin = next((name for name, known in BUILTIN_MODELS.items() if known is cls), None)  # by name or path
+        cls, arguments, builtin = _model_arguments(entry["class"], schema)
         params_schema = {"$ref": f"#/$defs/{builtin}", "$defs": schema["$defs"]}
         for candidate in candidates(entry.get("tune")):
             try:
@@ -205,7 +227,10 @@ def check_tuning(entries: Mapping[str, Mapping[str, Any]], training: Mapping[str
                 error = _first_error(part_schema, instance)
                 if error is not None:
                     raise ConfigError(f"{key}: candidate {candidate}: {_key(error)}: {error.message}")
-            try:
-                model_arguments(cls, merged, 1, 2, 0, key)
-            except ModelConfigError as error:
-                raise ConfigError(str(error)) from error
+            if cls is not None:
+                from echoes.models import ModelConfigError, model_arguments
+
+                try:
+                    model_arguments(cls, merged, 1, 2, 0, key)
+                except ModelConfigError as error:
+                    raise ConfigError(str(error)) from error

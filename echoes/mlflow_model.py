@@ -23,7 +23,7 @@ class EchoesModel(mlflow.pyfunc.PythonModel):
     """The pyfunc around a run bundle (``model.pt``, see :mod:`echoes.contracts.bundle`)."""
 
     def load_context(self, context: Any) -> None:
-        from echoes.predict import load_trained_run
+        from echoes.trained import load_trained_run
 
         self.run = load_trained_run(Path(context.artifacts["bundle"]).parent)
 
@@ -45,7 +45,7 @@ def log_model(bundle: Path, example: np.ndarray) -> None:
     """Log the bundle as the active run's MLflow model, with a signature and an input example."""
     from mlflow.models import infer_signature
 
-    from echoes.predict import load_trained_run
+    from echoes.trained import load_trained_run
 
     run = load_trained_run(Path(bundle).parent)
     with torch.no_grad():

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import torch
 
-from echoes.contracts.bundle import BundleError, read_bundle
+from echoes.contracts.bundle import BundleError
 from echoes.devices import pick_device, set_threads
 from echoes.features import build_backbone, embed_frames
-from echoes.models import BaseModel, build_model
-from echoes.training import Normaliser
+from echoes.trained import load_trained_run
 from echoes.video import VideoError, decode_clip
 
 
@@ -31,47 +30,6 @@ class Prediction:
     video: str
     top: list[tuple[str, float]]  # (class, score), best first
     score: str  # "probability" or "ridge score"
-
-
-@dataclass
-class TrainedRun:
-    """A run's model, ready to classify: rebuilt from its bundle."""
-
-    model: BaseModel
-    normaliser: Normaliser
-    classes: list[str]
-    features: dict
-    name: str
-
-    @property
-    def score(self) -> str:
-        return "ridge score" if self.model.fit_method == "closed_form" else "probability"
-
-
-def load_trained_run(run_dir: str | Path) -> TrainedRun:
-    """The model of ``results/models/<model>/runs/<run>/``; a missing or unusable run is an error naming it."""
-    path = Path(run_dir) / "model.pt"
-    if not path.is_file():
-        raise BundleError(
-            f"{path}: no model bundle; run the workflow first, or check --run (e.g. "
-            "results/models/SimpleESN/runs/split1-seed0)"
-        )
-    bundle = read_bundle(path)
-    features = bundle["features"]
-    norm = bundle["normalisation"]
-    spec = bundle["model"]
-    model = build_model(
-        spec["class"],
-        spec["params"],
-        int(norm["mean"].shape[0]),
-        len(bundle["classes"]),
-        key=f"{path} model",
-        num_frames=int(features["frames_per_clip"]),
-    )
-    model.load_state_dict(bundle["state_dict"])
-    return TrainedRun(
-        model.eval(), Normaliser(norm["mode"], norm["mean"], norm["std"]), bundle["classes"], features, spec["name"]
-    )
 
 
 def backbone_for(features: dict) -> torch.nn.Module:

@@ -48,9 +48,8 @@ from echoes.data.preflight import check_clip_policy
 from echoes.devices import available_cores, peak_rss_mib, pick_device, seed_everything, set_threads
 from echoes.files import sha256_file
 from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
+from echoes.normalisation import Normaliser, normalise
 from echoes.tuning import Trial, better, candidates, split_candidate, validation_groups
-
-NORMALISATIONS = ("global", "clip_mean")
 
 
 class TrainingDiverged(RuntimeError):
@@ -121,34 +120,6 @@ def load_split(features_path: Path, manifest_path: Path, split: int, on_partial_
     fit, held_out = torch.tensor(train), torch.tensor(test)
     attrs = {**attrs, "partial_clips_left_out": len(left_out), "on_partial_video": on_partial_video}
     return SplitData(x[fit], y[fit], groups[train], x[held_out], y[held_out], groups[test], classes, attrs)
-
-
-@dataclass(frozen=True)
-class Normaliser:
-    """The input normalisation of a model: its mode and the fit clips' per-dimension mean and std ``[F]``.
-
-    Kept with the trained model (the run bundle), so that new clips are normalised as training's were.
-    """
-
-    mode: str
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    @classmethod
-    def fit(cls, fit_x: torch.Tensor, mode: str = "global") -> Normaliser:
-        if mode not in NORMALISATIONS:
-            raise ValueError(f"training.normalisation must be one of {NORMALISATIONS}, got {mode!r}")
-        return cls(mode, fit_x.mean(dim=(0, 1)), fit_x.std(dim=(0, 1)).clamp_min(1e-6))
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        scaled = (x - self.mean) / self.std
-        return scaled - scaled.mean(dim=1, keepdim=True) if self.mode == "clip_mean" else scaled
-
-
-def normalise(fit_x: torch.Tensor, *others: torch.Tensor, mode: str = "global") -> tuple[torch.Tensor, ...]:
-    """``fit_x`` and ``others`` normalised with statistics of ``fit_x`` alone (see the module docstring)."""
-    normaliser = Normaliser.fit(fit_x, mode)
-    return tuple(normaliser(x) for x in (fit_x, *others))
 
 
 def group_holdout(groups: np.ndarray, cfg: TrainingConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

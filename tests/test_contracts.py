@@ -11,7 +11,8 @@ from echoes.contracts.features import FeatureSet, FeaturesFileError, read_featur
 from echoes.contracts.frames import FrameShardError, frame_chunks, read_frame_shards, shard_geometry, write_frame_shard
 from echoes.contracts.metrics import MetricsFileError, read_metrics, write_metrics
 from echoes.models import build_model
-from echoes.training import Normaliser, confusion_matrix, load_split, predict, run_training_job
+from echoes.normalisation import Normaliser
+from echoes.training import confusion_matrix, load_split, predict, run_training_job
 
 
 def test_frame_shards_round_trip_in_order(tmp_path):

@@ -76,3 +76,39 @@ def test_the_conda_environment_installs_this_repository_from_where_snakemake_cop
     editable = Path(next(line for _, line in lines if line.startswith("-e ")).removeprefix("-e "))
     assert editable == ROOT.resolve() and 'name = "echoes"' in (editable / "pyproject.toml").read_text()
     assert (copy.parent / "..").resolve() != ROOT.resolve()  # the old `-e ..` pointed into .snakemake/
+
+
+PARSE_WITHOUT_TORCH = """
+import atexit, sys
+atexit.register(lambda: print("torch imported" if "torch" in sys.modules else "no torch"))
+from snakemake.cli import main
+sys.argv = ["snakemake", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("mode", ["-n", "--lint"])
+def test_parsing_the_workflow_imports_no_torch(tmp_path, mode):
+    """A dry run, a lint or a report needs the DAG only: config checks for built-in models come from the schema."""
+    command = [sys.executable, "-c", PARSE_WITHOUT_TORCH, mode, "--cores", "1", "--snakefile", str(ROOT / "Snakefile")]
+    command += ["--directory", str(tmp_path), "--configfile", str(ROOT / "config.yaml")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "no torch" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["models"]["Mine"] = {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": 8}}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    command[-1] = str(tmp_path / "mine.yaml")  # a model named by import path is imported, and torch with it
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert result.returncode == 0 and "torch imported" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_the_builtin_names_the_schema_answers_for_are_the_builtin_models():
+    from echoes.config import BUILTIN_NAMES
+    from echoes.models import BUILTIN_MODELS, constructor_arguments
+
+    assert set(BUILTIN_NAMES) == set(BUILTIN_MODELS)
+    defs = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())["$defs"]
+    for name, cls in BUILTIN_MODELS.items():
+        assert set(defs[name]["properties"]) <= set(constructor_arguments(cls)[0]), name
