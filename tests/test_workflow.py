@@ -279,3 +279,21 @@ def test_changing_a_clip_policy_never_redecodes_or_reextracts(workflow_run):
         assert set(jobs) == {"train_model", "aggregate_model", "report", "all"}
     finally:
         config_file.write_text(original)
+
+
+@pytest.mark.e2e
+def test_the_snakemake_html_report_holds_the_table_inline(workflow_run):
+    import zipfile
+
+    snakemake(workflow_run, "--report", "report.zip")
+    with zipfile.ZipFile(workflow_run / "report.zip") as bundle:
+        names = bundle.namelist()
+        table = next(n for n in names if n.endswith("comparison.html"))
+        page = bundle.read(table).decode()
+        assert any(n.endswith("report.html") for n in names)
+        report_html = bundle.read(next(n for n in names if n.endswith("report.html"))).decode(errors="ignore")
+    comparison = (workflow_run / "results" / "comparison.md").read_text()
+    row = next(line for line in comparison.splitlines() if line.startswith("| SimpleESN"))
+    accuracy = row.split(" | ")[2]
+    assert "SimpleESN" in page and accuracy in page and "<table>" in page
+    assert "Echoes compares Echo State Networks" in report_html  # the workflow description
