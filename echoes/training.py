@@ -4,15 +4,13 @@ Every model family goes through the same protocol (:mod:`echoes.tuning`): the tr
 the split lose whole validation groups; each candidate of the model's ``tune`` grid is fitted on
 the rest (the *fit* clips) and scored on validation; the best candidate alone meets the test clips.
 
-Inputs are normalised identically for every model (``training.normalisation``, a tunable key):
-``global`` standardises each feature dimension with the fit clips' mean and standard deviation
-over all frames; ``clip_mean`` then also subtracts each clip's own mean over time from its frames,
-which removes anything constant within a clip (a scene's offset) and keeps only what changes.
+Inputs are normalised identically for every model (``training.normalisation``, a tunable key;
+see :mod:`echoes.normalisation`), with statistics of the fit clips alone.
 
 - Gradient models (LSTMs, user models): AdamW on cross-entropy in shuffled mini-batches, gradient
   norm clipping, early stopping on validation loss with ``patience`` (the loss keeps improving
   after validation accuracy saturates, so a saturated epoch does not end training); the weights
-  of the lowest-validation-loss epoch are kept.
+  of the last epoch that lowered the validation loss by more than ``min_delta`` are kept.
 - Closed-form models (ESNs, the linear controls): one pass over the fit clips, in batches of
   ``harvest_batch_size`` (large, because the reservoir's per-step matrix product runs near the
   machine's peak only for wide batches), then the ridge solve, its strength chosen by GCV on the
