@@ -130,6 +130,46 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class MemoryWindow:
+    """The peak resident memory of a stretch of work above what the process held when it began.
+
+    On Linux the kernel's high-water mark (VmHWM) is reset at the start (``/proc/self/clear_refs``,
+    value 5), so the peak is the window's own, not one left by loading data or importing libraries;
+    elsewhere the lifetime peak stands in for it (and may overstate the window's).
+    """
+
+    def __init__(self) -> None:
+        self.reset = _reset_peak_rss()
+        self.baseline_mib = current_rss_mib()
+
+    def peak_above_baseline_mib(self) -> float:
+        peak = _status_mib("VmHWM") if self.reset else peak_rss_mib()
+        return max(0.0, peak - self.baseline_mib)
+
+
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise KeyError(field)
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def current_rss_mib() -> float:
+    """This process's resident memory now (MiB); the lifetime peak where /proc is not available."""
+    try:
+        return _status_mib("VmRSS")
+    except (OSError, KeyError):
+        return peak_rss_mib()
+
+
 def peak_rss_mib() -> float:
     """High-water mark of this process's resident memory (MiB), as the kernel counts it."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

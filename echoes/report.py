@@ -35,6 +35,7 @@ SUMMARISED = (
     "epochs",
     "inference_time_per_batch_s",
     "peak_rss_mib",
+    "training_peak_mib",
     "peak_gpu_mib",
     "trainable_params",
     "total_params",
@@ -159,7 +160,8 @@ def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
         speedup = "–"
         if reference is not None and mean["train_time_s"] > 0:
             speedup = f"{reference['mean']['train_time_s'] / mean['train_time_s']:.1f}×"
-        memory = f"{mean['peak_rss_mib']:.0f} MiB"
+        memory = f"{mean['training_peak_mib']:.0f} MiB" if "training_peak_mib" in mean else "–"
+        memory += f" (RSS {mean['peak_rss_mib']:.0f} MiB)"
         if mean.get("peak_gpu_mib") is not None:
             memory += f" (GPU {mean['peak_gpu_mib']:.0f} MiB)"
         accuracy = _fmt(mean["accuracy_top1"], std["accuracy_top1"], n, 1, 100)
@@ -195,7 +197,7 @@ def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
                 "Inference per batch": _fmt_time(mean["inference_time_per_batch_s"]),
                 "Trainable params": _fmt_count(mean["trainable_params"]),
                 "Total params": _fmt_count(mean["total_params"]),
-                "Peak memory (RSS)": memory,
+                "Training memory above baseline (process RSS)": memory,
                 "Tuning: candidates (time)": f"{tuning[0]['candidates']} "
                 f"({_fmt_time(statistics.fmean(t['time_s'] for t in tuning))})",
                 "Runs (n)": str(n) + (f" ({len(failures)} failed: {failures[0]['log']})" if failures else ""),
@@ -233,7 +235,7 @@ ROW_COLUMNS = (
     "Inference per batch",
     "Trainable params",
     "Total params",
-    "Peak memory (RSS)",
+    "Training memory above baseline (process RSS)",
     "Tuning: candidates (time)",
     "Runs (n)",
 )
@@ -557,7 +559,8 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
             "⚠ k/n busy: k of the n runs were timed while the machine's 1-minute load exceeded its cores + 1",
             "(other work competing): their times are not to be trusted (each run's `machine` in metrics.json).",
             "Trainable params: learned from data (an ESN's reservoir is frozen and counts only in Total).",
-            "Memory: peak resident set size of the training process (includes the Python/PyTorch runtime).",
+            "Memory: the peak resident memory of the fit (every tuning candidate) above what the process held",
+            "when it began (runtime, libraries, the clips); in brackets the process's whole peak RSS.",
             "Controls: MeanOfFrames averages frame features over time (no order); AllFrames is a ridge readout on",
             "all frames concatenated (order, but no recurrence). Between them lies what recurrence itself buys.",
             "",
@@ -610,7 +613,7 @@ def sweep_table(points: Mapping[str, Mapping[str, Any]], loaded: Mapping[str, Se
     """Markdown: one row per point, its values, accuracy mean ± std, times, parameters, memory."""
     keys = list(next(iter(points.values())))
     header = ["Point", *keys, "Accuracy top-1 (%)", "Training time", "Inference per batch", "Trainable params"]
-    header += ["Total params", "Peak memory (RSS)", "Runs (n)"]
+    header += ["Total params", "Training memory (process RSS)", "Runs (n)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, values in points.items():
         runs = finished(loaded[name])
@@ -627,7 +630,7 @@ def sweep_table(points: Mapping[str, Mapping[str, Any]], loaded: Mapping[str, Se
                 _fmt_time(mean["inference_time_per_batch_s"]),
                 _fmt_count(mean["trainable_params"]),
                 _fmt_count(mean["total_params"]),
-                f"{mean['peak_rss_mib']:.0f} MiB",
+                f"{mean.get('training_peak_mib', float('nan')):.0f} MiB ({mean['peak_rss_mib']:.0f} MiB)",
                 str(n),
             ]
         lines.append("| " + " | ".join(cells) + " |")

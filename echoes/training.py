@@ -43,7 +43,7 @@ from echoes.contracts.features import read_features
 from echoes.contracts.manifest import read_manifest
 from echoes.contracts.metrics import write_metrics
 from echoes.data.preflight import check_clip_policy
-from echoes.devices import available_cores, peak_rss_mib, pick_device, seed_everything, set_threads
+from echoes.devices import MemoryWindow, available_cores, peak_rss_mib, pick_device, seed_everything, set_threads
 from echoes.files import sha256_file
 from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
 from echoes.normalisation import Normaliser, normalise
@@ -468,6 +468,7 @@ def train_on_split(
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     machine = MachineState.now()
+    memory = MemoryWindow()  # the fit's own peak, above the runtime, libraries and data already held
     tuning_start = time.perf_counter()
     best, trials = tune(
         data,
@@ -524,6 +525,7 @@ def train_on_split(
         ),
         "inference_batch_size": min(cfg.batch_size, len(test_x)),
         "peak_rss_mib": peak_rss_mib(),
+        "training_peak_mib": memory.peak_above_baseline_mib(),
         "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
         "trainable_params": model.trainable_parameters(),
         "total_params": model.total_parameters(),

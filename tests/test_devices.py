@@ -91,3 +91,20 @@ def test_no_lease_is_taken_when_there_is_nothing_to_choose(tmp_path, requested, 
     before = dict(environ)
     with gpu_lease(requested, environ, gpu_count=count, lock_dir=tmp_path) as device:
         assert device is None and environ == before
+
+
+def test_a_memory_window_measures_its_own_peak_not_one_left_before_it():
+    import numpy as np
+
+    from echoes.devices import MemoryWindow
+
+    before = np.ones(300 * 2**20 // 8)  # a 300 MiB peak before the window opens
+    del before
+    window = MemoryWindow()
+    inside = np.ones(120 * 2**20 // 8)  # 120 MiB touched inside the window
+    peak = window.peak_above_baseline_mib()
+    del inside
+    if window.reset:  # Linux: the kernel's high-water mark was reset when the window opened
+        assert 100 <= peak < 250
+    else:
+        assert peak >= 100
