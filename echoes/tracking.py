@@ -89,7 +89,8 @@ def _init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]
         # from every node; only a local database gets a local artifact folder.
         remote = uri.startswith(("http://", "https://"))
         location = None if remote else (Path(artifact_root).resolve() / name).as_uri()
-        # the UI opens an experiment of this kind on its training runs, not on the GenAI "Traces" view
+        # marks the experiment as model training for the UI's kind selector (3.17 still opens its GenAI
+        # overview first: README gives the training-runs URL)
         experiment_id = client.create_experiment(
             name, artifact_location=location, tags={"mlflow.experimentKind": "custom_model_development"}
         )
