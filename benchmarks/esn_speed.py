@@ -1,16 +1,26 @@
-"""Benchmark: Echoes' batched ESN vs ReservoirPy, its harvest kernels against the machine's matmul
-rate, and ESN vs LSTM training time to convergence.
+"""Benchmark: Echoes' ESN harvest against this machine's roofline, like-for-like against ReservoirPy,
+and ESN vs LSTM training time to convergence.
 
-    .venv/bin/pip install "reservoirpy>=0.4,<0.5"     # optional, for the comparison column
-    .venv/bin/python benchmarks/esn_speed.py [--parts reservoirpy features ucf101-sized]
+    .venv/bin/pip install "reservoirpy>=0.4,<0.5"     # optional, for the comparison part
+    .venv/bin/python benchmarks/esn_speed.py [--parts roofline reservoirpy features ucf101-sized]
 
-``reservoirpy`` (same random workload for both: 2,000 sequences x 32 steps x 512 features, 101
-classes, 10 % connectivity, last state -> ridge readout with a fixed ridge): Echoes' harvest +
-readout vs ReservoirPy 0.4's ``Reservoir`` run on the 3-D array (one sequence at a time, as it
-works) + ``Ridge`` on the last states, as in its classification tutorial. Neither side's weight
-drawing is timed (ReservoirPy's ``initialize`` runs before the clock, as Echoes' constructor
-does). Then Echoes' harvest with the dense and the CSR recurrent kernel, in GFLOP/s performed,
-beside the dense matmul rate.
+Every part prints the machine first: CPU model, threads, and the fp32 GEMM rate measured in the
+same run (torch.matmul, and oneDNN's, the kernel behind PyTorch's CPU LSTM).
+
+``roofline`` (random workload: 2,000 sequences x 32 steps x 512 features, W 10 % connected, W_in
+dense and 10 % connected): the time a perfect implementation would need on this machine, i.e.
+the input product at the measured rate of the faster of the dense GEMM and the CSR product for
+that W_in, plus the recurrent product at the measured rate of the faster of the two for that W
+(each rate measured in this run on the product's own matrix, the CSR rate at the best of several
+block widths), beside Echoes' harvest (pooled last states; medians of interleaved runs).
+
+``reservoirpy`` (same workload, 101 classes, last state -> ridge readout with a fixed ridge):
+Echoes' harvest + readout (float32) against ReservoirPy 0.4's ``Reservoir`` + ``Ridge``, given
+Echoes' own ``W``, ``W_in`` and bias (so both have the same densities, sparse where ReservoirPy
+would make them sparse), in float64 and in float32. ReservoirPy runs the 3-D array one sequence at
+a time, as it works (``workers`` 1, its default). The table prints the largest difference between
+the two libraries' last states: the check that both compute the same thing. Neither side's weight
+drawing is timed.
 
 ``features``: SimpleESN vs SimpleRNN, trained as the workflow trains them (config.yaml's
 ``training:`` and model params), on the workflow's features (run the workflow first).
@@ -30,11 +40,15 @@ validation, several seeds, controls) is ``results/comparison.md``. Prints tables
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 import torch
 import yaml
 
@@ -44,24 +58,55 @@ from echoes.models.esn import SimpleESN
 from echoes.training import SplitData, TrainingConfig, load_split, train_on_split
 
 RIDGE = 1e-2
-KERNEL_LABELS = {"dense": "dense, whole batch", "csr": "CSR, cache-sized blocks"}
+STEPS, FEATURES = 32, 512
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
+def median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
+    """Median wall time of ``run`` after one warm-up call."""
+    run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        a @ b
+        run()
         times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
+    return statistics.median(times)
 
 
-def benchmark_esn(units: int) -> SimpleESN:
+def matmul_gflops(n: int = 2048) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / median_seconds(lambda: a @ b) / 1e9
+
+
+def onednn_gflops(n: int = 2048) -> float | None:
+    """fp32 GEMM rate of oneDNN (PyTorch's CPU LSTM kernel), operands already in its layout."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    a, b = torch.randn(n, n).to_mkldnn(), torch.randn(n, n).to_mkldnn()
+    return 2 * n**3 / median_seconds(lambda: torch._C._nn.mkldnn_linear(a, b, None)) / 1e9
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_line(threads: int) -> str:
+    onednn = onednn_gflops()
+    onednn_text = f", oneDNN {onednn:.0f} GFLOP/s (the CPU LSTM's kernel)" if onednn else ""
+    return (
+        f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {threads} threads, torch {torch.__version__}; "
+        f"fp32 GEMM torch.matmul {matmul_gflops():.0f} GFLOP/s{onednn_text}"
+    )
+
+
+def benchmark_esn(units: int, input_connectivity: float = 1.0) -> SimpleESN:
     return SimpleESN(
-        512,
+        FEATURES,
         units,
         101,
         spectral_radius=0.9,
@@ -70,20 +115,17 @@ def benchmark_esn(units: int) -> SimpleESN:
         input_scaling=0.1,
         ridge=RIDGE,
         pooling="last",
+        input_connectivity=input_connectivity,
     )
 
 
-def echoes_fit(x: torch.Tensor, y: torch.Tensor, units: int, batch: int) -> float:
-    """Seconds for harvest + ridge readout, with the kernel Echoes picks."""
-    model = benchmark_esn(units)
-    start = time.perf_counter()
-    model.fit((x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch))
-    return time.perf_counter() - start
+def workload(sequences: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((sequences, STEPS, FEATURES)).astype(np.float32), rng.integers(0, 101, sequences)
 
 
-def harvest_seconds(model: SimpleESN, x: torch.Tensor, batch: int, kernel: str) -> float:
-    """Seconds to harvest pooled states with the ``dense`` or the ``csr`` kernel (its build included)."""
-    model.reservoir.recurrent_format = kernel
+def harvest_seconds(model: SimpleESN, x: torch.Tensor, batch: int) -> float:
+    """Seconds to harvest pooled states, in batches of ``batch``, with the forms Echoes picks."""
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(x), batch):
@@ -91,63 +133,138 @@ def harvest_seconds(model: SimpleESN, x: torch.Tensor, batch: int, kernel: str) 
     return time.perf_counter() - start
 
 
-def reservoirpy_fit(x: np.ndarray, y: np.ndarray, units: int) -> float | None:
-    try:
-        from reservoirpy.nodes import Reservoir, Ridge
-    except ImportError:
-        return None
-    reservoir = Reservoir(units, sr=0.9, lr=0.3, input_scaling=0.1, rc_connectivity=0.1, seed=0)
-    readout = Ridge(ridge=RIDGE)
-    reservoir.initialize(x[0])  # draws W and its spectral radius, untimed as Echoes' constructor is
+def csr_rate_at(csr: torch.Tensor, nonzeros: int, width: int) -> float:
+    x = torch.randn(csr.shape[1], width)
+    return 2 * nonzeros * width / median_seconds(lambda: csr @ x, 9)
+
+
+def product_seconds(matrix_t: torch.Tensor, columns: int) -> float:
+    """Seconds a perfect implementation spends on ``matrix_t @ X`` for ``columns`` columns in all:
+    the faster of the dense GEMM (as one wide product) and the CSR product (at its best block width)."""
+    nonzeros = int(torch.count_nonzero(matrix_t))
+    wide = torch.randn(matrix_t.shape[1], 4096)
+    dense_rate = 2 * matrix_t.numel() * wide.shape[1] / median_seconds(lambda: matrix_t @ wide)
+    csr = esn.to_csr(matrix_t)
+    csr_rate = max(csr_rate_at(csr, nonzeros, width) for width in (32, 64, 128, 256, 512))
+    return min(2 * matrix_t.numel() * columns / dense_rate, 2 * nonzeros * columns / csr_rate)
+
+
+def part_roofline(sequences: int, units_list: list[int], batch: int, repeats: int, connectivities: list[float]) -> None:
+    x, _ = workload(sequences)
+    xt = torch.from_numpy(x)
+    columns = sequences * STEPS
+    print(
+        f"\nRoofline: {sequences} sequences x {STEPS} steps x {FEATURES} features, W 10 % connected, harvest batches "
+        f"of {batch}; bound = input product + recurrent product at the rates measured here (median of {repeats} runs)\n"
+    )
+    print(
+        "| units | W_in connectivity | forms (W_in, W) | input product (s) | recurrent product (s) | bound (s) "
+        "| Echoes harvest (s) | harvest / bound |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for units in units_list:
+        for connectivity in connectivities:
+            model = benchmark_esn(units, connectivity)
+            reservoir = model.reservoir
+            forms = ", ".join(
+                "CSR" if matrix.is_sparse_csr else "dense"
+                for matrix in (reservoir.input_matrix(xt.device), reservoir.recurrent_matrix(xt.device))
+            )
+            harvest = statistics.median(harvest_seconds(model, xt, batch) for _ in range(repeats))
+            input_bound = product_seconds(reservoir.W_in.T.contiguous(), columns)
+            recurrent_bound = product_seconds(reservoir.W.T.contiguous(), columns)
+            bound = input_bound + recurrent_bound
+            print(
+                f"| {units} | {connectivity:g} | {forms} | {input_bound:.2f} | {recurrent_bound:.2f} | {bound:.2f} "
+                f"| {harvest:.2f} | {harvest / bound:.2f}x |",
+                flush=True,
+            )
+
+
+def echoes_fit(model: SimpleESN, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
+    """Seconds for harvest + ridge readout, with the forms Echoes picks."""
     start = time.perf_counter()
-    states = reservoir.run(x)  # 3-D input: a list of [T, units] state arrays, one sequence at a time
-    last = np.stack([s[-1] for s in states])
-    readout.fit(last, np.eye(101)[y])
+    model.fit((x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch))
     return time.perf_counter() - start
 
 
-def part_reservoirpy(sequences: int, units_list: list[int], batch: int, repeats: int) -> None:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((sequences, 32, 512)).astype(np.float32)
-    y = rng.integers(0, 101, sequences)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    print(f"\n{sequences} sequences x 32 steps x 512 features, 101 classes, last state -> ridge readout")
-    print(f"(each time the median of {repeats} interleaved runs; the speed-up is the ratio of the medians)\n")
-    print("| units | Echoes harvest + readout (s) | ReservoirPy 0.4 (s) | speed-up |")
-    print("|---|---|---|---|")
-    for units in units_list:
-        ours, theirs = [], []
-        for _ in range(repeats):
-            ours.append(echoes_fit(xt, yt, units, batch))
-            theirs.append(reservoirpy_fit(x, y, units))
-        mine = statistics.median(ours)
-        if None in theirs:
-            print(f"| {units} | {mine:.2f} | – | n/a (reservoirpy not installed) |", flush=True)
-            continue
-        other = statistics.median(theirs)
-        print(f"| {units} | {mine:.2f} | {other:.2f} | {other / mine:.1f}x |", flush=True)
+def as_reservoirpy_matrix(matrix_t: torch.Tensor, dtype: type) -> np.ndarray | scipy.sparse.csr_matrix:
+    """Echoes' ``W^T`` or ``W_in^T`` as ReservoirPy takes them: sparse (CSR) where ReservoirPy's own
+    initialisers would make them sparse (below full connectivity), else dense."""
+    array = matrix_t.double().numpy().astype(dtype)
+    return scipy.sparse.csr_matrix(array) if np.count_nonzero(array) < array.size else array
 
-    print(
-        f"\nHarvest only (batches of {batch}, median of {repeats} interleaved runs); "
-        f"dense fp32 matmul on this machine: {matmul_gflops():.0f} GFLOP/s\n"
+
+def reservoirpy_node(model: SimpleESN, dtype: type):  # noqa: ANN201 - reservoirpy is optional
+    from reservoirpy.nodes import Reservoir
+
+    reservoir = model.reservoir
+    return Reservoir(
+        reservoir.units,
+        lr=reservoir.leak_rate,
+        W=as_reservoirpy_matrix(reservoir.W.T, dtype),
+        Win=as_reservoirpy_matrix(reservoir.W_in.T, dtype),
+        bias=reservoir.bias.double().numpy().astype(dtype),
+        dtype=dtype,
     )
-    print("| units | recurrent kernel | harvest (s) | GFLOP/s performed | dense-equivalent GFLOP/s |")
-    print("|---|---|---|---|---|")
-    n, t, d = x.shape
+
+
+def reservoirpy_fit(model: SimpleESN, x: np.ndarray, y: np.ndarray, dtype: type) -> float:
+    from reservoirpy.nodes import Ridge
+
+    node, readout = reservoirpy_node(model, dtype), Ridge(ridge=RIDGE)
+    node.initialize(x[0])  # untimed, as Echoes' constructor is
+    start = time.perf_counter()
+    states = node.run(x)  # 3-D input: [T, units] states, one sequence at a time
+    readout.fit(np.stack([s[-1] for s in states]), np.eye(101)[y])
+    return time.perf_counter() - start
+
+
+def last_state_difference(model: SimpleESN, x: np.ndarray) -> float:
+    """Largest |Echoes - ReservoirPy (float64)| over the last states of a few sequences."""
+    node = reservoirpy_node(model, np.float64)
+    node.initialize(x[0])
+    theirs = np.stack([s[-1] for s in node.run(x)])
+    with torch.no_grad():
+        ours = model.reservoir.run(torch.from_numpy(x).permute(1, 2, 0))[-1].T.double().numpy()
+    return float(np.abs(theirs - ours).max())
+
+
+def part_reservoirpy(
+    sequences: int, units_list: list[int], batch: int, repeats: int, connectivities: list[float]
+) -> None:
+    try:
+        import reservoirpy
+    except ImportError:
+        print('\n(reservoirpy not installed: .venv/bin/pip install "reservoirpy>=0.4,<0.5" for the comparison)')
+        return
+    x, y = workload(sequences)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    print(
+        f"\nLike-for-like against ReservoirPy {reservoirpy.__version__}: {sequences} sequences x {STEPS} steps x "
+        f"{FEATURES} features, 101 classes, the same W (10 % connected), W_in and bias on both sides, last state -> "
+        f"ridge readout; each time the median of {repeats} interleaved runs, speed-up = ratio of the medians\n"
+    )
+    print(
+        "| units | W_in connectivity | Echoes fp32 (s) | ReservoirPy fp64 (s) | ReservoirPy fp32 (s) "
+        "| speed-up vs fp64 | vs fp32 | max abs diff of last states |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for units in units_list:
-        model = benchmark_esn(units)
-        nonzeros = {"dense": units * units, "csr": int(torch.count_nonzero(model.reservoir.W))}
-        default = "csr" if esn.prefers_csr(model.reservoir.W, xt.device) else "dense"
-        runs = {"dense": [], "csr": []}
-        for _ in range(repeats):  # interleaved, so that a busy spell of the host hits both kernels
-            for kernel, measured in runs.items():
-                measured.append(harvest_seconds(model, xt, batch, kernel))
-        for kernel, measured in runs.items():
-            seconds = statistics.median(measured)
-            performed = 2 * n * t * (d * units + nonzeros[kernel]) / seconds / 1e9
-            dense_equivalent = 2 * n * t * (d * units + units * units) / seconds / 1e9
-            label = KERNEL_LABELS[kernel] + (" (default)" if kernel == default else "")
-            print(f"| {units} | {label} | {seconds:.2f} | {performed:.0f} | {dense_equivalent:.0f} |", flush=True)
+        for connectivity in connectivities:
+            model = benchmark_esn(units, connectivity)
+            runs: dict[str, list[float]] = {"echoes": [], "float64": [], "float32": []}
+            for _ in range(repeats):  # interleaved, so that a busy spell of the host hits every column
+                runs["echoes"].append(echoes_fit(model, xt, yt, batch))
+                runs["float64"].append(reservoirpy_fit(model, x, y, np.float64))
+                runs["float32"].append(reservoirpy_fit(model, x, y, np.float32))
+            ours, f64, f32 = (statistics.median(runs[key]) for key in ("echoes", "float64", "float32"))
+            difference = last_state_difference(model, x[:64])
+            print(
+                f"| {units} | {connectivity:g} | {ours:.2f} | {f64:.2f} | {f32:.2f} | {f64 / ours:.1f}x "
+                f"| {f32 / ours:.1f}x | {difference:.1e} |",
+                flush=True,
+            )
 
 
 def workflow_settings() -> tuple[dict, dict]:
@@ -234,10 +351,19 @@ def part_ucf101_sized(threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--parts", nargs="+", choices=["reservoirpy", "features", "ucf101-sized"], default=["reservoirpy", "features"]
+        "--parts",
+        nargs="+",
+        choices=["roofline", "reservoirpy", "features", "ucf101-sized"],
+        default=["roofline", "reservoirpy", "features"],
     )
     parser.add_argument("--sequences", type=int, default=2000)
-    parser.add_argument("--units", type=int, nargs="+", default=[1000, 2000])
+    parser.add_argument("--units", type=int, nargs="+", default=[1000, 2000], help="reservoir sizes (ReservoirPy part)")
+    parser.add_argument(
+        "--roofline-units", type=int, nargs="+", default=[1000, 2000, 4000], help="reservoir sizes (roofline part)"
+    )
+    parser.add_argument(
+        "--input-connectivity", type=float, nargs="+", default=[1.0, 0.1], help="W_in densities to measure"
+    )
     parser.add_argument(
         "--batch", type=int, default=TrainingConfig.harvest_batch_size, help="clips per harvest pass (the workflow's)"
     )
@@ -245,9 +371,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--features", type=Path, default=ROOT / "data" / "synthetic" / "features.h5")
     args = parser.parse_args()
-    print(f"threads: {set_threads(args.threads)}; torch {torch.__version__}")
+    print(machine_line(set_threads(args.threads)))
+    if "roofline" in args.parts:
+        part_roofline(args.sequences, args.roofline_units, args.batch, args.repeats, args.input_connectivity)
     if "reservoirpy" in args.parts:
-        part_reservoirpy(args.sequences, args.units, args.batch, args.repeats)
+        part_reservoirpy(args.sequences, args.units, args.batch, args.repeats, args.input_connectivity)
     if "features" in args.parts:
         part_features(args.features, args.threads)
     if "ucf101-sized" in args.parts:

@@ -44,6 +44,10 @@ def test_a_minimal_config_gets_every_default():
         (lambda c: c["models"]["SimpleESN"]["params"].update({"sparsity": 1.0}), "models.SimpleESN.params.sparsity"),
         (lambda c: c["models"]["SimpleESN"]["params"].update({"sparsity": -0.1}), "models.SimpleESN.params.sparsity"),
         (
+            lambda c: c["models"]["DeepESN"]["params"].update({"input_connectivity": 0}),
+            "models.DeepESN.params.input_connectivity",
+        ),
+        (
             lambda c: c["models"]["SimpleESN"]["params"].update({"reservoir_size": 0}),
             "models.SimpleESN.params.reservoir_size",
         ),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model, esn
-from echoes.models.esn import DeepESN, Reservoir, SimpleESN, harvest_blocks, pool_states
+from echoes.models.esn import DeepESN, Reservoir, SimpleESN, fastest_block_width, pool_states
 from echoes.models.ridge import RidgeAccumulator
 from echoes.models.simple_models import BaseModel, DeepRNN, SimpleRNN
 
@@ -33,10 +33,18 @@ def test_echo_state_property_two_initial_states_converge_under_the_same_input():
     assert torch.norm(a[0, -1] - b[0, -1]) < 1e-4
 
 
-@pytest.mark.parametrize(("sparsity", "csr"), [(0.9, True), (0.5, False)], ids=["csr", "dense"])
-def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, csr):
-    reservoir = Reservoir(6, 50, sparsity=sparsity, leak_rate=0.4, input_scaling=0.3, bias_scaling=0.2, seed=3)
-    assert reservoir.recurrent_matrix(torch.device("cpu")).is_sparse_csr == csr
+@pytest.mark.parametrize(
+    ("sparsity", "input_connectivity", "forms"),
+    [(0.9, 1.0, (False, True)), (0.5, 1.0, (False, False)), (0.9, 0.1, (True, True)), (0.5, 0.1, (True, False))],
+    ids=["dense-in-csr-w", "dense-in-dense-w", "csr-in-csr-w", "csr-in-dense-w"],
+)
+def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, input_connectivity, forms):
+    reservoir = Reservoir(
+        6, 50, sparsity=sparsity, leak_rate=0.4, input_scaling=0.3, bias_scaling=0.2, seed=3,
+        input_connectivity=input_connectivity,
+    )  # fmt: skip
+    cpu = torch.device("cpu")
+    assert (reservoir.input_matrix(cpu).is_sparse_csr, reservoir.recurrent_matrix(cpu).is_sparse_csr) == forms
     u = torch.randn(5, 9, 6)
     batched = reservoir(u)
     w_in, w, b, a = reservoir.W_in.double(), reservoir.W.double(), reservoir.bias.double(), reservoir.leak_rate
@@ -47,51 +55,110 @@ def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, csr):
             assert torch.allclose(batched[i, t].double(), x, atol=1e-5)
 
 
-def test_csr_kernel_only_for_sparse_reservoirs_and_never_on_gpu():
+def test_a_plain_tanh_reservoir_leak_rate_one_follows_the_same_equation():
+    reservoir = Reservoir(3, 20, leak_rate=1.0, input_scaling=0.5, seed=0)
+    u = torch.randn(2, 4, 3)
+    x = torch.zeros(2, 20, dtype=torch.float64)
+    for t in range(4):
+        x = torch.tanh(u[:, t].double() @ reservoir.W_in.double() + x @ reservoir.W.double() + reservoir.bias.double())
+    torch.testing.assert_close(reservoir(u)[:, -1].double(), x, rtol=0, atol=1e-6)
+
+
+def test_input_connectivity_is_the_fraction_of_nonzero_input_weights_and_keeps_w_and_b():
+    dense, sparse = Reservoir(64, 100, seed=4), Reservoir(64, 100, seed=4, input_connectivity=0.1)
+    assert sparse.input_connectivity == pytest.approx(0.1, abs=1e-4)
+    assert dense.input_connectivity == 1.0
+    assert torch.equal(dense.W, sparse.W) and torch.equal(dense.bias, sparse.bias)
+    kept = sparse.W_in != 0
+    assert torch.equal(sparse.W_in[kept], dense.W_in[kept])  # the surviving weights are the dense draw's
+    with pytest.raises(ValueError, match="input_connectivity 1e-05 keeps no entry of a 64 x 100 W_in"):
+        Reservoir(64, 100, input_connectivity=1e-5)
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="input_connectivity must"):
+            Reservoir(64, 100, input_connectivity=bad)
+
+
+def test_deep_esn_gives_every_reservoir_the_input_connectivity():
+    deep = DeepESN(input_size=40, reservoir_size=50, num_classes=2, num_reservoirs=2, input_connectivity=0.2)
+    assert [round(layer.input_connectivity, 3) for layer in deep.layers] == [0.2, 0.2]
+
+
+def test_csr_form_only_for_sparse_matrices_on_cpu_with_int32_indices():
     cpu = torch.device("cpu")
     sparse, dense = Reservoir(4, 100, sparsity=0.9, seed=0), Reservoir(4, 100, sparsity=0.8, seed=0)
     assert sparse.recurrent_matrix(cpu).is_sparse_csr
+    assert sparse.recurrent_matrix(cpu).col_indices().dtype == torch.int32
     assert not dense.recurrent_matrix(cpu).is_sparse_csr  # 20 % connectivity: above SPARSE_MAX_DENSITY
     assert torch.equal(dense.recurrent_matrix(cpu), dense.W.T)
-    assert not sparse.recurrent_matrix(torch.device("meta")).is_sparse_csr  # any non-CPU device: dense
+    assert not sparse.input_matrix(cpu).is_sparse_csr  # dense W_in
+    assert not sparse.recurrent_matrix(torch.device("meta")).is_sparse_csr  # neither CPU nor CUDA: dense
 
 
-def test_the_recurrent_matrix_is_built_once_and_rebuilt_when_w_is_loaded_or_moved_or_the_format_changes():
+def test_on_cuda_the_form_is_the_one_a_micro_benchmark_finds_faster(monkeypatch):
+    calls = []
+
+    def measured(dense, csr):
+        calls.append((dense.shape, csr.is_sparse_csr))
+        return True
+
+    monkeypatch.setattr(esn, "csr_is_faster", measured)
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: self)  # no GPU here: stay on CPU
+    sparse = Reservoir(4, 100, sparsity=0.9, seed=0)
+    assert esn.prefers_csr(sparse.W.T, torch.device("cuda"))
+    assert calls == [((100, 100), True)]
+    assert not esn.prefers_csr(Reservoir(4, 100, sparsity=0.5, seed=0).W.T, torch.device("cuda"))
+    assert len(calls) == 1  # denser than SPARSE_MAX_DENSITY: not even measured
+
+
+def test_the_micro_benchmark_answers_for_the_matrices_it_is_given():
+    dense = torch.randn(64, 64)
+    assert esn.csr_is_faster(dense, esn.to_csr(dense), columns=8, repeats=1) in (True, False)
+
+
+def test_the_matrices_are_built_once_and_rebuilt_when_weights_are_loaded_or_moved_or_the_format_changes():
     cpu = torch.device("cpu")
     reservoir = Reservoir(4, 100, sparsity=0.9, seed=0)
     first = reservoir.recurrent_matrix(cpu)
-    assert reservoir.recurrent_matrix(cpu) is first
+    first_input = reservoir.input_matrix(cpu)
+    assert reservoir.recurrent_matrix(cpu) is first and reservoir.input_matrix(cpu) is first_input
     other = Reservoir(4, 100, sparsity=0.9, seed=1)
     reservoir.load_state_dict(other.state_dict())
     loaded = reservoir.recurrent_matrix(cpu)
     assert loaded is not first and torch.equal(loaded.to_dense(), other.W.T)
+    assert torch.equal(reservoir.input_matrix(cpu), other.W_in.T)
     reservoir.to(torch.float64)
     moved = reservoir.recurrent_matrix(cpu)
     assert moved is not loaded and moved.dtype == torch.float64
     reservoir.recurrent_format = "dense"
     assert not reservoir.recurrent_matrix(cpu).is_sparse_csr
+    reservoir.input_format = "csr"
+    assert reservoir.input_matrix(cpu).is_sparse_csr
     reservoir.recurrent_format = "sparse"
     with pytest.raises(ValueError, match="recurrent_format must be one of"):
         reservoir.recurrent_matrix(cpu)
+    reservoir.input_format = "coo"
+    with pytest.raises(ValueError, match="input_format must be one of"):
+        reservoir.input_matrix(cpu)
 
 
 @pytest.mark.parametrize("model_class", [SimpleESN, DeepESN])
-def test_sparse_and_dense_kernels_and_any_block_size_give_the_same_features(model_class, monkeypatch):
-    model = model_class(input_size=8, reservoir_size=120, num_classes=3, sparsity=0.9, seed=1)
+@pytest.mark.parametrize("input_connectivity", [1.0, 0.2])
+def test_every_form_and_block_width_gives_the_same_features(model_class, input_connectivity):
+    model = model_class(input_size=8, reservoir_size=120, num_classes=3, seed=1, input_connectivity=input_connectivity)
     x = torch.randn(70, 6, 8)
-    first_layer = model.layers[0]
-    assert first_layer.recurrent_matrix(x.device).is_sparse_csr
+    assert model.layers[0].recurrent_matrix(x.device).is_sparse_csr
     with torch.no_grad():
-        sparse = model.encode(x)
-        monkeypatch.setattr(esn, "SPARSE_BLOCK_BYTES", 4 * 120 * 32)  # blocks of 32: 32, 32, 6
-        blocked = model.encode(x)
-        reservoirs = model.layers
-        for reservoir in reservoirs:
-            reservoir.recurrent_format = "dense"
-        assert not any(r.recurrent_matrix(x.device).is_sparse_csr for r in reservoirs)
+        measured = model.encode(x)
+        features = {}
+        for width in (32, 64, 7, 70):
+            model.block_width = lambda matrices, batch, width=width: width
+            features[width] = model.encode(x)
+        for reservoir in model.layers:
+            reservoir.recurrent_format = reservoir.input_format = "dense"
+        assert not any(r.recurrent_matrix(x.device).is_sparse_csr for r in model.layers)
         dense = model.encode(x)
-    torch.testing.assert_close(sparse, dense, rtol=0, atol=1e-5)
-    torch.testing.assert_close(blocked, dense, rtol=0, atol=1e-5)
+    for blocked in [measured, *features.values()]:
+        torch.testing.assert_close(blocked, dense, rtol=0, atol=1e-5)
 
 
 def empty_csr(units: int) -> torch.Tensor:
@@ -100,18 +167,57 @@ def empty_csr(units: int) -> torch.Tensor:
     return torch.sparse_csr_tensor(rows, columns, torch.zeros(0), (units, units), check_invariants=True)
 
 
-@pytest.mark.parametrize(("units", "size"), [(500, 512), (1000, 256), (2000, 128), (3000, 64), (4000, 64), (10**5, 32)])
-def test_csr_blocks_are_the_largest_power_of_two_whose_states_fit_the_cache_budget(units, size):
-    fits = size * units * 4 <= esn.SPARSE_BLOCK_BYTES
-    assert (fits and 2 * size * units * 4 > esn.SPARSE_BLOCK_BYTES) or (size == 32 and not fits)
-    blocks = harvest_blocks(torch.zeros(1100, 2, 3), [torch.zeros(2, 2), empty_csr(units)])
-    assert all(block.shape[:2] == (2, 3) for block in blocks)
-    assert [block.shape[2] for block in blocks] == [size] * (1100 // size) + [1100 % size] * bool(1100 % size)
+def test_csr_blocks_are_as_wide_as_the_products_are_fastest_per_sequence(monkeypatch):
+    cost = {32: 40, 64: 60, 128: 200, 256: 600}  # seconds per product: 64 sequences cost least per sequence
+    clock = {"now": 0.0}
+
+    def fake_clock():
+        return clock["now"]
+
+    def timed_matmul(matrix, x):
+        clock["now"] += cost[x.shape[1]]
+        return x
+
+    class Timed:
+        is_sparse_csr = True
+        shape = (10, 10)
+        dtype, device = torch.float32, torch.device("cpu")
+        __matmul__ = timed_matmul
+
+    monkeypatch.setattr(esn.time, "perf_counter", fake_clock)
+    assert fastest_block_width([Timed(), torch.zeros(3, 3)], batch=1000) == 64
+    assert fastest_block_width([Timed()], batch=100) == 64  # widths below the batch only
+    assert fastest_block_width([Timed()], batch=40) == 32
+    assert fastest_block_width([Timed()], batch=32) == 32  # a small batch is one block: nothing measured
+    assert fastest_block_width([torch.zeros(3, 3)], batch=1000) == 1000  # dense products: the whole batch
 
 
-def test_the_dense_kernel_takes_the_whole_batch_in_one_block():
-    blocks = harvest_blocks(torch.zeros(1100, 2, 3), [torch.zeros(4, 4)])
-    assert [block.shape for block in blocks] == [(2, 3, 1100)]
+def test_the_block_width_is_measured_once_per_shape_and_batch(monkeypatch):
+    model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
+    measured = []
+    monkeypatch.setattr(esn, "fastest_block_width", lambda matrices, batch: measured.append(batch) or 32)
+    with torch.no_grad():
+        model.encode(torch.randn(100, 4, 8))
+        model.encode(torch.randn(100, 4, 8))
+        model.encode(torch.randn(50, 4, 8))
+    assert measured == [100, 50]
+
+
+def test_a_small_batch_is_one_block_and_pays_for_no_measurement(monkeypatch):
+    model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0, input_connectivity=0.1)
+    monkeypatch.setattr(esn.time, "perf_counter", lambda: pytest.fail("a batch of 32 timed a block width"))
+    with torch.no_grad():
+        assert model.encode(torch.randn(32, 4, 8)).shape == (32, 128)
+
+
+def test_run_writes_into_a_given_buffer_and_refuses_a_wrong_one():
+    reservoir = Reservoir(4, 20, seed=0)
+    u = torch.randn(5, 4, 3)  # [T, F, B]
+    out = torch.empty(5, 20, 3)
+    assert reservoir.run(u, out=out) is out
+    torch.testing.assert_close(out, reservoir.run(u))
+    with pytest.raises(ValueError, match=r"out must be a contiguous tensor of shape \(5, 20, 3\)"):
+        reservoir.run(u, out=torch.empty(5, 20, 4))
 
 
 def test_pooling_summarises_feature_major_states_per_sequence():
