@@ -58,24 +58,32 @@ from echoes.models.esn import SimpleESN
 from echoes.training import SplitData, TrainingConfig, load_split, train_on_split
 
 RIDGE = 1e-2
+CPU = torch.device("cpu")
 STEPS, FEATURES = 32, 512
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
-    """Median wall time of ``run`` after one warm-up call."""
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(run: Callable[[], object], repeats: int = 5, device: torch.device = CPU) -> float:
+    """Median wall time of ``run`` after one warm-up call (waiting for a GPU to finish)."""
     run()
     times = []
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         run()
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def matmul_gflops(n: int = 2048) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n**3 / median_seconds(lambda: a @ b) / 1e9
+def matmul_gflops(n: int = 2048, device: torch.device = CPU) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return 2 * n**3 / median_seconds(lambda: a @ b, device=device) / 1e9
 
 
 def onednn_gflops(n: int = 2048) -> float | None:
@@ -95,17 +103,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_line(threads: int) -> str:
+def machine_line(threads: int, device: torch.device) -> str:
     onednn = onednn_gflops()
     onednn_text = f", oneDNN {onednn:.0f} GFLOP/s (the CPU LSTM's kernel)" if onednn else ""
-    return (
+    line = (
         f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {threads} threads, torch {torch.__version__}; "
         f"fp32 GEMM torch.matmul {matmul_gflops():.0f} GFLOP/s{onednn_text}"
     )
+    if device.type == "cuda":
+        line += f"; GPU {torch.cuda.get_device_name(device)}, fp32 GEMM {matmul_gflops(8192, device):.0f} GFLOP/s"
+    return line
 
 
-def benchmark_esn(units: int, input_connectivity: float = 1.0) -> SimpleESN:
-    return SimpleESN(
+def benchmark_esn(units: int, input_connectivity: float = 1.0, device: torch.device = CPU) -> SimpleESN:
+    model = SimpleESN(
         FEATURES,
         units,
         101,
@@ -117,6 +128,7 @@ def benchmark_esn(units: int, input_connectivity: float = 1.0) -> SimpleESN:
         pooling="last",
         input_connectivity=input_connectivity,
     )
+    return model.to(device)
 
 
 def workload(sequences: int) -> tuple[np.ndarray, np.ndarray]:
@@ -126,32 +138,36 @@ def workload(sequences: int) -> tuple[np.ndarray, np.ndarray]:
 
 def harvest_seconds(model: SimpleESN, x: torch.Tensor, batch: int) -> float:
     """Seconds to harvest pooled states, in batches of ``batch``, with the forms Echoes picks."""
+    synchronize(x.device)
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(x), batch):
             model.encode(x[i : i + batch])
+    synchronize(x.device)
     return time.perf_counter() - start
 
 
 def csr_rate_at(csr: torch.Tensor, nonzeros: int, width: int) -> float:
-    x = torch.randn(csr.shape[1], width)
-    return 2 * nonzeros * width / median_seconds(lambda: csr @ x, 9)
+    x = torch.randn(csr.shape[1], width, device=csr.device)
+    return 2 * nonzeros * width / median_seconds(lambda: csr @ x, 9, csr.device)
 
 
 def product_seconds(matrix_t: torch.Tensor, columns: int) -> float:
     """Seconds a perfect implementation spends on ``matrix_t @ X`` for ``columns`` columns in all:
     the faster of the dense GEMM (as one wide product) and the CSR product (at its best block width)."""
     nonzeros = int(torch.count_nonzero(matrix_t))
-    wide = torch.randn(matrix_t.shape[1], 4096)
-    dense_rate = 2 * matrix_t.numel() * wide.shape[1] / median_seconds(lambda: matrix_t @ wide)
+    wide = torch.randn(matrix_t.shape[1], 4096, device=matrix_t.device)
+    dense_rate = 2 * matrix_t.numel() * wide.shape[1] / median_seconds(lambda: matrix_t @ wide, 5, matrix_t.device)
     csr = esn.to_csr(matrix_t)
     csr_rate = max(csr_rate_at(csr, nonzeros, width) for width in (32, 64, 128, 256, 512))
     return min(2 * matrix_t.numel() * columns / dense_rate, 2 * nonzeros * columns / csr_rate)
 
 
-def part_roofline(sequences: int, units_list: list[int], batch: int, repeats: int, connectivities: list[float]) -> None:
+def part_roofline(
+    sequences: int, units_list: list[int], batch: int, repeats: int, connectivities: list[float], device: torch.device
+) -> None:
     x, _ = workload(sequences)
-    xt = torch.from_numpy(x)
+    xt = torch.from_numpy(x).to(device)
     columns = sequences * STEPS
     print(
         f"\nRoofline: {sequences} sequences x {STEPS} steps x {FEATURES} features, W 10 % connected, harvest batches "
@@ -164,7 +180,7 @@ def part_roofline(sequences: int, units_list: list[int], batch: int, repeats: in
     print("|---|---|---|---|---|---|---|---|")
     for units in units_list:
         for connectivity in connectivities:
-            model = benchmark_esn(units, connectivity)
+            model = benchmark_esn(units, connectivity, device)
             reservoir = model.reservoir
             forms = ", ".join(
                 "CSR" if matrix.is_sparse_csr else "dense"
@@ -183,15 +199,17 @@ def part_roofline(sequences: int, units_list: list[int], batch: int, repeats: in
 
 def echoes_fit(model: SimpleESN, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
     """Seconds for harvest + ridge readout, with the forms Echoes picks."""
+    synchronize(x.device)
     start = time.perf_counter()
     model.fit((x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch))
+    synchronize(x.device)
     return time.perf_counter() - start
 
 
 def as_reservoirpy_matrix(matrix_t: torch.Tensor, dtype: type) -> np.ndarray | scipy.sparse.csr_matrix:
     """Echoes' ``W^T`` or ``W_in^T`` as ReservoirPy takes them: sparse (CSR) where ReservoirPy's own
     initialisers would make them sparse (below full connectivity), else dense."""
-    array = matrix_t.double().numpy().astype(dtype)
+    array = matrix_t.double().cpu().numpy().astype(dtype)
     return scipy.sparse.csr_matrix(array) if np.count_nonzero(array) < array.size else array
 
 
@@ -204,7 +222,7 @@ def reservoirpy_node(model: SimpleESN, dtype: type):  # noqa: ANN201 - reservoir
         lr=reservoir.leak_rate,
         W=as_reservoirpy_matrix(reservoir.W.T, dtype),
         Win=as_reservoirpy_matrix(reservoir.W_in.T, dtype),
-        bias=reservoir.bias.double().numpy().astype(dtype),
+        bias=reservoir.bias.double().cpu().numpy().astype(dtype),
         dtype=dtype,
     )
 
@@ -226,12 +244,13 @@ def last_state_difference(model: SimpleESN, x: np.ndarray) -> float:
     node.initialize(x[0])
     theirs = np.stack([s[-1] for s in node.run(x)])
     with torch.no_grad():
-        ours = model.reservoir.run(torch.from_numpy(x).permute(1, 2, 0))[-1].T.double().numpy()
+        inputs = torch.from_numpy(x).to(model.reservoir.W.device).permute(1, 2, 0)
+        ours = model.reservoir.run(inputs)[-1].T.double().cpu().numpy()
     return float(np.abs(theirs - ours).max())
 
 
 def part_reservoirpy(
-    sequences: int, units_list: list[int], batch: int, repeats: int, connectivities: list[float]
+    sequences: int, units_list: list[int], batch: int, repeats: int, connectivities: list[float], device: torch.device
 ) -> None:
     try:
         import reservoirpy
@@ -239,7 +258,7 @@ def part_reservoirpy(
         print('\n(reservoirpy not installed: .venv/bin/pip install "reservoirpy>=0.4,<0.5" for the comparison)')
         return
     x, y = workload(sequences)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y)
     print(
         f"\nLike-for-like against ReservoirPy {reservoirpy.__version__}: {sequences} sequences x {STEPS} steps x "
         f"{FEATURES} features, 101 classes, the same W (10 % connected), W_in and bias on both sides, last state -> "
@@ -252,7 +271,7 @@ def part_reservoirpy(
     print("|---|---|---|---|---|---|---|---|")
     for units in units_list:
         for connectivity in connectivities:
-            model = benchmark_esn(units, connectivity)
+            model = benchmark_esn(units, connectivity, device)
             runs: dict[str, list[float]] = {"echoes": [], "float64": [], "float32": []}
             for _ in range(repeats):  # interleaved, so that a busy spell of the host hits every column
                 runs["echoes"].append(echoes_fit(model, xt, yt, batch))
@@ -369,13 +388,16 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs of each fit and harvest; medians are printed")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="where Echoes runs (default: cuda if present)")
     parser.add_argument("--features", type=Path, default=ROOT / "data" / "synthetic" / "features.h5")
     args = parser.parse_args()
-    print(machine_line(set_threads(args.threads)))
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    print(machine_line(set_threads(args.threads), device))
+    print(f"Echoes runs on: {device}")
     if "roofline" in args.parts:
-        part_roofline(args.sequences, args.roofline_units, args.batch, args.repeats, args.input_connectivity)
+        part_roofline(args.sequences, args.roofline_units, args.batch, args.repeats, args.input_connectivity, device)
     if "reservoirpy" in args.parts:
-        part_reservoirpy(args.sequences, args.units, args.batch, args.repeats, args.input_connectivity)
+        part_reservoirpy(args.sequences, args.units, args.batch, args.repeats, args.input_connectivity, device)
     if "features" in args.parts:
         part_features(args.features, args.threads)
     if "ucf101-sized" in args.parts:

@@ -65,8 +65,8 @@ def test_a_plain_tanh_reservoir_leak_rate_one_follows_the_same_equation():
 
 
 def test_input_connectivity_is_the_fraction_of_nonzero_input_weights_and_keeps_w_and_b():
-    dense, sparse = Reservoir(64, 100, seed=4), Reservoir(64, 100, seed=4, input_connectivity=0.1)
-    assert sparse.input_connectivity == pytest.approx(0.1, abs=1e-4)
+    dense, sparse = Reservoir(64, 100, seed=4, input_connectivity=1.0), Reservoir(64, 100, seed=4)
+    assert sparse.input_connectivity == pytest.approx(0.1, abs=1e-4)  # the default, as in ReservoirPy
     assert dense.input_connectivity == 1.0
     assert torch.equal(dense.W, sparse.W) and torch.equal(dense.bias, sparse.bias)
     kept = sparse.W_in != 0
@@ -90,7 +90,8 @@ def test_csr_form_only_for_sparse_matrices_on_cpu_with_int32_indices():
     assert sparse.recurrent_matrix(cpu).col_indices().dtype == torch.int32
     assert not dense.recurrent_matrix(cpu).is_sparse_csr  # 20 % connectivity: above SPARSE_MAX_DENSITY
     assert torch.equal(dense.recurrent_matrix(cpu), dense.W.T)
-    assert not sparse.input_matrix(cpu).is_sparse_csr  # dense W_in
+    assert sparse.input_matrix(cpu).is_sparse_csr  # the default input_connectivity, 0.1
+    assert not Reservoir(4, 100, seed=0, input_connectivity=1.0).input_matrix(cpu).is_sparse_csr
     assert not sparse.recurrent_matrix(torch.device("meta")).is_sparse_csr  # neither CPU nor CUDA: dense
 
 
@@ -125,7 +126,7 @@ def test_the_matrices_are_built_once_and_rebuilt_when_weights_are_loaded_or_move
     reservoir.load_state_dict(other.state_dict())
     loaded = reservoir.recurrent_matrix(cpu)
     assert loaded is not first and torch.equal(loaded.to_dense(), other.W.T)
-    assert torch.equal(reservoir.input_matrix(cpu), other.W_in.T)
+    assert torch.equal(reservoir.input_matrix(cpu).to_dense(), other.W_in.T)
     reservoir.to(torch.float64)
     moved = reservoir.recurrent_matrix(cpu)
     assert moved is not loaded and moved.dtype == torch.float64
@@ -191,6 +192,11 @@ def test_csr_blocks_are_as_wide_as_the_products_are_fastest_per_sequence(monkeyp
     assert fastest_block_width([Timed()], batch=32) == 32  # a small batch is one block: nothing measured
     assert fastest_block_width([torch.zeros(3, 3)], batch=1000) == 1000  # dense products: the whole batch
 
+    class OnGpu(Timed):
+        device = torch.device("cuda")
+
+    assert fastest_block_width([OnGpu()], batch=1000) == 1000  # blocks are for a CPU's caches
+
 
 def test_the_block_width_is_measured_once_per_shape_and_batch(monkeypatch):
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
@@ -201,6 +207,17 @@ def test_the_block_width_is_measured_once_per_shape_and_batch(monkeypatch):
         model.encode(torch.randn(100, 4, 8))
         model.encode(torch.randn(50, 4, 8))
     assert measured == [100, 50]
+
+
+def test_measuring_block_widths_draws_nothing_from_torchs_random_generator():
+    model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
+    x = torch.randn(300, 4, 8)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        model.encode(x)
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_a_small_batch_is_one_block_and_pays_for_no_measurement(monkeypatch):

@@ -10,9 +10,10 @@ Parameters (one meaning each, the same in ``config.yaml``):
 - ``spectral_radius``: largest absolute eigenvalue of the recurrent matrix ``W`` itself (not of
   the leaky effective matrix ``(1-a)I + aW``), set exactly by rescaling after an eigenvalue solve.
 - ``sparsity``: fraction of ``W``'s entries that are exactly zero (0.9 = 10 % connectivity).
-- ``input_connectivity``: fraction of ``W_in``'s entries that are non-zero (ReservoirPy's name
-  and meaning; 1 = dense). Which entries survive is drawn after ``W`` and ``b``, so one seed gives
-  the same ``W``, ``b`` and surviving ``W_in`` values whatever the connectivity.
+- ``input_connectivity``: fraction of ``W_in``'s entries that are non-zero (ReservoirPy's name,
+  meaning and default, 0.1; 1 = dense). Which entries survive is drawn after ``W`` and ``b``, so one
+  seed gives the same ``W``, ``b`` and surviving ``W_in`` values whatever the connectivity. The
+  default was kept because the workflow's protocol found no loss on validation (README, "Models").
 - ``leak_rate``: ``a`` above, in (0, 1]; 1 is a plain tanh reservoir, small values integrate slowly.
 - ``input_scaling``: non-zero ``W_in`` entries are uniform in ``[-input_scaling, input_scaling]``.
 - ``bias_scaling``: ``b`` entries are uniform in ``[-bias_scaling, bias_scaling]``.
@@ -28,14 +29,14 @@ once (one batched GEMM); a sparse one projects step by step, so that each produc
 one step's ``[F, B]`` inputs while they are in cache. On CPU a matrix at most
 ``SPARSE_MAX_DENSITY`` dense is kept in CSR (int32 indices: less to stream per product) and the
 harvest advances blocks of sequences, as wide as the CSR products are fastest on this machine
-(:func:`fastest_block_width`, measured once per model; the width never changes the states);
+(:func:`fastest_block_width`, measured once per model; widths differ by float32 rounding at most);
 denser matrices use the dense product over the whole batch. On a GPU
 each matrix takes the form that a micro-benchmark on that device finds faster
 (:func:`csr_is_faster`). Measured in ``benchmarks/esn_speed.py``, figures in
 ``benchmarks/README.md``. ``Reservoir.recurrent_format`` and ``Reservoir.input_format``
 (``auto``, ``dense`` or ``csr``) force one. All forms give the same states up to float32
 rounding. ``tanh(z)`` is computed as ``2 sigmoid(2z) - 1`` (exact up to float32 rounding): on the
-CPUs measured, PyTorch's vectorised ``tanh`` costs about nine times its ``sigmoid``, a third of
+CPUs measured, PyTorch's vectorised ``tanh`` costs about nine times its ``sigmoid``, a quarter of
 a step at 1000 units. Weights are drawn with NumPy from the seed, so the same seed gives the
 same reservoir on every device.
 
@@ -129,7 +130,7 @@ def _sync(device: torch.device) -> None:
 def csr_is_faster(dense: torch.Tensor, csr: torch.Tensor, columns: int = 256, repeats: int = 5) -> bool:
     """Whether ``csr @ X`` beats ``dense @ X`` for a random ``X`` of ``columns`` columns, timed on
     their device (median of ``repeats`` after a warm-up): the rule for devices without a measured one."""
-    x = torch.randn(dense.shape[1], columns, device=dense.device, dtype=dense.dtype)
+    x = torch.full((dense.shape[1], columns), 0.5, device=dense.device, dtype=dense.dtype)  # no draw from torch's RNG
 
     def seconds(matrix: torch.Tensor) -> float:
         matrix @ x
@@ -184,7 +185,7 @@ class Reservoir(nn.Module):
         input_scaling: float = 0.1,
         bias_scaling: float = 0.1,
         seed: int | tuple[int, ...] = 0,
-        input_connectivity: float = 1.0,
+        input_connectivity: float = 0.1,
     ) -> None:
         super().__init__()
         if reservoir_size < 1:
@@ -271,14 +272,14 @@ class Reservoir(nn.Module):
             raise ValueError(f"out must be a contiguous tensor of shape {shape}, got {tuple(states.shape)}")
         if w_in_t.is_sparse_csr:  # step by step, each product over one step's [F, B] inputs (see module doc)
             u = u.contiguous()
+            for t in range(u.shape[0]):
+                torch.addmm(bias, w_in_t, u[t], out=states[t])
         else:
             torch.matmul(w_in_t, u, out=states).add_(bias)  # W_in^T u[t] + b for every t at once
         state = torch.zeros_like(states[0]) if initial_state is None else initial_state
         a = self.leak_rate
-        for t in range(states.shape[0]):
+        for t in range(states.shape[0]):  # W^T alone in cache now, as W_in^T was in the projection
             slot = states[t]
-            if w_in_t.is_sparse_csr:
-                torch.addmm(bias, w_in_t, u[t], out=slot)
             # slot = sigmoid(2 z), z = W_in^T u[t] + b + W^T x[t-1]; tanh(z) = 2 slot - 1, then the leak:
             # x[t] = (1 - a) x[t-1] + a tanh(z) = 2a slot + (1 - a) x[t-1] - a
             torch.addmm(slot, w_t, state, beta=2.0, alpha=2.0, out=slot).sigmoid_()
@@ -296,19 +297,22 @@ def fastest_block_width(matrices: list[torch.Tensor], batch: int, repeats: int =
     use), the width in ``BLOCK_WIDTHS`` (up to ``batch``) at which their products take the least
     time per sequence, measured here; dense products take the whole batch.
 
-    Measured, not derived from cache sizes, because the best width moves with the CPU: on an
-    AVX-512 Xeon 128-256 sequences were best at 1000-2000 units, on an AMD EPYC 32 at every size
-    (76 against 55 GFLOP/s at 2000 units; ``benchmarks/README.md``). Powers of two, because rows of
+    Measured, not derived from cache sizes, because the best width moves with the CPU: a rule
+    sized to half a core's L2 (128 sequences at 2000 units), tuned on an AVX-512 Xeon, ran the CSR
+    product at 55 GFLOP/s on an AMD EPYC whose best width, 32, gives 81. Widths change the states
+    by float32 rounding at most (a test holds them to 1e-5). Powers of two, because rows of
     a power-of-two number of floats stay aligned to vector registers and cache lines (at 4000 units
-    blocks of 65 sequences took 1.6 times as long as blocks of 64).
+    blocks of 65 sequences took 1.6 times as long as blocks of 64). A GPU takes the whole batch.
     """
     sparse = [matrix for matrix in matrices if matrix.is_sparse_csr]
     widths = [width for width in BLOCK_WIDTHS if width < batch]
-    if not sparse or not widths:
+    if not sparse or not widths or sparse[0].device.type != "cpu":  # blocks are for a CPU's caches
         return batch
 
     def seconds_per_sequence(width: int) -> float:
-        inputs = [torch.randn(matrix.shape[1], width, dtype=matrix.dtype, device=matrix.device) for matrix in sparse]
+        inputs = [
+            torch.full((matrix.shape[1], width), 0.5, dtype=matrix.dtype, device=matrix.device) for matrix in sparse
+        ]
         times = []
         for _ in range(repeats + 1):
             start = time.perf_counter()
@@ -382,7 +386,7 @@ class ReservoirStack(ClosedFormModel):
         ridge: float | str = "auto",
         pooling: str = "last_mean",
         seed: int = 0,
-        input_connectivity: float = 1.0,
+        input_connectivity: float = 0.1,
     ) -> None:
         if num_reservoirs < 1:
             raise ValueError(f"num_reservoirs must be >= 1, got {num_reservoirs}")
