@@ -131,6 +131,12 @@ def benchmark_esn(units: int, input_connectivity: float = 1.0, device: torch.dev
     return model.to(device)
 
 
+def print_header(*columns: str) -> None:
+    """A Markdown table's header row and rule."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
+
 def workload(sequences: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     return rng.standard_normal((sequences, STEPS, FEATURES)).astype(np.float32), rng.integers(0, 101, sequences)
@@ -173,11 +179,10 @@ def part_roofline(
         f"\nRoofline: {sequences} sequences x {STEPS} steps x {FEATURES} features, W 10 % connected, harvest batches "
         f"of {batch}; bound = input product + recurrent product at the rates measured here (median of {repeats} runs)\n"
     )
-    print(
-        "| units | W_in connectivity | forms (W_in, W) | input product (s) | recurrent product (s) | bound (s) "
-        "| Echoes harvest (s) | harvest / bound |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    print_header(
+        "units", "W_in connectivity", "forms (W_in, W)", "input product (s)", "recurrent product (s)", "bound (s)",
+        "Echoes harvest (s)", "harvest / bound",
+    )  # fmt: skip
     for units in units_list:
         for connectivity in connectivities:
             model = benchmark_esn(units, connectivity, device)
@@ -264,11 +269,10 @@ def part_reservoirpy(
         f"{FEATURES} features, 101 classes, the same W (10 % connected), W_in and bias on both sides, last state -> "
         f"ridge readout; each time the median of {repeats} interleaved runs, speed-up = ratio of the medians\n"
     )
-    print(
-        "| units | W_in connectivity | Echoes fp32 (s) | ReservoirPy fp64 (s) | ReservoirPy fp32 (s) "
-        "| speed-up vs fp64 | vs fp32 | max abs diff of last states |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    print_header(
+        "units", "W_in connectivity", "Echoes fp32 (s)", "ReservoirPy fp64 (s)", "ReservoirPy fp32 (s)",
+        "speed-up vs fp64", "vs fp32", "max abs diff of last states",
+    )  # fmt: skip
     for units in units_list:
         for connectivity in connectivities:
             model = benchmark_esn(units, connectivity, device)

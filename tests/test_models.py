@@ -175,19 +175,26 @@ def test_csr_blocks_are_as_wide_as_the_products_are_fastest_per_sequence(monkeyp
     def fake_clock():
         return clock["now"]
 
-    def timed_matmul(matrix, x):
+    def timed_product(matrix, x, out):
+        assert isinstance(matrix, Timed) and out.shape == x.shape
         clock["now"] += cost[x.shape[1]]
-        return x
+        return out
 
     class Timed:
+        """A stand-in CSR matrix whose product costs ``cost[width]`` seconds of the fake clock."""
+
         is_sparse_csr = True
         shape = (10, 10)
         dtype, device = torch.float32, torch.device("cpu")
-        __matmul__ = timed_matmul
 
     monkeypatch.setattr(esn.time, "perf_counter", fake_clock)
+    monkeypatch.setattr(esn.torch, "mm", timed_product)
     assert fastest_block_width([Timed(), torch.zeros(3, 3)], batch=1000) == 64
-    assert fastest_block_width([Timed()], batch=100) == 64  # widths below the batch only
+    cost[100] = 1000
+    assert fastest_block_width([Timed()], batch=100) == 64  # widths below the batch, and the batch
+    cost[40] = 40
+    assert fastest_block_width([Timed()], batch=40) == 40  # or the batch itself, if cheaper per sequence
+    cost[40] = 400
     assert fastest_block_width([Timed()], batch=40) == 32
     assert fastest_block_width([Timed()], batch=32) == 32  # a small batch is one block: nothing measured
     assert fastest_block_width([torch.zeros(3, 3)], batch=1000) == 1000  # dense products: the whole batch

@@ -292,10 +292,11 @@ class Reservoir(nn.Module):
         return self.run(u.permute(1, 2, 0), initial_state=start).permute(2, 0, 1)
 
 
-def fastest_block_width(matrices: list[torch.Tensor], batch: int, repeats: int = 3) -> int:
+def fastest_block_width(matrices: list[torch.Tensor], batch: int, repeats: int = 2) -> int:
     """How many sequences a harvest block holds: for CSR ``matrices`` (the ``W^T`` and ``W_in^T`` in
-    use), the width in ``BLOCK_WIDTHS`` (up to ``batch``) at which their products take the least
-    time per sequence, measured here; dense products take the whole batch.
+    use), the width in ``BLOCK_WIDTHS`` below ``batch`` (or ``batch`` itself, if no wider) at which
+    their products take the least time per sequence, measured here; dense products take the whole
+    batch.
 
     Measured, not derived from cache sizes, because the best width moves with the CPU: a rule
     sized to half a core's L2 (128 sequences at 2000 units), tuned on an AVX-512 Xeon, ran the CSR
@@ -305,21 +306,22 @@ def fastest_block_width(matrices: list[torch.Tensor], batch: int, repeats: int =
     blocks of 65 sequences took 1.6 times as long as blocks of 64). A GPU takes the whole batch.
     """
     sparse = [matrix for matrix in matrices if matrix.is_sparse_csr]
-    widths = [width for width in BLOCK_WIDTHS if width < batch]
-    if not sparse or not widths or sparse[0].device.type != "cpu":  # blocks are for a CPU's caches
+    widths = [width for width in BLOCK_WIDTHS if width < batch] + ([batch] if batch <= BLOCK_WIDTHS[-1] else [])
+    if not sparse or len(widths) == 1 or sparse[0].device.type != "cpu":  # blocks are for a CPU's caches
         return batch
 
     def seconds_per_sequence(width: int) -> float:
-        inputs = [
-            torch.full((matrix.shape[1], width), 0.5, dtype=matrix.dtype, device=matrix.device) for matrix in sparse
-        ]
+        def operand(rows: int) -> torch.Tensor:
+            return torch.full((rows, width), 0.5, dtype=sparse[0].dtype)  # no draw from torch's RNG
+
+        products = [(matrix, operand(matrix.shape[1]), operand(matrix.shape[0])) for matrix in sparse]
         times = []
-        for _ in range(repeats + 1):
+        for _ in range(repeats + 1):  # into reused outputs, as the harvest writes: no page faults timed
             start = time.perf_counter()
-            for matrix, x in zip(sparse, inputs, strict=True):
-                matrix @ x
+            for matrix, x, out in products:
+                torch.mm(matrix, x, out=out)
             times.append(time.perf_counter() - start)
-        return statistics.median(times[1:]) / width
+        return min(times[1:]) / width
 
     return min(widths, key=seconds_per_sequence)
 
