@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model, esn
-from echoes.models.esn import DeepESN, Reservoir, SimpleESN, fastest_block_width, pool_states
+from echoes.models.esn import DeepESN, Reservoir, SimpleESN, candidate_widths, pool_states
 from echoes.models.ridge import RidgeAccumulator
 from echoes.models.simple_models import BaseModel, DeepRNN, SimpleRNN
 
@@ -152,7 +152,7 @@ def test_every_form_and_block_width_gives_the_same_features(model_class, input_c
         measured = model.encode(x)
         features = {}
         for width in (32, 64, 7, 70):
-            model.block_width = lambda matrices, batch, width=width: width
+            model.block_width = width
             features[width] = model.encode(x)
         for reservoir in model.layers:
             reservoir.recurrent_format = reservoir.input_format = "dense"
@@ -168,52 +168,51 @@ def empty_csr(units: int) -> torch.Tensor:
     return torch.sparse_csr_tensor(rows, columns, torch.zeros(0), (units, units), check_invariants=True)
 
 
-def test_csr_blocks_are_as_wide_as_the_products_are_fastest_per_sequence(monkeypatch):
-    cost = {32: 40, 64: 60, 128: 200, 256: 600}  # seconds per product: 64 sequences cost least per sequence
-    clock = {"now": 0.0}
-
-    def fake_clock():
-        return clock["now"]
-
-    def timed_product(matrix, x, out):
-        assert isinstance(matrix, Timed) and out.shape == x.shape
-        clock["now"] += cost[x.shape[1]]
-        return out
-
-    class Timed:
-        """A stand-in CSR matrix whose product costs ``cost[width]`` seconds of the fake clock."""
-
-        is_sparse_csr = True
-        shape = (10, 10)
-        dtype, device = torch.float32, torch.device("cpu")
-
-    monkeypatch.setattr(esn.time, "perf_counter", fake_clock)
-    monkeypatch.setattr(esn.torch, "mm", timed_product)
-    assert fastest_block_width([Timed(), torch.zeros(3, 3)], batch=1000) == 64
-    cost[100] = 1000
-    assert fastest_block_width([Timed()], batch=100) == 64  # widths below the batch, and the batch
-    cost[40] = 40
-    assert fastest_block_width([Timed()], batch=40) == 40  # or the batch itself, if cheaper per sequence
-    cost[40] = 400
-    assert fastest_block_width([Timed()], batch=40) == 32
-    assert fastest_block_width([Timed()], batch=32) == 32  # a small batch is one block: nothing measured
-    assert fastest_block_width([torch.zeros(3, 3)], batch=1000) == 1000  # dense products: the whole batch
-
-    class OnGpu(Timed):
-        device = torch.device("cuda")
-
-    assert fastest_block_width([OnGpu()], batch=1000) == 1000  # blocks are for a CPU's caches
+def test_blocks_are_powers_of_two_below_the_batch_for_csr_products_on_cpu_else_the_whole_batch():
+    csr = esn.to_csr(torch.eye(8))
+    assert candidate_widths([torch.zeros(3, 3), csr], batch=1000) == [32, 64, 128, 256]
+    assert candidate_widths([csr], batch=100) == [32, 64, 100]  # and the batch itself, if no wider
+    assert candidate_widths([csr], batch=32) == [32]  # a small batch is one block
+    assert candidate_widths([torch.zeros(3, 3)], batch=1000) == [1000]  # dense products want it wide
+    assert candidate_widths([csr.to("meta")], batch=1000) == [1000]  # a GPU has no cache to fit
 
 
-def test_the_block_width_is_measured_once_per_shape_and_batch(monkeypatch):
+def test_the_first_harvest_times_two_blocks_of_each_width_and_keeps_the_fastest(monkeypatch):
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
-    measured = []
-    monkeypatch.setattr(esn, "fastest_block_width", lambda matrices, batch: measured.append(batch) or 32)
+    x = torch.randn(1000, 4, 8)
+    with torch.no_grad():
+        model.block_width = 1000
+        expected = model.encode(x)
+        model.block_width = None
+        cost = {32: 40.0, 64: 60.0, 128: 200.0, 256: 600.0}  # seconds per block: 64 sequences cost least per sequence
+        clock, harvested = {"now": 0.0}, []
+        encode_block = model._encode_block
+
+        def timed(block, matrices, workspace):
+            clock["now"] += cost.get(len(block), 0.0)
+            harvested.append(len(block))
+            return encode_block(block, matrices, workspace)
+
+        monkeypatch.setattr(model, "_encode_block", timed)
+        monkeypatch.setattr(esn.time, "perf_counter", lambda: clock["now"])
+        features = model.encode(x)
+    assert harvested[:8] == [32, 32, 64, 64, 128, 128, 256, 256]  # 960 of the 1000 sequences, each once
+    assert harvested[8:] == [40]  # the rest at the fastest width, 64
+    assert sum(harvested) == 1000
+    torch.testing.assert_close(features, expected, rtol=0, atol=1e-5)  # in order, nothing computed twice
+    assert list(model._block_widths.values()) == [64]
+
+
+def test_the_block_width_is_timed_once_per_shape_and_batch(monkeypatch):
+    model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
+    timed = []
+    time_widths = model._time_widths
+    monkeypatch.setattr(model, "_time_widths", lambda x, *rest: timed.append(len(x)) or time_widths(x, *rest))
     with torch.no_grad():
         model.encode(torch.randn(100, 4, 8))
         model.encode(torch.randn(100, 4, 8))
         model.encode(torch.randn(50, 4, 8))
-    assert measured == [100, 50]
+    assert timed == [100, 50]
 
 
 def test_measuring_block_widths_draws_nothing_from_torchs_random_generator():

@@ -28,8 +28,8 @@ into that step's input projection ``W_in^T u[t] + b``. A dense ``W_in`` projects
 once (one batched GEMM); a sparse one projects step by step, so that each product streams over
 one step's ``[F, B]`` inputs while they are in cache. On CPU a matrix at most
 ``SPARSE_MAX_DENSITY`` dense is kept in CSR (int32 indices: less to stream per product) and the
-harvest advances blocks of sequences, as wide as the CSR products are fastest on this machine
-(:func:`fastest_block_width`, measured once per model; widths differ by float32 rounding at most);
+harvest advances blocks of sequences, as wide as harvests fastest on this machine
+(:meth:`ReservoirStack.encode`, timed once per model; widths differ by float32 rounding at most);
 denser matrices use the dense product over the whole batch. On a GPU
 each matrix takes the form that a micro-benchmark on that device finds faster
 (:func:`csr_is_faster`). Measured in ``benchmarks/esn_speed.py``, figures in
@@ -292,38 +292,17 @@ class Reservoir(nn.Module):
         return self.run(u.permute(1, 2, 0), initial_state=start).permute(2, 0, 1)
 
 
-def fastest_block_width(matrices: list[torch.Tensor], batch: int, repeats: int = 2) -> int:
-    """How many sequences a harvest block holds: for CSR ``matrices`` (the ``W^T`` and ``W_in^T`` in
-    use), the width in ``BLOCK_WIDTHS`` below ``batch`` (or ``batch`` itself, if no wider) at which
-    their products take the least time per sequence, measured here; dense products take the whole
-    batch.
-
-    Measured, not derived from cache sizes, because the best width moves with the CPU: a rule
-    sized to half a core's L2 (128 sequences at 2000 units), tuned on an AVX-512 Xeon, ran the CSR
-    product at 55 GFLOP/s on an AMD EPYC whose best width, 32, gives 81. Widths change the states
-    by float32 rounding at most (a test holds them to 1e-5). Powers of two, because rows of
-    a power-of-two number of floats stay aligned to vector registers and cache lines (at 4000 units
-    blocks of 65 sequences took 1.6 times as long as blocks of 64). A GPU takes the whole batch.
-    """
+def candidate_widths(matrices: list[torch.Tensor], batch: int) -> list[int]:
+    """Block widths a harvest of ``batch`` sequences may use with ``matrices`` (the ``W^T`` and
+    ``W_in^T`` in use): ``BLOCK_WIDTHS`` below the batch (and the batch itself, if no wider) when
+    a CSR product runs on CPU; else only the whole batch (dense products want it wide, a GPU has no
+    cache to fit). Powers of two, because rows of a power-of-two number of floats stay aligned to
+    vector registers and cache lines (at 4000 units blocks of 65 sequences took 1.6 times as long
+    as blocks of 64)."""
     sparse = [matrix for matrix in matrices if matrix.is_sparse_csr]
-    widths = [width for width in BLOCK_WIDTHS if width < batch] + ([batch] if batch <= BLOCK_WIDTHS[-1] else [])
-    if not sparse or len(widths) == 1 or sparse[0].device.type != "cpu":  # blocks are for a CPU's caches
-        return batch
-
-    def seconds_per_sequence(width: int) -> float:
-        def operand(rows: int) -> torch.Tensor:
-            return torch.full((rows, width), 0.5, dtype=sparse[0].dtype)  # no draw from torch's RNG
-
-        products = [(matrix, operand(matrix.shape[1]), operand(matrix.shape[0])) for matrix in sparse]
-        times = []
-        for _ in range(repeats + 1):  # into reused outputs, as the harvest writes: no page faults timed
-            start = time.perf_counter()
-            for matrix, x, out in products:
-                torch.mm(matrix, x, out=out)
-            times.append(time.perf_counter() - start)
-        return min(times[1:]) / width
-
-    return min(widths, key=seconds_per_sequence)
+    if not sparse or sparse[0].device.type != "cpu":
+        return [batch]
+    return [width for width in BLOCK_WIDTHS if width < batch] + ([batch] if batch <= BLOCK_WIDTHS[-1] else [])
 
 
 class Workspace:
@@ -396,6 +375,7 @@ class ReservoirStack(ClosedFormModel):
         _check_readout_inputs(reservoir_size, pooling)
         super().__init__(num_reservoirs * pooled_size(reservoir_size, pooling), num_classes, ridge)
         self.pooling = pooling
+        self.block_width: int | None = None  # forces the harvest's block width (benchmarks, tests)
         self._block_widths: dict[tuple, int] = {}
         self.layers = nn.ModuleList(
             Reservoir(
@@ -415,20 +395,52 @@ class ReservoirStack(ClosedFormModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled states ``[B, num_reservoirs * pooled size]`` of inputs ``[B, T, F]``.
 
-        The one place where the harvest is blocked: each block of sequences (as wide as
-        :func:`fastest_block_width` says) goes through every layer before the next.
+        The one place where the harvest is blocked: each block of sequences goes through every
+        layer before the next. The block width is the one of :func:`candidate_widths` that
+        harvested fastest per sequence on this machine, found by the model's first harvest of a
+        batch that size: it runs two blocks of each candidate width, in turn, on its own
+        sequences (nothing is computed twice), keeps the faster of each pair (the second has its
+        buffers in memory already) and harvests the rest at the best width.
+
+        Measured, not derived from cache sizes, because the best width moves with the CPU: a rule
+        sized to half a core's L2 (128 sequences at 2000 units), tuned on an AVX-512 Xeon, ran the
+        CSR product at 55 GFLOP/s on an AMD EPYC whose best width, 32, gives 81; and timed on
+        the harvest itself, because a product timed alone misses what the step's other work does
+        to the caches (it picked 128 sequences at 1000 units in 2 tries of 8, and the harvest ran
+        a third slower). Widths change the states by float32 rounding at most (a test holds them
+        to 1e-5).
         """
         matrices = [(layer.input_matrix(x.device), layer.recurrent_matrix(x.device)) for layer in self.layers]
-        width = self.block_width([matrix for pair in matrices for matrix in pair], len(x))
+        flat = [matrix for pair in matrices for matrix in pair]
+        key = (len(x), *((m.device, m.shape, m.is_sparse_csr and m.values().numel()) for m in flat))
         workspace = Workspace()
-        return torch.cat([self._encode_block(block, matrices, workspace) for block in x.split(width)])
+        pooled: list[torch.Tensor] = []
+        if self.block_width is None and key not in self._block_widths:
+            widths = candidate_widths(flat, len(x))
+            self._block_widths[key] = widths[0] if len(widths) == 1 else self._time_widths(x, widths, matrices, pooled)
+        done = sum(len(block) for block in pooled)
+        width = self._block_widths[key] if self.block_width is None else self.block_width
+        pooled += [self._encode_block(block, matrices, workspace) for block in x[done:].split(width)]
+        return torch.cat(pooled)
 
-    def block_width(self, matrices: list[torch.Tensor], batch: int) -> int:
-        """:func:`fastest_block_width`, measured once per device, matrix shapes and batch size."""
-        key = (batch, *((m.device, m.shape, m.is_sparse_csr and m.values().numel()) for m in matrices))
-        if key not in self._block_widths:
-            self._block_widths[key] = fastest_block_width(matrices, batch)
-        return self._block_widths[key]
+    def _time_widths(
+        self, x: torch.Tensor, widths: list[int], matrices: list[tuple[torch.Tensor, torch.Tensor]], pooled: list
+    ) -> int:
+        """Harvest the first blocks of ``x``, two of each width while the batch lasts, appending
+        their pooled states to ``pooled``; returns the width with the least seconds per sequence."""
+        seconds: dict[int, float] = {}
+        start, workspace = 0, Workspace()
+        for width in (width for width in widths for _ in range(2)):
+            if start + width > len(x):
+                break
+            if width not in seconds:
+                workspace = Workspace()  # one width's buffers at a time, as the harvest holds them
+            began = time.perf_counter()
+            pooled.append(self._encode_block(x[start : start + width], matrices, workspace))
+            per_sequence = (time.perf_counter() - began) / width
+            seconds[width] = min(seconds.get(width, math.inf), per_sequence)
+            start += width
+        return min(seconds, key=seconds.__getitem__) if seconds else len(x)
 
     def _encode_block(
         self, block: torch.Tensor, matrices: list[tuple[torch.Tensor, torch.Tensor]], workspace: Workspace
