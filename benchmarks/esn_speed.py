@@ -53,7 +53,7 @@ import scipy.sparse
 import torch
 import yaml
 
-from echoes.devices import set_threads
+from echoes.devices import set_threads, synchronize
 from echoes.models import esn
 from echoes.models.esn import SimpleESN
 from echoes.training import SplitData, TrainingConfig, load_split, train_on_split
@@ -62,11 +62,6 @@ RIDGE = 1e-2
 CPU = torch.device("cpu")
 STEPS, FEATURES = 32, 512
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def median_seconds(run: Callable[[], object], repeats: int = 5, device: torch.device = CPU) -> float:

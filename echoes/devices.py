@@ -26,9 +26,12 @@ import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 LOCK_DIR_VARIABLE = "ECHOES_GPU_LOCK_DIR"
 
@@ -192,6 +195,14 @@ def set_threads(threads: int) -> int:
     threads = max(1, min(int(threads), available_cores()))
     torch.set_num_threads(threads)
     return threads
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait for a GPU's queued work, so that a wall clock read after it times that work (no-op on CPU)."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def pick_device(requested: str = "auto") -> str:

@@ -43,7 +43,15 @@ from echoes.contracts.features import read_features
 from echoes.contracts.manifest import read_manifest
 from echoes.contracts.metrics import write_metrics
 from echoes.data.preflight import check_clip_policy
-from echoes.devices import MemoryWindow, available_cores, peak_rss_mib, pick_device, seed_everything, set_threads
+from echoes.devices import (
+    MemoryWindow,
+    available_cores,
+    peak_rss_mib,
+    pick_device,
+    seed_everything,
+    set_threads,
+    synchronize,
+)
 from echoes.files import sha256_file
 from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
 from echoes.normalisation import Normaliser, normalise
@@ -191,11 +199,6 @@ def convergence_epoch(val_accuracy: list[float], tolerance: float) -> int:
     return next(i for i, acc in enumerate(val_accuracy, start=1) if acc >= best - tolerance)
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def fit_gradient(
     model: BaseModel,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -211,7 +214,7 @@ def fit_gradient(
     best_loss, best_state, waited = math.inf, None, 0
     progress = tqdm(range(1, cfg.max_epochs + 1), desc="epochs", unit="epoch", mininterval=2)
     for epoch in progress:
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         model.train()
         losses, correct = [], 0
@@ -234,7 +237,7 @@ def fit_gradient(
             correct += int((logits.argmax(1) == yb).sum())
         val_logits = predict(model, val[0], cfg.batch_size, device)
         val_acc, val_loss = top_k_accuracy(val_logits, val[1], 1), validation_loss(model, val_logits, val[1])
-        _sync(device)
+        synchronize(device)
         history.append(
             {
                 "epoch": epoch,
@@ -272,10 +275,10 @@ def fit_gradient(
 def fit_closed_form(
     model: BaseModel, train: tuple[torch.Tensor, torch.Tensor], cfg: TrainingConfig, device: str
 ) -> tuple[list[dict], dict]:
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     info = model.fit(batches(*train, cfg.harvest_batch_size))
-    _sync(device)
+    synchronize(device)
     seconds = time.perf_counter() - start
     train_acc = top_k_accuracy(predict(model, train[0], cfg.harvest_batch_size, device), train[1], 1)
     gcv = ", ".join(f"{r}: {score:.4g}" for r, score in info.get("gcv", {}).items())
@@ -296,10 +299,10 @@ def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int,
     times = []
     with torch.no_grad():
         for i in range(repeats + 1):
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             model(batch)
-            _sync(device)
+            synchronize(device)
             if i:
                 times.append(time.perf_counter() - start)
     return statistics.median(times)

@@ -57,6 +57,7 @@ import scipy.sparse.linalg
 import torch
 from torch import nn
 
+from echoes.devices import synchronize
 from echoes.models.ridge import ClosedFormModel
 
 POOLINGS = ("last", "mean", "last_mean")
@@ -102,7 +103,6 @@ def keep_fraction(weights: np.ndarray, fraction: float, rng: np.random.Generator
 
 
 FORMATS = ("auto", "dense", "csr")
-RECURRENT_FORMATS = FORMATS  # the former name
 
 
 def density(matrix: torch.Tensor) -> float:
@@ -122,11 +122,6 @@ def to_csr(matrix: torch.Tensor) -> torch.Tensor:
         )
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def csr_is_faster(dense: torch.Tensor, csr: torch.Tensor, columns: int = 256, repeats: int = 5) -> bool:
     """Whether ``csr @ X`` beats ``dense @ X`` for a random ``X`` of ``columns`` columns, timed on
     their device (median of ``repeats`` after a warm-up): the rule for devices without a measured one."""
@@ -136,10 +131,10 @@ def csr_is_faster(dense: torch.Tensor, csr: torch.Tensor, columns: int = 256, re
         matrix @ x
         times = []
         for _ in range(repeats):
-            _sync(x.device)
+            synchronize(x.device)
             start = time.perf_counter()
             matrix @ x
-            _sync(x.device)
+            synchronize(x.device)
             times.append(time.perf_counter() - start)
         return statistics.median(times)
 
