@@ -103,7 +103,6 @@ def test_on_cuda_the_form_is_the_one_a_micro_benchmark_finds_faster(monkeypatch)
         return True
 
     monkeypatch.setattr(esn, "csr_is_faster", measured)
-    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: self)  # no GPU here: stay on CPU
     sparse = Reservoir(4, 100, sparsity=0.9, seed=0)
     assert esn.prefers_csr(sparse.W.T, torch.device("cuda"))
     assert calls == [((100, 100), True)]

@@ -142,7 +142,7 @@ def csr_is_faster(dense: torch.Tensor, csr: torch.Tensor, columns: int = 256, re
 
 
 def prefers_csr(matrix: torch.Tensor, device: torch.device) -> bool:
-    """Whether ``matrix``'s CSR product beats its dense one on ``device``.
+    """Whether ``matrix``'s CSR product beats its dense one on ``device``, where ``matrix`` lives.
 
     On CPU, a measured rule: at most ``SPARSE_MAX_DENSITY`` dense. Elsewhere (CUDA), measured on
     the spot by :func:`csr_is_faster`, since the break-even moves with the GPU.
@@ -153,8 +153,7 @@ def prefers_csr(matrix: torch.Tensor, device: torch.device) -> bool:
         return True
     if device.type != "cuda":
         return False
-    dense = matrix.to(device)
-    return csr_is_faster(dense, to_csr(dense))
+    return csr_is_faster(matrix, to_csr(matrix))  # timed where the matrix lives: on that device
 
 
 def _check(name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
