@@ -156,10 +156,16 @@ def csr_rate_at(csr: torch.Tensor, nonzeros: int, width: int) -> float:
 
 def product_seconds(matrix_t: torch.Tensor, columns: int) -> float:
     """Seconds a perfect implementation spends on ``matrix_t @ X`` for ``columns`` columns in all:
-    the faster of the dense GEMM (as one wide product) and the CSR product (at its best block width)."""
+    the fastest of the dense GEMM (as one wide product, by ``torch.matmul`` and, on CPU, by
+    oneDNN with the weight prepacked) and the CSR product (at its best block width)."""
     nonzeros = int(torch.count_nonzero(matrix_t))
     wide = torch.randn(matrix_t.shape[1], 4096, device=matrix_t.device)
-    dense_rate = 2 * matrix_t.numel() * wide.shape[1] / median_seconds(lambda: matrix_t @ wide, 5, matrix_t.device)
+    dense_seconds = median_seconds(lambda: matrix_t @ wide, 5, matrix_t.device)
+    if matrix_t.device.type == "cpu" and esn.onednn_available():
+        rows, packed = wide.T.contiguous(), esn.to_onednn(matrix_t)
+        linear = torch.ops.mkldnn._linear_pointwise
+        dense_seconds = min(dense_seconds, median_seconds(lambda: linear(rows, packed, None, "none", [], ""), 5))
+    dense_rate = 2 * matrix_t.numel() * wide.shape[1] / dense_seconds
     csr = esn.to_csr(matrix_t)
     csr_rate = max(csr_rate_at(csr, nonzeros, width) for width in (32, 64, 128, 256, 512))
     return min(2 * matrix_t.numel() * columns / dense_rate, 2 * nonzeros * columns / csr_rate)
@@ -185,7 +191,7 @@ def part_roofline(
             model = benchmark_esn(units, connectivity, device)
             reservoir = model.reservoir
             forms = ", ".join(
-                "CSR" if matrix.is_sparse_csr else "dense"
+                "CSR" if matrix.is_sparse_csr else "oneDNN" if matrix.is_mkldnn else "dense"
                 for matrix in (reservoir.input_matrix(xt.device), reservoir.recurrent_matrix(xt.device))
             )
             w_in_t, w_t = reservoir.W_in.T.contiguous(), reservoir.W.T.contiguous()

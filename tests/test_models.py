@@ -1,5 +1,8 @@
 """Models checked against the maths: reservoir construction, batched states, ridge solutions, counts."""
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -33,18 +36,32 @@ def test_echo_state_property_two_initial_states_converge_under_the_same_input():
     assert torch.norm(a[0, -1] - b[0, -1]) < 1e-4
 
 
+def form(matrix: torch.Tensor) -> str:
+    return "csr" if matrix.is_sparse_csr else "onednn" if matrix.is_mkldnn else "dense"
+
+
+needs_onednn = pytest.mark.skipif(not esn.onednn_available(), reason="this PyTorch build has no oneDNN")
+
+
 @pytest.mark.parametrize(
-    ("sparsity", "input_connectivity", "forms"),
-    [(0.9, 1.0, (False, True)), (0.5, 1.0, (False, False)), (0.9, 0.1, (True, True)), (0.5, 0.1, (True, False))],
-    ids=["dense-in-csr-w", "dense-in-dense-w", "csr-in-csr-w", "csr-in-dense-w"],
+    ("sparsity", "input_connectivity", "input_format", "forms"),
+    [
+        (0.9, 1.0, "dense", ("dense", "csr")),
+        pytest.param(0.9, 1.0, "onednn", ("onednn", "csr"), marks=needs_onednn),
+        (0.5, 1.0, "dense", ("dense", "dense")),
+        (0.9, 0.1, "auto", ("csr", "csr")),
+        (0.5, 0.1, "auto", ("csr", "dense")),
+    ],
+    ids=["dense-in-csr-w", "onednn-in-csr-w", "dense-in-dense-w", "csr-in-csr-w", "csr-in-dense-w"],
 )
-def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, input_connectivity, forms):
+def test_batched_states_equal_a_plain_per_sequence_loop(sparsity, input_connectivity, input_format, forms):
     reservoir = Reservoir(
         6, 50, sparsity=sparsity, leak_rate=0.4, input_scaling=0.3, bias_scaling=0.2, seed=3,
         input_connectivity=input_connectivity,
     )  # fmt: skip
+    reservoir.input_format = input_format
     cpu = torch.device("cpu")
-    assert (reservoir.input_matrix(cpu).is_sparse_csr, reservoir.recurrent_matrix(cpu).is_sparse_csr) == forms
+    assert (form(reservoir.input_matrix(cpu)), form(reservoir.recurrent_matrix(cpu))) == forms
     u = torch.randn(5, 9, 6)
     batched = reservoir(u)
     w_in, w, b, a = reservoir.W_in.double(), reservoir.W.double(), reservoir.bias.double(), reservoir.leak_rate
@@ -110,6 +127,42 @@ def test_on_cuda_the_form_is_the_one_a_micro_benchmark_finds_faster(monkeypatch)
     assert len(calls) == 1  # denser than SPARSE_MAX_DENSITY: not even measured
 
 
+@needs_onednn
+@pytest.mark.parametrize("faster", [True, False])
+def test_on_cpu_a_dense_input_matrix_goes_through_onednn_where_a_micro_benchmark_finds_it_faster(monkeypatch, faster):
+    calls = []
+    monkeypatch.setattr(esn, "onednn_is_faster", lambda dense, bias: calls.append(tuple(dense.shape)) or faster)
+    cpu = torch.device("cpu")
+    reservoir = Reservoir(6, 50, sparsity=0.5, seed=3, input_connectivity=1.0)
+    assert form(reservoir.input_matrix(cpu)) == ("onednn" if faster else "dense")
+    assert form(reservoir.recurrent_matrix(cpu)) == "dense"  # oneDNN multiplies rows: the recurrence stays column-major
+    assert calls == [(50, 6)]
+    assert form(Reservoir(6, 50, seed=3).input_matrix(cpu)) == "csr"  # a sparse W_in is not even measured
+    assert len(calls) == 1
+
+
+@needs_onednn
+def test_the_onednn_projection_is_the_input_product_plus_bias():
+    reservoir = Reservoir(6, 50, seed=3, input_connectivity=1.0)
+    u = torch.randn(4, 6, 5)  # [T, F, B]
+    out = torch.empty(4, 50, 5)
+    esn.project_onednn(esn.to_onednn(reservoir.W_in.T.contiguous()), u, reservoir.bias, out)
+    expected = torch.einsum("fn,tfb->tnb", reservoir.W_in.double(), u.double()) + reservoir.bias.double()[:, None]
+    torch.testing.assert_close(out.double(), expected, rtol=0, atol=1e-5)
+    assert isinstance(esn.onednn_is_faster(reservoir.W_in.T.contiguous(), reservoir.bias, columns=8, repeats=1), bool)
+
+
+@pytest.mark.parametrize("input_format", [pytest.param("onednn", marks=needs_onednn), "csr", "dense"])
+def test_a_reservoir_copies_and_pickles_without_its_cached_matrices(input_format):
+    reservoir = Reservoir(6, 50, seed=3, input_connectivity=1.0)
+    reservoir.input_format = input_format
+    u = torch.randn(2, 4, 6)
+    states = reservoir(u)
+    for copied in (copy.deepcopy(reservoir), pickle.loads(pickle.dumps(reservoir))):
+        assert copied._matrix_cache == {}
+        assert torch.equal(copied(u), states)
+
+
 def test_the_micro_benchmark_answers_for_the_matrices_it_is_given():
     dense = torch.randn(64, 64)
     assert esn.csr_is_faster(dense, esn.to_csr(dense), columns=8, repeats=1) in (True, False)
@@ -139,6 +192,9 @@ def test_the_matrices_are_built_once_and_rebuilt_when_weights_are_loaded_or_move
     reservoir.input_format = "coo"
     with pytest.raises(ValueError, match="input_format must be one of"):
         reservoir.input_matrix(cpu)
+    reservoir.recurrent_format = "onednn"  # the input product's form only
+    with pytest.raises(ValueError, match="recurrent_format must be one of"):
+        reservoir.recurrent_matrix(cpu)
 
 
 @pytest.mark.parametrize("model_class", [SimpleESN, DeepESN])

@@ -25,17 +25,18 @@ Parameters (one meaning each, the same in ``config.yaml``):
 All sequences of a batch advance together, stored feature-major (``[T, N, B]``: a batch is a
 block of columns). Each step is one product of ``W^T`` with the ``[N, B]`` states, accumulated
 into that step's input projection ``W_in^T u[t] + b``. A dense ``W_in`` projects every step at
-once (one batched GEMM); a sparse one projects step by step, so that each product streams over
-one step's ``[F, B]`` inputs while they are in cache. On CPU a matrix at most
-``SPARSE_MAX_DENSITY`` dense is kept in CSR (int32 indices: less to stream per product) and the
-harvest advances blocks of sequences, as wide as harvests fastest on this machine
-(:meth:`ReservoirStack.encode`, timed once per model; widths differ by float32 rounding at most);
-denser matrices use the dense product over the whole batch. On a GPU
-each matrix takes the form that a micro-benchmark on that device finds faster
-(:func:`csr_is_faster`). Measured in ``benchmarks/esn_speed.py``, figures in
+once (one GEMM; on CPU through oneDNN with the weight prepacked where a micro-benchmark at first
+use finds it faster than ``torch.matmul``, whose MKL kernel ran at half oneDNN's rate on the AMD
+EPYC measured); a sparse one projects step by step, so that each product streams over one step's
+``[F, B]`` inputs while they are in cache. On CPU a matrix at most ``SPARSE_MAX_DENSITY`` dense
+is kept in CSR (int32 indices: less to stream per product) and the harvest advances blocks of
+sequences, as wide as harvests fastest on this machine (:meth:`ReservoirStack.encode`, timed once
+per model; widths differ by float32 rounding at most); denser matrices use the dense product over
+the whole batch. On a GPU each matrix takes the form that a micro-benchmark on that device finds
+faster (:func:`csr_is_faster`). Measured in ``benchmarks/esn_speed.py``, figures in
 ``benchmarks/README.md``. ``Reservoir.recurrent_format`` and ``Reservoir.input_format``
-(``auto``, ``dense`` or ``csr``) force one. All forms give the same states up to float32
-rounding. ``tanh(z)`` is computed as ``2 sigmoid(2z) - 1`` (exact up to float32 rounding): on the
+(``auto``, ``dense`` or ``csr``; ``onednn`` too for the input) force one. All forms give the same
+states up to float32 rounding. ``tanh(z)`` is computed as ``2 sigmoid(2z) - 1`` (exact up to float32 rounding): on the
 CPUs measured, PyTorch's vectorised ``tanh`` costs about nine times its ``sigmoid``, a quarter of
 a step at 1000 units. Weights are drawn with NumPy from the seed, so the same seed gives the
 same reservoir on every device.
@@ -50,6 +51,7 @@ import math
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -102,7 +104,8 @@ def keep_fraction(weights: np.ndarray, fraction: float, rng: np.random.Generator
     return sparse.reshape(weights.shape)
 
 
-FORMATS = ("auto", "dense", "csr")
+RECURRENT_FORMATS = ("auto", "dense", "csr")
+INPUT_FORMATS = (*RECURRENT_FORMATS, "onednn")
 
 
 def density(matrix: torch.Tensor) -> float:
@@ -122,23 +125,62 @@ def to_csr(matrix: torch.Tensor) -> torch.Tensor:
         )
 
 
+def _median_seconds(product: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Median wall time of ``product`` on ``device`` after a warm-up call."""
+    product()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        product()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def csr_is_faster(dense: torch.Tensor, csr: torch.Tensor, columns: int = 256, repeats: int = 5) -> bool:
     """Whether ``csr @ X`` beats ``dense @ X`` for a random ``X`` of ``columns`` columns, timed on
     their device (median of ``repeats`` after a warm-up): the rule for devices without a measured one."""
     x = torch.full((dense.shape[1], columns), 0.5, device=dense.device, dtype=dense.dtype)  # no draw from torch's RNG
+    return _median_seconds(lambda: csr @ x, x.device, repeats) < _median_seconds(lambda: dense @ x, x.device, repeats)
 
-    def seconds(matrix: torch.Tensor) -> float:
-        matrix @ x
-        times = []
-        for _ in range(repeats):
-            synchronize(x.device)
-            start = time.perf_counter()
-            matrix @ x
-            synchronize(x.device)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
 
-    return seconds(csr) < seconds(dense)
+def onednn_available() -> bool:
+    """Whether this PyTorch build has oneDNN's prepacked linear (x86 and ARM builds do)."""
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def to_onednn(matrix: torch.Tensor) -> torch.Tensor:
+    """``matrix`` (``[N, F]``, float32 on CPU) prepacked as oneDNN's linear weight (an opaque tensor)."""
+    return torch.ops.mkldnn._reorder_linear_weight(matrix, 256)  # the row count is a hint; any count works
+
+
+def project_onednn(packed: torch.Tensor, u: torch.Tensor, bias: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out[t] = W_in^T u[t] + b`` for feature-major ``u`` ``[T, F, B]`` with oneDNN's GEMM.
+
+    oneDNN multiplies rows, so the inputs go to ``[T, B, F]`` and the result back to ``[T, N, B]``:
+    two copies, each a small fraction of the product they serve (at 1000 units, 1024 sequences:
+    3 + 16 ms around 97 ms, against 159 ms for ``torch.matmul``, whose MKL kernel runs at half
+    oneDNN's rate on the AMD EPYC measured; the bias is added inside the product).
+    """
+    steps, features, batch = u.shape
+    rows = u.transpose(1, 2).contiguous().view(steps * batch, features)
+    projected = torch.ops.mkldnn._linear_pointwise(rows, packed, bias, "none", [], "")
+    return out.copy_(projected.view(steps, batch, -1).transpose(1, 2))
+
+
+def onednn_is_faster(dense: torch.Tensor, bias: torch.Tensor, columns: int = 256, repeats: int = 5) -> bool:
+    """Whether the input projection runs faster through oneDNN (:func:`project_onednn`, copies
+    included) than through ``torch.matmul`` on this CPU, for ``columns`` sequences of one step."""
+    u = torch.full((1, dense.shape[1], columns), 0.5, dtype=dense.dtype)
+    out = u.new_empty((1, dense.shape[0], columns))
+    packed = to_onednn(dense)
+    cpu = torch.device("cpu")
+    onednn = _median_seconds(lambda: project_onednn(packed, u, bias, out), cpu, repeats)
+    return onednn < _median_seconds(lambda: torch.matmul(dense, u, out=out).add_(bias[:, None]), cpu, repeats)
 
 
 def prefers_csr(matrix: torch.Tensor, device: torch.device) -> bool:
@@ -154,6 +196,11 @@ def prefers_csr(matrix: torch.Tensor, device: torch.device) -> bool:
     if device.type != "cuda":
         return False
     return csr_is_faster(matrix, to_csr(matrix))  # timed where the matrix lives: on that device
+
+
+def _forget_matrices(reservoir: Reservoir, _incompatible_keys: object) -> None:
+    """After ``load_state_dict`` the cached matrices are the old weights' (a function, so that models pickle)."""
+    reservoir.forget_recurrent_matrix()
 
 
 def _check(name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
@@ -195,7 +242,7 @@ class Reservoir(nn.Module):
         self.recurrent_format = "auto"  # or "dense" / "csr": forces the form of W^T (benchmarks, tests)
         self.input_format = "auto"  # the same for W_in^T
         self._matrix_cache: dict[str, tuple] = {}
-        self.register_load_state_dict_post_hook(lambda module, _: module.forget_recurrent_matrix())
+        self.register_load_state_dict_post_hook(_forget_matrices)
         w_in = rng.uniform(-input_scaling, input_scaling, (input_size, reservoir_size))
         self.register_buffer(
             "W", torch.from_numpy(recurrent_weights(reservoir_size, spectral_radius, sparsity, rng)).float()
@@ -225,23 +272,38 @@ class Reservoir(nn.Module):
         Built once per device and format, so that classifying one small batch does not pay a CSR
         conversion each time; loading or moving the weights drops it.
         """
-        return self._matrix("W", self.recurrent_format, device)
+        return self._matrix("W", device)
 
     def input_matrix(self, device: torch.device) -> torch.Tensor:
-        """``W_in^T`` in the form whose product is fastest on ``device`` (see ``input_format``)."""
-        return self._matrix("W_in", self.input_format, device)
+        """``W_in^T`` in the form whose product is fastest on ``device``: dense, CSR, or on CPU
+        oneDNN's prepacked weight where its GEMM beats ``torch.matmul`` (see ``input_format``)."""
+        return self._matrix("W_in", device)
 
-    def _matrix(self, name: str, form: str, device: torch.device) -> torch.Tensor:
-        if form not in FORMATS:
-            attribute = "recurrent_format" if name == "W" else "input_format"
-            raise ValueError(f"{attribute} must be one of {FORMATS}, got {form!r}")
+    def _matrix(self, name: str, device: torch.device) -> torch.Tensor:
+        attribute, forms = ("recurrent_format", RECURRENT_FORMATS) if name == "W" else ("input_format", INPUT_FORMATS)
+        form = getattr(self, attribute)
+        if form not in forms:
+            raise ValueError(f"{attribute} must be one of {forms}, got {form!r}")
         key = (device, form)
         cached = self._matrix_cache.get(name)
         if cached is None or cached[0] != key:
             transposed = getattr(self, name).T.contiguous()
-            csr = prefers_csr(transposed, device) if form == "auto" else form == "csr"
-            self._matrix_cache[name] = key, to_csr(transposed) if csr else transposed
+            if form == "auto":
+                form = self._fastest_form(name, transposed, device)
+            matrix = {"csr": to_csr, "onednn": to_onednn}.get(form, lambda dense: dense)(transposed)
+            self._matrix_cache[name] = key, matrix
         return self._matrix_cache[name][1]
+
+    def _fastest_form(self, name: str, transposed: torch.Tensor, device: torch.device) -> str:
+        if prefers_csr(transposed, device):
+            return "csr"
+        if name == "W_in" and device.type == "cpu" and transposed.dtype == torch.float32 and onednn_available():
+            return "onednn" if onednn_is_faster(transposed, self.bias) else "dense"
+        return "dense"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles leave the cached matrices behind (oneDNN's packed weight has no storage to copy)."""
+        return {**super().__getstate__(), "_matrix_cache": {}}
 
     def run(
         self,
@@ -268,6 +330,8 @@ class Reservoir(nn.Module):
             u = u.contiguous()
             for t in range(u.shape[0]):
                 torch.addmm(bias, w_in_t, u[t], out=states[t])
+        elif w_in_t.is_mkldnn:
+            project_onednn(w_in_t, u, self.bias, states)
         else:
             torch.matmul(w_in_t, u, out=states).add_(bias)  # W_in^T u[t] + b for every t at once
         state = torch.zeros_like(states[0]) if initial_state is None else initial_state
