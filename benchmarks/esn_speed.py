@@ -45,7 +45,6 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +52,7 @@ import scipy.sparse
 import torch
 import yaml
 
-from echoes.devices import set_threads, synchronize
+from echoes.devices import median_seconds, set_threads, synchronize
 from echoes.models import esn
 from echoes.models.esn import SimpleESN
 from echoes.training import SplitData, TrainingConfig, load_split, train_on_split
@@ -62,19 +61,6 @@ RIDGE = 1e-2
 CPU = torch.device("cpu")
 STEPS, FEATURES = 32, 512
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def median_seconds(run: Callable[[], object], repeats: int = 5, device: torch.device = CPU) -> float:
-    """Median wall time of ``run`` after one warm-up call (waiting for a GPU to finish)."""
-    run()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        run()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def matmul_gflops(n: int = 2048, device: torch.device = CPU) -> float:

@@ -19,11 +19,12 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -203,6 +204,19 @@ def synchronize(device: str | torch.device) -> None:
 
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def median_seconds(run: Callable[[], object], repeats: int = 5, device: str | torch.device = "cpu") -> float:
+    """Median wall time of ``run`` over ``repeats`` calls after a warm-up call, waiting for a GPU to finish each."""
+    run()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def pick_device(requested: str = "auto") -> str:

@@ -232,15 +232,22 @@ def test_blocks_are_powers_of_two_below_the_batch_for_csr_products_on_cpu_else_t
     assert candidate_widths([csr.to("meta")], batch=1000) == [1000]  # a GPU has no cache to fit
 
 
-def test_the_first_harvest_times_two_blocks_of_each_width_and_keeps_the_fastest(monkeypatch):
+@pytest.mark.parametrize(
+    ("cost", "timed_blocks", "best"),
+    [
+        ({32: 40.0, 64: 60.0, 128: 200.0, 256: 600.0}, [32, 32, 64, 64, 128, 128], 64),  # 128 slower: stop
+        ({32: 40.0, 64: 60.0, 128: 100.0, 256: 150.0}, [32, 32, 64, 64, 128, 128, 256, 256], 256),
+    ],
+    ids=["stops-at-the-first-slower-width", "wider-is-faster-throughout"],
+)
+def test_the_first_harvest_times_two_blocks_of_each_width_while_they_get_faster(monkeypatch, cost, timed_blocks, best):
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
     x = torch.randn(1000, 4, 8)
     with torch.no_grad():
         model.block_width = 1000
         expected = model.encode(x)
         model.block_width = None
-        cost = {32: 40.0, 64: 60.0, 128: 200.0, 256: 600.0}  # seconds per block: 64 sequences cost least per sequence
-        clock, harvested = {"now": 0.0}, []
+        clock, harvested = {"now": 0.0}, []  # cost: seconds per block of each width
         encode_block = model._encode_block
 
         def timed(block, matrices, workspace):
@@ -251,23 +258,22 @@ def test_the_first_harvest_times_two_blocks_of_each_width_and_keeps_the_fastest(
         monkeypatch.setattr(model, "_encode_block", timed)
         monkeypatch.setattr(esn.time, "perf_counter", lambda: clock["now"])
         features = model.encode(x)
-    assert harvested[:8] == [32, 32, 64, 64, 128, 128, 256, 256]  # 960 of the 1000 sequences, each once
-    assert harvested[8:] == [40]  # the rest at the fastest width, 64
-    assert sum(harvested) == 1000
+    assert harvested[: len(timed_blocks)] == timed_blocks
+    rest = 1000 - sum(timed_blocks)
+    assert harvested[len(timed_blocks) :] == [best] * (rest // best) + [rest % best] * (rest % best > 0)
     torch.testing.assert_close(features, expected, rtol=0, atol=1e-5)  # in order, nothing computed twice
-    assert list(model._block_widths.values()) == [64]
+    assert list(model._block_widths.values()) == [best]
 
 
-def test_the_block_width_is_timed_once_per_shape_and_batch(monkeypatch):
+def test_the_block_width_is_timed_once_per_set_of_candidate_widths(monkeypatch):
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
     timed = []
     time_widths = model._time_widths
     monkeypatch.setattr(model, "_time_widths", lambda x, *rest: timed.append(len(x)) or time_widths(x, *rest))
     with torch.no_grad():
-        model.encode(torch.randn(100, 4, 8))
-        model.encode(torch.randn(100, 4, 8))
-        model.encode(torch.randn(50, 4, 8))
-    assert timed == [100, 50]
+        for batch in (100, 100, 50, 1024, 300, 1024):
+            model.encode(torch.randn(batch, 4, 8))
+    assert timed == [100, 50, 1024]  # wider than 256, every batch has the candidates 32-256: timed once
 
 
 def test_measuring_block_widths_draws_nothing_from_torchs_random_generator():
