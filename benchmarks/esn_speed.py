@@ -157,6 +157,11 @@ def product_seconds(matrix_t: torch.Tensor, columns: int) -> float:
     return min(2 * matrix_t.numel() * columns / dense_rate, 2 * nonzeros * columns / csr_rate)
 
 
+def block_widths(model: SimpleESN) -> str:
+    """The block widths the model's harvests chose (one per set of candidate widths it met)."""
+    return ", ".join(map(str, model.measured_block_widths)) or "whole batch"
+
+
 def part_roofline(
     sequences: int, units_list: list[int], batch: int, repeats: int, connectivities: list[float], device: torch.device
 ) -> None:
@@ -169,8 +174,8 @@ def part_roofline(
         "interleaved runs; the ratio is the median of the per-run ratios)\n"
     )
     print_header(
-        "units", "W_in connectivity", "forms (W_in, W)", "input product (s)", "recurrent product (s)", "bound (s)",
-        "Echoes harvest (s)", "harvest / bound",
+        "units", "W_in connectivity", "forms (W_in, W)", "block width", "input product (s)", "recurrent product (s)",
+        "bound (s)", "Echoes harvest (s)", "harvest / bound",
     )  # fmt: skip
     for units in units_list:
         for connectivity in connectivities:
@@ -190,7 +195,8 @@ def part_roofline(
             harvest, input_bound, recurrent_bound = map(statistics.median, (harvests, input_bounds, recurrent_bounds))
             bound = input_bound + recurrent_bound
             print(
-                f"| {units} | {connectivity:g} | {forms} | {input_bound:.2f} | {recurrent_bound:.2f} | {bound:.2f} "
+                f"| {units} | {connectivity:g} | {forms} | {block_widths(model)} | {input_bound:.2f} "
+                f"| {recurrent_bound:.2f} | {bound:.2f} "
                 f"| {harvest:.2f} | {statistics.median(harvest_bound_ratio):.2f}x |",
                 flush=True,
             )

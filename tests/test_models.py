@@ -262,7 +262,7 @@ def test_the_first_harvest_times_two_blocks_of_each_width_while_they_get_faster(
     rest = 1000 - sum(timed_blocks)
     assert harvested[len(timed_blocks) :] == [best] * (rest // best) + [rest % best] * (rest % best > 0)
     torch.testing.assert_close(features, expected, rtol=0, atol=1e-5)  # in order, nothing computed twice
-    assert list(model._block_widths.values()) == [best]
+    assert model.measured_block_widths == [best]
 
 
 def test_the_block_width_is_timed_once_per_set_of_candidate_widths(monkeypatch):

@@ -434,6 +434,11 @@ class ReservoirStack(ClosedFormModel):
             for layer in range(num_reservoirs)
         )
 
+    @property
+    def measured_block_widths(self) -> list[int]:
+        """The block widths the harvests chose so far, one per set of candidate widths met."""
+        return list(self._block_widths.values())
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled states ``[B, num_reservoirs * pooled size]`` of inputs ``[B, T, F]``.
 
