@@ -446,10 +446,10 @@ class ReservoirStack(ClosedFormModel):
         layer before the next. The block width is the one of :func:`candidate_widths` that
         harvested fastest per sequence on this machine, found by the model's first harvest with
         those candidates (every batch wider than ``BLOCK_WIDTHS[-1]`` has the same ones, so a
-        harvest in batches of 1024 and a last, shorter one times once): it runs two blocks of
-        each candidate width, narrowest first and while they get faster, on its own sequences
-        (nothing is computed twice), keeps the faster of each pair (the second has its buffers in
-        memory already) and harvests the rest at the best width.
+        harvest in batches of 1024 and a last, shorter one times once): it runs blocks of the
+        candidate widths on its own sequences, narrowest first, each against the best so far
+        while wider ones get faster (:meth:`_time_widths`; nothing is computed twice), and
+        harvests the rest at the best width.
 
         Measured, not derived from cache sizes, because the best width moves with the CPU: a rule
         sized to half a core's L2 (128 sequences at 2000 units), tuned on an AVX-512 Xeon, ran the
@@ -475,26 +475,43 @@ class ReservoirStack(ClosedFormModel):
     def _time_widths(
         self, x: torch.Tensor, widths: list[int], matrices: list[tuple[torch.Tensor, torch.Tensor]], pooled: list
     ) -> int:
-        """Harvest the first blocks of ``x``, two of each width from the narrowest while the batch
-        lasts and the widths get faster, appending their pooled states to ``pooled``; returns the
-        width with the least seconds per sequence.
+        """Harvest the first blocks of ``x`` while timing widths, appending their pooled states to
+        ``pooled``; returns the width with the least seconds per sequence.
 
-        Stopping at the first width slower than the best so far spares the widest, slowest blocks
-        (the rates measured fall on either side of one best width); at 2000 units the full sweep
-        had harvested 960 sequences at mixed widths, 0.2-0.4 s more than at the best one.
+        Two blocks of the narrowest width, then each next width against the best so far in turn
+        (next, best, next, best: a slow spell of a shared host hits both alike), the faster of
+        each width's blocks counting, for as long as the wider width wins and the batch lasts.
+        Stopping at the first width that loses spares the widest, slowest blocks: the rates
+        measured fall on either side of one best width.
         """
         seconds: dict[int, float] = {}
+        workspaces: dict[int, Workspace] = {}  # two widths' buffers at most, reused by their blocks
         start = 0
-        for width in widths:
-            if start + 2 * width > len(x) or (seconds and min(seconds.values()) < seconds[max(seconds)]):
+
+        def harvest(width: int) -> None:
+            nonlocal start
+            began = time.perf_counter()
+            pooled.append(self._encode_block(x[start : start + width], matrices, workspaces[width]))
+            seconds[width] = min(seconds.get(width, math.inf), (time.perf_counter() - began) / width)
+            start += width
+
+        best = widths[0]
+        if 2 * best > len(x):
+            return len(x)
+        workspaces[best] = Workspace()
+        for timed in (best, best):
+            harvest(timed)
+        for width in widths[1:]:
+            if start + 2 * (width + best) > len(x):
                 break
-            workspace = Workspace()  # one width's buffers at a time, as the harvest holds them
-            for _ in range(2):
-                began = time.perf_counter()
-                pooled.append(self._encode_block(x[start : start + width], matrices, workspace))
-                seconds[width] = min(seconds.get(width, math.inf), (time.perf_counter() - began) / width)
-                start += width
-        return min(seconds, key=seconds.__getitem__) if seconds else len(x)
+            workspaces[width] = Workspace()
+            for timed in (width, best, width, best):
+                harvest(timed)
+            loser, best = (best, width) if seconds[width] < seconds[best] else (width, best)
+            del workspaces[loser]
+            if best != width:
+                break
+        return best
 
     def _encode_block(
         self, block: torch.Tensor, matrices: list[tuple[torch.Tensor, torch.Tensor]], workspace: Workspace
