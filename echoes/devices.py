@@ -206,17 +206,28 @@ def synchronize(device: str | torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _seconds(run: Callable[[], object], device: str | torch.device) -> float:
+    synchronize(device)
+    start = time.perf_counter()
+    run()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
 def median_seconds(run: Callable[[], object], repeats: int = 5, device: str | torch.device = "cpu") -> float:
     """Median wall time of ``run`` over ``repeats`` calls after a warm-up call, waiting for a GPU to finish each."""
     run()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        run()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(_seconds(run, device) for _ in range(repeats))
+
+
+def runs_faster(
+    first: Callable[[], object], second: Callable[[], object], repeats: int = 7, device: str | torch.device = "cpu"
+) -> bool:
+    """Whether ``first`` takes less time than ``second`` (medians of ``repeats`` calls each, after a
+    warm-up call of each). The calls alternate, so that a slow spell of a shared host slows both."""
+    first(), second()
+    times = [(_seconds(first, device), _seconds(second, device)) for _ in range(repeats)]
+    return statistics.median(a for a, _ in times) < statistics.median(b for _, b in times)
 
 
 def pick_device(requested: str = "auto") -> str:

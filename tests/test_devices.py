@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from echoes.devices import gpu_lease, lease, visible_devices
+from echoes.devices import gpu_lease, lease, runs_faster, visible_devices
 
 HOLDER = """
 import sys, time
@@ -108,3 +108,18 @@ def test_a_memory_window_measures_its_own_peak_not_one_left_before_it():
         assert 100 <= peak < 250
     else:
         assert peak >= 100
+
+
+def test_runs_faster_times_the_two_in_turn_and_compares_their_medians():
+    calls = []
+
+    def quick():
+        calls.append("quick")
+
+    def slow():
+        calls.append("slow")
+        time.sleep(0.005)
+
+    assert runs_faster(quick, slow, repeats=3)
+    assert calls == ["quick", "slow"] * 4  # a warm-up call of each, then in turn
+    assert not runs_faster(slow, quick, repeats=3)

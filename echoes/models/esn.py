@@ -57,7 +57,7 @@ import scipy.sparse.linalg
 import torch
 from torch import nn
 
-from echoes.devices import median_seconds
+from echoes.devices import runs_faster
 from echoes.models.ridge import ClosedFormModel
 
 POOLINGS = ("last", "mean", "last_mean")
@@ -123,11 +123,11 @@ def to_csr(matrix: torch.Tensor) -> torch.Tensor:
         )
 
 
-def csr_is_faster(dense: torch.Tensor, csr: torch.Tensor, columns: int = 256, repeats: int = 5) -> bool:
-    """Whether ``csr @ X`` beats ``dense @ X`` for a random ``X`` of ``columns`` columns, timed on
-    their device (median of ``repeats`` after a warm-up): the rule for devices without a measured one."""
+def csr_is_faster(dense: torch.Tensor, csr: torch.Tensor, columns: int = 256, repeats: int = 7) -> bool:
+    """Whether ``csr @ X`` beats ``dense @ X`` for an ``X`` of ``columns`` columns, timed in turn on
+    their device (:func:`echoes.devices.runs_faster`): the rule for devices without a measured one."""
     x = torch.full((dense.shape[1], columns), 0.5, device=dense.device, dtype=dense.dtype)  # no draw from torch's RNG
-    return median_seconds(lambda: csr @ x, repeats, x.device) < median_seconds(lambda: dense @ x, repeats, x.device)
+    return runs_faster(lambda: csr @ x, lambda: dense @ x, repeats, x.device)
 
 
 def onednn_available() -> bool:
@@ -157,14 +157,20 @@ def project_onednn(packed: torch.Tensor, u: torch.Tensor, bias: torch.Tensor, ou
     return out.copy_(projected.view(steps, batch, -1).transpose(1, 2))
 
 
-def onednn_is_faster(dense: torch.Tensor, bias: torch.Tensor, columns: int = 256, repeats: int = 5) -> bool:
+def onednn_is_faster(dense: torch.Tensor, bias: torch.Tensor, columns: int = 256, repeats: int = 7) -> bool:
     """Whether the input projection runs faster through oneDNN (:func:`project_onednn`, copies
     included) than through ``torch.matmul`` on this CPU, for ``columns`` sequences of one step."""
     u = torch.full((1, dense.shape[1], columns), 0.5, dtype=dense.dtype)
     out = u.new_empty((1, dense.shape[0], columns))
     packed = to_onednn(dense)
-    onednn = median_seconds(lambda: project_onednn(packed, u, bias, out), repeats)
-    return onednn < median_seconds(lambda: torch.matmul(dense, u, out=out).add_(bias[:, None]), repeats)
+
+    def onednn() -> None:
+        project_onednn(packed, u, bias, out)
+
+    def matmul() -> None:
+        torch.matmul(dense, u, out=out).add_(bias[:, None])
+
+    return runs_faster(onednn, matmul, repeats)
 
 
 def prefers_csr(matrix: torch.Tensor, device: torch.device) -> bool:
