@@ -141,6 +141,17 @@ def test_on_cpu_a_dense_input_matrix_goes_through_onednn_where_a_micro_benchmark
     assert len(calls) == 1
 
 
+def test_a_onednn_that_fails_leaves_the_input_product_to_torch_matmul(monkeypatch):
+    def refuses(dense, bias):
+        raise RuntimeError("could not create a primitive")
+
+    monkeypatch.setattr(esn, "onednn_available", lambda: True)
+    monkeypatch.setattr(esn, "onednn_is_faster", refuses)
+    reservoir = Reservoir(6, 50, seed=3, input_connectivity=1.0)
+    with pytest.warns(UserWarning, match="oneDNN's linear failed .could not create a primitive.; the input product"):
+        assert form(reservoir.input_matrix(torch.device("cpu"))) == "dense"
+
+
 @needs_onednn
 def test_the_onednn_projection_is_the_input_product_plus_bias():
     reservoir = Reservoir(6, 50, seed=3, input_connectivity=1.0)

@@ -288,7 +288,10 @@ class Reservoir(nn.Module):
         if prefers_csr(transposed, device):
             return "csr"
         if name == "W_in" and device.type == "cpu" and transposed.dtype == torch.float32 and onednn_available():
-            return "onednn" if onednn_is_faster(transposed, self.bias) else "dense"
+            try:
+                return "onednn" if onednn_is_faster(transposed, self.bias) else "dense"
+            except RuntimeError as error:  # private ops (see project_onednn): a build may have them and refuse
+                warnings.warn(f"oneDNN's linear failed ({error}); the input product uses torch.matmul", stacklevel=2)
         return "dense"
 
     def __getstate__(self) -> dict[str, Any]:
