@@ -36,9 +36,9 @@ the whole batch. On a GPU each matrix takes the form that a micro-benchmark on t
 faster (:func:`csr_is_faster`). Measured in ``benchmarks/esn_speed.py``, figures in
 ``benchmarks/README.md``. ``Reservoir.recurrent_format`` and ``Reservoir.input_format``
 (``auto``, ``dense`` or ``csr``; ``onednn`` too for the input) force one. All forms give the same
-states up to float32 rounding. ``tanh(z)`` is computed as ``2 sigmoid(2z) - 1`` (exact up to float32 rounding): on the
-CPUs measured, PyTorch's vectorised ``tanh`` costs about nine times its ``sigmoid``, a quarter of
-a step at 1000 units. Weights are drawn with NumPy from the seed, so the same seed gives the
+states up to float32 rounding. ``tanh(z)`` is computed as ``2 sigmoid(2z) - 1`` (exact up to
+float32 rounding): on the CPUs measured, PyTorch's vectorised ``tanh`` costs about nine times its
+``sigmoid``, a quarter of a step at 1000 units. Weights are drawn with NumPy from the seed, so the same seed gives the
 same reservoir on every device.
 
 SimpleESN and DeepESN are two presets of one :class:`ReservoirStack`: a stack of one reservoir,
