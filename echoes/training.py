@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
 import sys
 import time
 import traceback
@@ -46,6 +45,7 @@ from echoes.data.preflight import check_clip_policy
 from echoes.devices import (
     MemoryWindow,
     available_cores,
+    median_seconds,
     peak_rss_mib,
     pick_device,
     seed_everything,
@@ -296,16 +296,8 @@ def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int,
     """Median seconds to classify one batch, after one warm-up pass (no first-call overheads)."""
     batch = x[:batch_size].to(device)
     model.eval()
-    times = []
     with torch.no_grad():
-        for i in range(repeats + 1):
-            synchronize(device)
-            start = time.perf_counter()
-            model(batch)
-            synchronize(device)
-            if i:
-                times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return median_seconds(lambda: model(batch), repeats, device)
 
 
 def train_and_evaluate(

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from echoes.devices import gpu_lease, lease, runs_faster, visible_devices
+from echoes.devices import gpu_lease, lease, median_seconds, runs_faster, visible_devices
 
 HOLDER = """
 import sys, time
@@ -123,3 +123,13 @@ def test_runs_faster_times_the_two_in_turn_and_compares_their_medians():
     assert runs_faster(quick, slow, repeats=3)
     assert calls == ["quick", "slow"] * 4  # a warm-up call of each, then in turn
     assert not runs_faster(slow, quick, repeats=3)
+
+
+def test_median_seconds_discards_a_warm_up_call_and_takes_the_median_of_the_rest():
+    pauses = [0.3, 0.0, 0.3, 0.0]  # a slow first call (the warm-up), then three timed ones
+
+    def run():
+        time.sleep(pauses.pop(0))
+
+    assert median_seconds(run, repeats=3) < 0.1  # timing the warm-up too would give a median of 0.3 s
+    assert pauses == []
