@@ -9,10 +9,11 @@ same run (torch.matmul, and oneDNN's, the kernel behind PyTorch's CPU LSTM).
 
 ``roofline`` (random workload: 2,000 sequences x 32 steps x 512 features, W 10 % connected, W_in
 dense and 10 % connected): the time a perfect implementation would need on this machine, i.e.
-the input product at the measured rate of the faster of the dense GEMM and the CSR product for
-that W_in, plus the recurrent product at the measured rate of the faster of the two for that W
-(each rate measured in this run on the product's own matrix, the CSR rate at the best of several
-block widths), beside Echoes' harvest (pooled last states). Harvest and bound are measured in turn,
+the input product at the measured rate of the fastest of the dense GEMM (``torch.matmul``, and on
+CPU oneDNN with the weight prepacked) and the CSR product for that W_in, plus the recurrent
+product at the measured rate of the fastest for that W (each rate measured in this run on the
+product's own matrix, the CSR rate at the best of several block widths), beside Echoes' harvest
+(pooled last states) and the block width it measured and used. Harvest and bound are measured in turn,
 ``--repeats`` times; the table gives their medians and the median of the per-repeat ratios.
 
 ``reservoirpy`` (same workload, 101 classes, last state -> ridge readout with a fixed ridge):
