@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,16 @@ from echoes.data.synthetic import SyntheticSpec, generate
 from echoes.data.ucf101 import prepare_manifest
 from echoes.features import extract_features
 from echoes.video import decode_shard
+
+# Choices timed once per machine (echoes.models.esn_kernels.MeasuredChoices) are kept for the whole
+# session here, never in the user's ~/.cache; each test that checks timing gets a fresh folder.
+os.environ["ECHOES_CACHE_DIR"] = tempfile.mkdtemp(prefix="echoes-test-cache-")
+
+
+@pytest.fixture(autouse=True)
+def fresh_measured_choices(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECHOES_CACHE_DIR", str(tmp_path / "measured-choices"))
+
 
 TINY = SyntheticSpec(num_classes=4, clips_per_class=6, groups=3, frames=8, width=64, height=48, seed=1)
 T, SIZE = 4, 32

@@ -1,0 +1,363 @@
+"""How an ESN's harvest runs fast: the forms of its matrices, the blocks of sequences, the buffers.
+
+:mod:`echoes.models.esn` says *what* a reservoir computes (the equation, in a plain reference
+step); this module says *how* a batch of sequences is pushed through it quickly. Every choice
+here changes speed only, never the result beyond float32 rounding (a test holds every form and
+width to the reference step), and the choices that depend on timing are made once per machine
+and kept (:class:`MeasuredChoices`), so that two runs of one seed give identical bytes.
+
+- **Layout.** All sequences of a batch advance together, feature-major (``[T, N, B]``: a batch is
+  a block of columns). Each step is one product of ``W^T`` with the ``[N, B]`` states,
+  accumulated into that step's input projection ``W_in^T u[t] + b``.
+- **Forms** of ``W^T`` and ``W_in^T``: dense; CSR with int32 indices (less to stream per product)
+  for a matrix at most ``SPARSE_MAX_DENSITY`` dense on CPU; on CPU a dense ``W_in^T`` may go
+  through oneDNN's GEMM with the weight prepacked (:func:`project_onednn`) where it runs faster
+  than ``torch.matmul``; on CUDA whichever of dense and CSR a micro-benchmark finds faster. A
+  sparse ``W_in`` projects step by step (each product over one step's ``[F, B]`` inputs while they
+  are in cache); a dense one projects every step at once.
+- **Blocks.** With a CSR product on CPU the harvest advances blocks of sequences, as wide as
+  harvests fastest on this machine (:class:`BlockedHarvest`), because the best width moves with
+  the CPU's caches.
+- **tanh** is computed as ``2 sigmoid(2z) - 1`` (exact up to float32 rounding): PyTorch's
+  vectorised ``tanh`` costs several times its ``sigmoid`` on the CPUs measured.
+
+Measured rates and ratios are in ``benchmarks/README.md`` (``benchmarks/esn_speed.py``), not here:
+they move with the CPU.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from echoes.devices import runs_faster
+
+SPARSE_MAX_DENSITY = 0.15
+BLOCK_WIDTHS = (32, 64, 128, 256)
+RECURRENT_FORMATS = ("auto", "dense", "csr")
+INPUT_FORMATS = (*RECURRENT_FORMATS, "onednn")
+CACHE_VARIABLE = "ECHOES_CACHE_DIR"
+
+Matrices = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (W_in^T, W^T) in their forms
+EncodeBlock = Callable[[torch.Tensor, Matrices, "Workspace"], torch.Tensor]
+
+
+def density(matrix: torch.Tensor) -> float:
+    return int(torch.count_nonzero(matrix)) / matrix.numel()
+
+
+def to_csr(matrix: torch.Tensor) -> torch.Tensor:
+    """CSR form with int32 indices where they fit: int64 indices are converted on every product."""
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state": we test what we use
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
+        csr = matrix.to_sparse_csr()
+        if csr.values().numel() >= 2**31:
+            return csr
+        return torch.sparse_csr_tensor(
+            csr.crow_indices().int(), csr.col_indices().int(), csr.values(), csr.shape, check_invariants=False
+        )
+
+
+def csr_is_faster(dense: torch.Tensor, csr: torch.Tensor, columns: int = 256, repeats: int = 7) -> bool:
+    """Whether ``csr @ X`` beats ``dense @ X`` for an ``X`` of ``columns`` columns, timed in turn on
+    their device (:func:`echoes.devices.runs_faster`)."""
+    x = torch.full((dense.shape[1], columns), 0.5, device=dense.device, dtype=dense.dtype)  # no draw from torch's RNG
+    return runs_faster(lambda: csr @ x, lambda: dense @ x, repeats, x.device)
+
+
+def onednn_available() -> bool:
+    """Whether this PyTorch build has oneDNN's prepacked linear (x86 and ARM builds do)."""
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def to_onednn(matrix: torch.Tensor) -> torch.Tensor:
+    """``matrix`` (``[N, F]``, float32 on CPU) prepacked as oneDNN's linear weight (an opaque tensor)."""
+    return torch.ops.mkldnn._reorder_linear_weight(matrix, 256)  # the row count is a hint; any count works
+
+
+def project_onednn(packed: torch.Tensor, u: torch.Tensor, bias: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out[t] = W_in^T u[t] + b`` for feature-major ``u`` ``[T, F, B]`` with oneDNN's GEMM.
+
+    oneDNN multiplies rows, so the inputs go to ``[T, B, F]`` and the result back to ``[T, N, B]``:
+    two copies, small beside the product they serve; the bias is added inside the product.
+    """
+    steps, features, batch = u.shape
+    rows = u.transpose(1, 2).contiguous().view(steps * batch, features)
+    projected = torch.ops.mkldnn._linear_pointwise(rows, packed, bias, "none", [], "")
+    return out.copy_(projected.view(steps, batch, -1).transpose(1, 2))
+
+
+def onednn_is_faster(dense: torch.Tensor, bias: torch.Tensor, columns: int = 256, repeats: int = 7) -> bool:
+    """Whether the input projection runs faster through oneDNN (:func:`project_onednn`, copies
+    included) than through ``torch.matmul`` on this CPU, for ``columns`` sequences of one step."""
+    u = torch.full((1, dense.shape[1], columns), 0.5, dtype=dense.dtype)
+    out = u.new_empty((1, dense.shape[0], columns))
+    packed = to_onednn(dense)
+
+    def onednn() -> None:
+        project_onednn(packed, u, bias, out)
+
+    def matmul() -> None:
+        torch.matmul(dense, u, out=out).add_(bias[:, None])
+
+    return runs_faster(onednn, matmul, repeats)
+
+
+def machine_key(device: torch.device) -> str:
+    """What a timing depends on besides the shapes: the processor, PyTorch and its thread count."""
+    if device.type == "cuda":
+        processor = torch.cuda.get_device_name(device)
+    else:
+        processor = cpu_model() or platform.processor() or platform.machine()
+    return f"{processor} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (Linux), or ''."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+class MeasuredChoices:
+    """Choices made by timing (forms, block widths), measured once per machine and shape and kept.
+
+    Timing on a shared host is noisy, and the forms and widths round float32 differently, so a
+    choice timed anew by every run would let two runs of one seed differ in their last bits. The
+    first run on a machine times and writes the choice to ``<cache>/measured-choices.json``
+    (``$ECHOES_CACHE_DIR``, else ``~/.cache/echoes``); every later run reads it. Delete the file
+    to measure again (after a hardware or PyTorch change the key differs anyway).
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        folder = folder or Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "echoes")
+        self.path = folder / "measured-choices.json"
+
+    def get_or_measure(self, key: str, measure: Callable[[], Any]) -> Any:
+        """The value kept for ``key``, else ``measure()``'s, kept for the next run (under a file lock)."""
+        known = self._read()
+        if key in known:
+            return known[key]
+        value = measure()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                known = self._read()
+                value = known.setdefault(key, value)  # a job that measured first wins: one value per key
+                tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
+                tmp.replace(self.path)
+        except OSError as error:  # a read-only home costs reproducibility across runs, never the run
+            warnings.warn(f"cannot keep a measured choice in {self.path} ({error})", RuntimeWarning, stacklevel=2)
+        return value
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+def fastest_form(name: str, transposed: torch.Tensor, bias: torch.Tensor, device: torch.device) -> str:
+    """The form of ``W^T`` (``name`` "W") or ``W_in^T`` ("W_in") whose product runs fastest on ``device``.
+
+    On CPU a matrix at most ``SPARSE_MAX_DENSITY`` dense is CSR; a denser ``W_in^T`` goes through
+    oneDNN where it beats ``torch.matmul`` (timed once per machine and shape). On CUDA a sparse
+    matrix is CSR where a micro-benchmark on that GPU finds it faster; elsewhere dense.
+    """
+    sparse = density(transposed) <= SPARSE_MAX_DENSITY
+    shape = "x".join(map(str, transposed.shape))
+    if device.type == "cpu" and sparse:
+        return "csr"
+    if device.type == "cuda" and sparse:
+        key = f"{machine_key(device)} | csr {shape} {density(transposed):.4f}"
+        csr = MeasuredChoices().get_or_measure(key, lambda: csr_is_faster(transposed, to_csr(transposed)))
+        return "csr" if csr else "dense"
+    usable = device.type == "cpu" and transposed.dtype == torch.float32 and onednn_available()
+    if name == "W_in" and usable:
+        try:
+            key = f"{machine_key(device)} | onednn {shape}"
+            faster = MeasuredChoices().get_or_measure(key, lambda: onednn_is_faster(transposed, bias))
+            return "onednn" if faster else "dense"
+        except RuntimeError as error:  # private ops (see project_onednn): a build may have them and refuse
+            warnings.warn(f"oneDNN's linear failed ({error}); the input product uses torch.matmul", stacklevel=2)
+    return "dense"
+
+
+def in_form(transposed: torch.Tensor, form: str) -> torch.Tensor:
+    """``transposed`` as the tensor its form multiplies with: dense, CSR or oneDNN's packed weight."""
+    return {"csr": to_csr, "onednn": to_onednn}.get(form, lambda dense: dense)(transposed)
+
+
+def matrix_in_form(
+    cache: dict, name: str, weight: torch.Tensor, form: str, bias: torch.Tensor, device: torch.device
+) -> torch.Tensor:
+    """``weight^T`` (``name`` "W" or "W_in") in ``form`` (``auto``: :func:`fastest_form`), built once
+    per device and form and kept in ``cache``, so that classifying one small batch does not pay a
+    conversion each time."""
+    attribute, forms = ("recurrent_format", RECURRENT_FORMATS) if name == "W" else ("input_format", INPUT_FORMATS)
+    if form not in forms:
+        raise ValueError(f"{attribute} must be one of {forms}, got {form!r}")
+    key = (device, form)
+    cached = cache.get(name)
+    if cached is None or cached[0] != key:
+        transposed = weight.T.contiguous()
+        if form == "auto":
+            form = fastest_form(name, transposed, bias, device)
+        cache[name] = key, in_form(transposed, form)
+    return cache[name][1]
+
+
+def run_reservoir(
+    u: torch.Tensor,
+    w_t: torch.Tensor,
+    w_in_t: torch.Tensor,
+    bias: torch.Tensor,
+    leak_rate: float,
+    initial_state: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """States ``[T, N, B]`` of one reservoir for feature-major inputs ``[T, F, B]``, in ``out`` if given.
+
+    Each step works in place on its slot of the states, which first holds the step's input
+    projection: the harvest holds one ``[T, N, B]`` tensor. The input product runs for every step
+    first, then the recurrence, so that each matrix is alone in cache.
+    """
+    shape = (u.shape[0], w_t.shape[0], u.shape[2])
+    states = u.new_empty(shape) if out is None else out
+    if states.shape != shape or not states.is_contiguous():
+        raise ValueError(f"out must be a contiguous tensor of shape {shape}, got {tuple(states.shape)}")
+    if w_in_t.is_sparse_csr:  # step by step, each product over one step's [F, B] inputs
+        u = u.contiguous()
+        for t in range(u.shape[0]):
+            torch.addmm(bias[:, None], w_in_t, u[t], out=states[t])
+    elif w_in_t.is_mkldnn:
+        project_onednn(w_in_t, u, bias, states)
+    else:
+        torch.matmul(w_in_t, u, out=states).add_(bias[:, None])  # W_in^T u[t] + b for every t at once
+    state = torch.zeros_like(states[0]) if initial_state is None else initial_state
+    a = leak_rate
+    for t in range(states.shape[0]):
+        slot = states[t]
+        # slot = sigmoid(2 z), z = W_in^T u[t] + b + W^T x[t-1]; tanh(z) = 2 slot - 1, then the leak:
+        # x[t] = (1 - a) x[t-1] + a tanh(z) = 2a slot + (1 - a) x[t-1] - a
+        torch.addmm(slot, w_t, state, beta=2.0, alpha=2.0, out=slot).sigmoid_()
+        state = slot.mul_(2 * a).add_(state, alpha=1 - a).sub_(a) if a < 1 else slot.mul_(2).sub_(1)
+    return states
+
+
+def candidate_widths(matrices: list[torch.Tensor], batch: int) -> list[int]:
+    """Block widths a harvest of ``batch`` sequences may use with ``matrices`` (the ``W^T`` and
+    ``W_in^T`` in use): ``BLOCK_WIDTHS`` below the batch (and the batch itself, if no wider) when
+    a CSR product runs on CPU; else only the whole batch (dense products want it wide, a GPU has no
+    cache to fit). Powers of two keep rows aligned to vector registers and cache lines."""
+    sparse = [matrix for matrix in matrices if matrix.is_sparse_csr]
+    if not sparse or sparse[0].device.type != "cpu":
+        return [batch]
+    return [width for width in BLOCK_WIDTHS if width < batch] + ([batch] if batch <= BLOCK_WIDTHS[-1] else [])
+
+
+class Workspace:
+    """Buffers reused from one harvest block to the next: a fresh ``[T, N, b]`` tensor per block
+    costs page faults on first touch."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def tensor(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype or buffer.device != like.device:
+            buffer = self._buffers[name] = like.new_empty(shape)
+        return buffer
+
+
+class BlockedHarvest:
+    """Harvests a batch in blocks of sequences, as wide as harvests fastest on this machine.
+
+    The width is measured on the harvest itself (a product timed alone misses what the step's
+    other work does to the caches), once per set of candidate widths: every batch wider than
+    ``BLOCK_WIDTHS[-1]`` has the same candidates, so a harvest in batches of 1024 and a last,
+    shorter one times once. It is kept per machine (:class:`MeasuredChoices`), so later runs
+    harvest at the same width and give the same bytes. ``forced`` fixes a width instead.
+    """
+
+    def __init__(self) -> None:
+        self.widths: dict[str, int] = {}
+
+    def __call__(
+        self, x: torch.Tensor, matrices: Matrices, encode_block: EncodeBlock, forced: int | None = None
+    ) -> torch.Tensor:
+        """Pooled states of ``x`` ``[B, T, F]``, block by block through ``encode_block``.
+
+        On the first harvest with a set of candidates on this machine, the timing harvests blocks
+        of ``x`` whose states are then dropped: the batch is harvested again at the chosen width,
+        exactly as every later run will harvest it (the cost is paid once per machine).
+        """
+        flat = [matrix for pair in matrices for matrix in pair]
+        widths = candidate_widths(flat, len(x))
+        shapes = [(tuple(m.shape), m.is_sparse_csr and m.values().numel()) for m in flat]
+        key = f"{machine_key(x.device)} | widths {widths} | {shapes}"
+        if forced is None and key not in self.widths:
+            if len(widths) == 1:
+                self.widths[key] = widths[0]
+            else:
+                measure = lambda: self.time_widths(x, widths, matrices, encode_block)  # noqa: E731
+                self.widths[key] = MeasuredChoices().get_or_measure(key, measure)
+        width = self.widths[key] if forced is None else forced
+        workspace = Workspace()
+        return torch.cat([encode_block(block, matrices, workspace) for block in x.split(width)])
+
+    @staticmethod
+    def time_widths(x: torch.Tensor, widths: list[int], matrices: Matrices, encode_block: EncodeBlock) -> int:
+        """The width of ``widths`` that harvests the first blocks of ``x`` in the least seconds per sequence.
+
+        Two blocks of the narrowest width, then each next width against the best so far in turn
+        (next, best, next, best: a slow spell of a shared host hits both alike), the faster of
+        each width's blocks counting, for as long as the wider width wins and the batch lasts.
+        """
+        seconds: dict[int, float] = {}
+        workspaces: dict[int, Workspace] = {}  # two widths' buffers at most, reused by their blocks
+        start = 0
+
+        def harvest(width: int) -> None:
+            nonlocal start
+            began = time.perf_counter()
+            encode_block(x[start : start + width], matrices, workspaces[width])
+            seconds[width] = min(seconds.get(width, math.inf), (time.perf_counter() - began) / width)
+            start += width
+
+        best = widths[0]
+        if 2 * best > len(x):
+            return len(x)
+        workspaces[best] = Workspace()
+        for timed in (best, best):
+            harvest(timed)
+        for width in widths[1:]:
+            if start + 2 * (width + best) > len(x):
+                break
+            workspaces[width] = Workspace()
+            for timed in (width, best, width, best):
+                harvest(timed)
+            loser, best = (best, width) if seconds[width] < seconds[best] else (width, best)
+            del workspaces[loser]
+            if best != width:
+                break
+        return best
