@@ -54,9 +54,11 @@ import torch
 import yaml
 
 from echoes.devices import median_seconds, set_threads, synchronize
-from echoes.models import esn
+from echoes.models import esn_kernels as esn
 from echoes.models.esn import SimpleESN
-from echoes.training import SplitData, TrainingConfig, load_split, train_on_split
+from echoes.training.data import SplitData, load_split
+from echoes.training.job import train_on_split
+from echoes.training.spec import RunSpec, TrainingConfig
 
 RIDGE = 1e-2
 CPU = torch.device("cpu")
@@ -319,14 +321,7 @@ def esn_vs_lstm(data: SplitData, threads: int, show_accuracy: bool = True) -> No
     training, params = workflow_settings()
     rows = [
         train_on_split(
-            data,
-            name=name,
-            model_class=name,
-            model_params=params[name],
-            training=training,
-            split=1,
-            seed=0,
-            threads=threads,
+            data, RunSpec.from_config(name, {"class": name, "params": params[name]}, training, threads=threads)
         )[0]
         for name in ("SimpleESN", "SimpleRNN")
     ]

@@ -19,7 +19,7 @@ import jsonschema
 import yaml
 
 from echoes.sweeps import SweepError, sweep_points
-from echoes.tuning import candidates, split_candidate
+from echoes.training.protocol import candidates, split_candidate
 
 #: Built-in models named by name: the schema's ``$defs/<name>`` lists and checks their params, so
 #: parsing the workflow needs no PyTorch. A model named by import path is imported (and so is torch).
@@ -78,6 +78,17 @@ def check_config_file(path: str | Path) -> None:
         yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+def integer_lists_from_command_line(
+    config: MutableMapping[str, Any], keys: tuple[str, ...] = ("splits", "seeds")
+) -> None:
+    """``--config splits=[1,2,3]`` reaches the workflow as ``["1", "2", "3"]`` (Snakemake parses list
+    items as strings): digits in these integer lists are read as the integers they spell, in place."""
+    for key in keys:
+        values = config.get(key)
+        if isinstance(values, list):
+            config[key] = [int(v) if isinstance(v, str) and v.strip().lstrip("-").isdigit() else v for v in values]
+
+
 def check_finite(value: Any, key: str = "") -> None:
     """No NaN or infinity anywhere: YAML's ``.nan`` passes every range check of the schema."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -122,6 +133,7 @@ def check_tracking_environment() -> None:
 
 def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -> MutableMapping[str, Any]:
     """Check ``config`` against the schema, fill in defaults (in place), resolve the models."""
+    integer_lists_from_command_line(config)
     check_finite(config)
     schema = load_schema(schema_path)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
@@ -130,7 +142,7 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
         errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
         if errors:
             error = jsonschema.exceptions.best_match(errors)
-            raise ConfigError(f"config key {_key(error)}: {error.message}")
+            raise ConfigError(f"config key {_key(error)}: {error.message}{_allowed(error)}")
     entries = {f"models.{name}": entry for name, entry in config["models"].items()}
     try:
         points = sweep_points(config)
@@ -150,6 +162,13 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
         except WeightsUnavailable as error:
             raise ConfigError(f"config key {error}") from error
     return config
+
+
+def _allowed(error: jsonschema.ValidationError) -> str:
+    """For an unknown key, the keys that are allowed there (a renamed key's new name among them)."""
+    if error.validator != "additionalProperties" or "properties" not in error.schema:
+        return ""
+    return f" (allowed: {', '.join(error.schema['properties'])})"
 
 
 def check_dataset_folders(config: MutableMapping[str, Any]) -> None:

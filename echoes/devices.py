@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -239,3 +240,37 @@ def pick_device(requested: str = "auto") -> str:
     if requested == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: cuda was requested in config but no CUDA device is visible")
     return requested
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """The load around a timed fit: other work on the machine makes every time in the row unreliable.
+
+    ``busy`` when the 1-minute load average, at the start or at the end, exceeded the cores this
+    process may use plus one (this job's own threads count towards the load). The CPU time the
+    process got, against its wall time and threads, is recorded beside it.
+    """
+
+    load_start: float
+    cpu_start: float
+    cores: int
+
+    @classmethod
+    def now(cls) -> MachineState:
+        return cls(os.getloadavg()[0], time.process_time(), available_cores())
+
+    def until_now(self, wall_seconds: float) -> dict[str, float | int | bool]:
+        import torch
+
+        load_end, cpu = os.getloadavg()[0], time.process_time() - self.cpu_start
+        threads = torch.get_num_threads()
+        return {
+            "cores": self.cores,
+            "threads": threads,
+            "load_1m_start": self.load_start,
+            "load_1m_end": load_end,
+            "cpu_time_s": cpu,
+            "wall_time_s": wall_seconds,
+            "cpu_utilisation": cpu / max(wall_seconds * threads, 1e-9),
+            "busy": max(self.load_start, load_end) > self.cores + 1,
+        }

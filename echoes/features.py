@@ -14,6 +14,7 @@ import urllib.error
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -198,6 +199,25 @@ def _prefetch(chunks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
         yield item
 
 
+def embed_shards(
+    model: nn.Module, frame_shards: Sequence[Path], writer: Any, clips: int, device: str, precision: str,
+    batch_size: int,
+) -> int:  # fmt: skip
+    """Embed the shards' frames chunk by chunk (reading the next chunk while one is embedded) into
+    ``writer``'s rows; returns the batch size as it ended (smaller if CUDA ran out of memory)."""
+    t, size = shard_geometry(frame_shards[0])
+    row = 0
+    with tqdm(total=clips, desc="features", unit="clip", mininterval=2) as bar:
+        for chunk in _prefetch(frame_chunks(frame_shards, max(1, batch_size // t))):
+            n = len(chunk)
+            embedded, batch_size = embed_in_batches(model, chunk.reshape(n * t, size, size, 3), device, precision,
+                                                    batch_size)  # fmt: skip
+            writer.write_rows(row, embedded.reshape(n, t, FEATURE_DIM))
+            row += n
+            bar.update(n)
+    return batch_size
+
+
 def extract_features(
     frame_shards: Sequence[Path],
     manifest_path: Path,
@@ -228,8 +248,6 @@ def extract_features(
     model, identity = build_backbone(weights, seed)
     model = model.to(device).to(memory_format=torch.channels_last)
     manifest = read_manifest(manifest_path)
-    by_id = {clip.video_id: clip for clip in manifest.clips}
-
     video_ids, skipped, partial = read_frame_shards(frame_shards)
     left_out = check_clip_policy(skipped, partial, on_bad_video, on_partial_video)
     if splits:
@@ -237,7 +255,6 @@ def extract_features(
             print(f"WARNING: {warning}")
     t, size = shard_geometry(frame_shards[0])
     batch_size = initial_batch_size(batch_size, device, size)
-    clips_per_chunk = max(1, batch_size // t)
     attrs = {
         "backbone": "resnet18",
         "layer": "avgpool",
@@ -258,23 +275,8 @@ def extract_features(
         "partial_clips": len(partial),
     }
     with write_features(out, len(video_ids), t, FEATURE_DIM, storage_dtype) as writer:
-        row = 0
-        with tqdm(total=len(video_ids), desc="features", unit="clip", mininterval=2) as bar:
-            for chunk in _prefetch(frame_chunks(frame_shards, clips_per_chunk)):
-                n = len(chunk)
-                frames = chunk.reshape(n * t, size, size, 3)
-                embedded, batch_size = embed_in_batches(model, frames, device, precision, batch_size)
-                writer.write_rows(row, embedded.reshape(n, t, FEATURE_DIM))
-                row += n
-                bar.update(n)
-        attrs["batch_size"] = batch_size  # as it ended: smaller if CUDA ran out of memory
-        writer.finish(
-            video_ids,
-            [by_id[v].label for v in video_ids],
-            [by_id[v].group for v in video_ids],
-            manifest.classes,
-            skipped,
-            attrs,
-            partial,
-        )
+        attrs["batch_size"] = embed_shards(model, frame_shards, writer, len(video_ids), device, precision, batch_size)
+        by_id = {clip.video_id: clip for clip in manifest.clips}
+        labels, groups = [by_id[v].label for v in video_ids], [by_id[v].group for v in video_ids]
+        writer.finish(video_ids, labels, groups, manifest.classes, skipped, attrs, partial)
     return attrs | {"clips": len(video_ids), "skipped": len(skipped)}

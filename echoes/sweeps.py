@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from echoes.tuning import candidates
+from echoes.training.protocol import candidates
 
 VALUE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 

@@ -32,6 +32,22 @@ def test_a_minimal_config_gets_every_default():
     assert config["models"]["esn"]["params"] == {} and config["synthetic"]["num_classes"] == 6
 
 
+def test_split_and_seed_lists_given_on_the_command_line_are_integers():
+    """``snakemake --config splits=[1,2,3]`` hands the workflow the strings "1", "2", "3"."""
+    from snakemake.cli import parse_config
+
+    config = {"models": {"esn": {"class": "SimpleESN"}}, **parse_config(["splits=[1,2,3]", "seeds=[0,1,2]"])}
+    assert config["splits"] == ["1", "2", "3"]
+    validate_config(config, SCHEMA)
+    assert config["splits"] == [1, 2, 3] and config["seeds"] == [0, 1, 2]
+
+
+def test_an_unknown_model_parameter_is_named_with_the_allowed_ones():
+    config = {"models": {"deep": {"class": "DeepESN", "params": {"num_layers": 2}}}}
+    with pytest.raises(ConfigError, match=r"models.deep.params.*'num_layers' was unexpected.*allowed:.*num_reservoirs"):
+        validate_config(config, SCHEMA)
+
+
 @pytest.mark.parametrize(
     ("change", "key"),
     [
@@ -84,7 +100,7 @@ def test_user_model_params_are_checked_against_its_constructor(config):
 def test_training_settings_and_their_defaults_are_the_same_in_schema_and_code():
     from dataclasses import fields
 
-    from echoes.training import TrainingConfig
+    from echoes.training.spec import TrainingConfig
 
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]["training"]["properties"]
     in_code = {f.name: f.default for f in fields(TrainingConfig)}
@@ -93,7 +109,7 @@ def test_training_settings_and_their_defaults_are_the_same_in_schema_and_code():
 
 
 def test_a_training_key_the_code_does_not_know_is_an_error_not_dropped():
-    from echoes.training import TrainingConfig
+    from echoes.training.spec import TrainingConfig
 
     assert TrainingConfig.from_mapping({"on_failure": "fail"}).on_failure == "fail"
     with pytest.raises(ValueError, match="training.patienc: not a training setting"):

@@ -9,10 +9,13 @@ import torch
 from echoes.contracts.bundle import BundleError, read_bundle
 from echoes.contracts.features import FeatureSet, FeaturesFileError, read_features, save_features
 from echoes.contracts.frames import FrameShardError, frame_chunks, read_frame_shards, shard_geometry, write_frame_shard
-from echoes.contracts.metrics import MetricsFileError, read_metrics, write_metrics
+from echoes.contracts.metrics import METRICS_FORMAT, MetricsFileError, read_metrics, write_metrics
 from echoes.models import build_model
 from echoes.normalisation import Normaliser
-from echoes.training import confusion_matrix, load_split, predict, run_training_job
+from echoes.training.data import load_split
+from echoes.training.evaluation import confusion_matrix, predict
+from echoes.training.job import run_training_job
+from tests.specs import spec
 
 
 def test_frame_shards_round_trip_in_order(tmp_path):
@@ -65,23 +68,14 @@ def test_metrics_are_written_with_their_format(tmp_path):
         tmp_path / "m.json",
         {"status": "failed", "model": "m", "class": "c", "split": 1, "seed": 0, "error": "E", "log": "l"},
     )
-    assert read_metrics(tmp_path / "m.json")["format"] == 2
+    assert read_metrics(tmp_path / "m.json")["format"] == METRICS_FORMAT
 
 
 def test_a_run_bundle_rebuilds_the_model_that_was_evaluated(temporal_order_task, tmp_path):
     features, manifest = temporal_order_task
-    metrics = run_training_job(
-        features,
-        manifest,
-        tmp_path / "run",
-        name="esn",
-        model_class="SimpleESN",
-        model_params={"reservoir_size": 30},
-        training={"val_fraction": 0.2},
-        split=1,
-        seed=0,
-        tune_grid={"normalisation": ["global", "clip_mean"]},
-    )
+    grid = {"normalisation": ["global", "clip_mean"]}
+    esn = spec("SimpleESN", {"reservoir_size": 30}, {"val_fraction": 0.2}, grid=grid, name="esn")
+    metrics = run_training_job(features, manifest, tmp_path / "run", esn)
     bundle = read_bundle(tmp_path / "run" / "model.pt")
     assert bundle["model"] == {"name": "esn", "class": "SimpleESN", "params": metrics["params"]}
     assert bundle["classes"] == metrics["classes"] and bundle["features"]["frames_per_clip"] == 12

@@ -6,14 +6,11 @@ import pytest
 
 from echoes.contracts.metrics import METRICS_FORMAT, MetricsFileError
 from echoes.contracts.metrics import read_metrics as load_run
-from echoes.report import (
-    aggregate_model,
-    comparison_rows,
-    paired_differences,
-    render_report,
-    t_interval,
-    winners,
-)
+from echoes.report.comparison import render_report
+from echoes.report.stats import aggregate_model, paired_differences, t_interval, winners
+from echoes.report.tables import comparison_rows
+
+FAMILIES = {"SimpleRNN": "LSTM", "SimpleESN": "ESN", "MeanOfFrames": "control", "AllFrames": "control"}
 
 DIFF = "Δ top-1 vs SimpleRNN (pt, 95 % CI)"
 
@@ -23,6 +20,7 @@ def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
         "format": METRICS_FORMAT,
         "model": model,
         "class": cls,
+        "family": FAMILIES.get(cls, "gradient-trained"),
         "fit_method": fit,
         "split": 1,
         "seed": seed,
@@ -38,7 +36,12 @@ def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
         "inference_time_per_batch_s": 0.004,
         "inference_batch_size": 32,
         "peak_rss_mib": 1000.0,
+        "training_peak_mib": 200.0,
         "peak_gpu_mib": None,
+        "val_accuracy": acc,
+        "best_epoch": 3,
+        "machine": {"busy": False},
+        "fit_info": {},
         "trainable_params": 12006,
         "total_params": 1_512_006,
         "train_clips": 120,
@@ -153,7 +156,7 @@ def test_a_failed_model_is_marked_with_its_log_and_the_report_still_renders(runs
 
 
 def test_zero_test_clips_is_a_clear_error(temporal_order_task):
-    from echoes.training import load_split
+    from echoes.training.data import load_split
 
     features, manifest = temporal_order_task
     with pytest.raises(ValueError, match="split 2 has 0 training and 0 test clips"):
@@ -195,7 +198,8 @@ def test_the_table_is_also_an_html_page_with_the_same_rows(runs, tmp_path):
 
 
 def test_learning_curves_average_runs_of_different_lengths_epoch_by_epoch():
-    from echoes.report import mean_and_spread, model_colours
+    from echoes.report.figures import model_colours
+    from echoes.report.stats import mean_and_spread
 
     mean, std = mean_and_spread([[50.0, 70.0, 80.0], [60.0, 80.0]])
     assert mean == [55.0, 75.0, 80.0] and std[2] == 0.0 and std[0] == pytest.approx(7.0711, abs=1e-4)

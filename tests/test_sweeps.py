@@ -5,7 +5,8 @@ import json
 import pytest
 
 from echoes.config import ConfigError, validate_config
-from echoes.report import plot_frontier, render_sweep
+from echoes.report.figures import plot_frontier
+from echoes.report.sweeps import render_sweep
 from echoes.sweeps import SweepError, point_name, sweep_points
 from tests.test_config import SCHEMA
 from tests.test_report import metrics

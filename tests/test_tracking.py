@@ -3,13 +3,38 @@
 import multiprocessing
 import os
 import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from echoes.tracking import flatten, init_experiment, log_training_run, resolve_tracking_uri
+from echoes.tracking.experiment import init_experiment, resolve_tracking_uri
+from echoes.tracking.runs import finish_training_run, flatten, start_training_run
+from tests.specs import spec
+
+
+def log_training_run(
+    uri: str,
+    experiment: str,
+    name: str,
+    *,
+    artifact_root: Path | None = None,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    history: Sequence[Mapping[str, float]],
+    artifacts: Sequence[Path] = (),
+    tags: Mapping[str, str] = (),
+    status: str = "FINISHED",
+) -> str | None:
+    """Open and close one run at once (a run whose training happened elsewhere); its id, or None."""
+    run_id = start_training_run(uri, experiment, name, artifact_root=artifact_root, params=params, tags=tags)
+    if run_id is None:
+        return None
+    ok = finish_training_run(uri, run_id, name, metrics=metrics, history=history, artifacts=artifacts, status=status)
+    return run_id if ok else None
 
 
 def test_relative_sqlite_uri_is_made_absolute_and_the_environment_wins(tmp_path, monkeypatch):
@@ -150,24 +175,14 @@ def test_a_stale_temporary_of_a_killed_job_is_removed_when_the_output_is_written
 
 
 def test_a_training_job_logs_to_the_uri_in_force_when_it_runs(temporal_order_task, tmp_path, monkeypatch):
-    from echoes.training import run_training_job
+    from echoes.training.job import run_training_job
 
     first, later = f"sqlite:///{tmp_path}/first.db", f"sqlite:///{tmp_path}/later.db"
     info = init_experiment(first, "echoes-test", tmp_path / "artifacts") | {"configured_uri": first}
     monkeypatch.setenv("MLFLOW_TRACKING_URI", later)  # set after init_tracking ran: it must not be ignored
     features, manifest = temporal_order_task
-    run_training_job(
-        features,
-        manifest,
-        tmp_path / "run",
-        name="esn",
-        model_class="SimpleESN",
-        model_params={"reservoir_size": 20},
-        training={},
-        split=1,
-        seed=0,
-        tracking=info,
-    )
+    run_training_job(features, manifest, tmp_path / "run", spec("SimpleESN", {"reservoir_size": 20}, name="esn"),
+                     tracking=info)  # fmt: skip
     with sqlite3.connect(tmp_path / "later.db") as database:
         assert [name for (name,) in database.execute("select name from runs")] == ["esn-split1-seed0"]
 
@@ -179,25 +194,17 @@ def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path,
 
     import mlflow
 
-    from echoes.training import load_split, run_training_job
+    from echoes.training.data import load_split
+    from echoes.training.job import run_training_job
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     info = init_experiment(uri, "echoes-test", tmp_path / "artifacts") | {"configured_uri": uri}
     features, manifest = temporal_order_task
     started = time.time() * 1000
+    lstm = spec("SimpleRNN", {"hidden_size": 8}, {"max_epochs": 6, "patience": 6, "learning_rate": 3e-3}, name="lstm")
     metrics = run_training_job(
-        features,
-        manifest,
-        tmp_path / "run",
-        name="lstm",
-        model_class="SimpleRNN",
-        model_params={"hidden_size": 8},
-        training={"max_epochs": 6, "patience": 6, "learning_rate": 3e-3},
-        split=1,
-        seed=0,
-        tracking=info,
-        tags={"echoes.git_commit": "abc123"},
+        features, manifest, tmp_path / "run", lstm, tracking=info, tags={"echoes.git_commit": "abc123"}
     )
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("echoes-test")

@@ -9,9 +9,10 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from echoes.tracking import init_experiment
-from echoes.training import run_training_job
+from echoes.tracking.experiment import init_experiment
+from echoes.training.job import run_training_job
 from tests.processes import stop_process
+from tests.specs import spec
 
 
 def free_port() -> int:
@@ -53,10 +54,8 @@ def test_a_training_job_logs_its_run_and_artifacts_to_the_server(mlflow_server, 
     url, folder = mlflow_server
     tracking = init_experiment(url, "echoes-shared", tmp_path / "unused")
     features, manifest = temporal_order_task
-    run_training_job(
-        features, manifest, tmp_path / "run", name="SimpleESN", model_class="SimpleESN",
-        model_params={"reservoir_size": 20}, training={"max_epochs": 1}, split=1, seed=0, tracking=tracking,
-    )  # fmt: skip
+    esn = spec("SimpleESN", {"reservoir_size": 20}, {"max_epochs": 1})
+    run_training_job(features, manifest, tmp_path / "run", esn, tracking=tracking)
 
     client = MlflowClient(url)
     experiment = client.get_experiment_by_name("echoes-shared")

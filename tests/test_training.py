@@ -8,19 +8,14 @@ import torch
 
 from echoes.models import BaseModel
 from echoes.models.ridge import ClosedFormModel
-from echoes.training import (
-    TrainingConfig,
-    TrainingDiverged,
-    convergence_epoch,
-    group_holdout,
-    kept_epoch,
-    load_split,
-    normalise,
-    run_training_job,
-    top_k_accuracy,
-    train_and_evaluate,
-    train_on_split,
-)
+from echoes.normalisation import normalise
+from echoes.training.data import load_split
+from echoes.training.evaluation import TrainingDiverged, top_k_accuracy
+from echoes.training.fits import convergence_epoch, kept_epoch
+from echoes.training.job import run_training_job, train_on_split
+from echoes.training.protocol import group_holdout
+from echoes.training.spec import TrainingConfig
+from tests import specs
 
 FAST = {"max_epochs": 40, "batch_size": 32, "learning_rate": 3e-3, "patience": 40, "val_fraction": 0.2}
 
@@ -65,19 +60,13 @@ def test_top_k_accuracy():
     assert top_k_accuracy(logits, labels, 5) == 1.0
 
 
+def spec(model_class, params=None, training=FAST, seed=0, grid=None, name=None):
+    return specs.spec(model_class, params, training, seed, grid, name)
+
+
 def _train(task, model_class, params=None, training=FAST, seed=0, grid=None):
     features, manifest = task
-    metrics, _, _ = train_and_evaluate(
-        features,
-        manifest,
-        name=model_class,
-        model_class=model_class,
-        model_params=params or {},
-        training=training,
-        split=1,
-        seed=seed,
-        tune_grid=grid,
-    )
+    metrics, _, _ = train_on_split(load_split(features, manifest, 1), spec(model_class, params, training, seed, grid))
     return metrics
 
 
@@ -110,15 +99,9 @@ def test_harvest_batch_size_changes_speed_not_the_readout(temporal_order_task):
     features, manifest = temporal_order_task
     fitted = []
     for harvest in (7, 1024):
-        metrics, model, _ = train_and_evaluate(
-            features,
-            manifest,
-            name="SimpleESN",
-            model_class="SimpleESN",
-            model_params={"reservoir_size": 60, "ridge": 1.0},
-            training={**FAST, "harvest_batch_size": harvest},
-            split=1,
-            seed=0,
+        metrics, model, _ = train_on_split(
+            load_split(features, manifest, 1),
+            spec("SimpleESN", {"reservoir_size": 60, "ridge": 1.0}, {**FAST, "harvest_batch_size": harvest}),
         )
         fitted.append((metrics, model.readout.weight.detach().clone()))
     (small, w_small), (large, w_large) = fitted
@@ -164,32 +147,17 @@ def test_job_writes_metrics_even_when_tracking_is_unreachable(temporal_order_tas
             features,
             manifest,
             tmp_path / "run",
-            name="esn",
-            model_class="SimpleESN",
-            model_params={"reservoir_size": 20},
-            training=FAST,
-            split=1,
-            seed=0,
+            spec("SimpleESN", {"reservoir_size": 20}, name="esn"),
             tracking=tracking,
         )
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["model"] == "esn"
     assert (tmp_path / "run" / "model.pt").is_file()
 
 
-def _run_exploding(task, out_dir, **options):
+def _run_exploding(task, out_dir, on_failure="report", **options):
     features, manifest = task
-    return run_training_job(
-        features,
-        manifest,
-        out_dir,
-        name="boom",
-        model_class=f"{__name__}.ExplodingModel",
-        model_params={},
-        training=FAST,
-        split=1,
-        seed=0,
-        **options,
-    )
+    boom = spec(f"{__name__}.ExplodingModel", training={**FAST, "on_failure": on_failure}, name="boom")
+    return run_training_job(features, manifest, out_dir, boom, **options)
 
 
 def test_a_failing_model_writes_a_failed_metrics_file_naming_error_and_log(temporal_order_task, tmp_path):
@@ -222,19 +190,11 @@ def test_the_test_clips_choose_nothing(temporal_order_task):
     features, manifest = temporal_order_task
     grid = {"normalisation": ["global", "clip_mean"], "dropout": [0.0, 0.5]}
     data = load_split(features, manifest, split=1)
-    kwargs = {
-        "name": "lstm",
-        "model_class": "SimpleRNN",
-        "model_params": {"hidden_size": 8},
-        "training": {**FAST, "max_epochs": 4},
-        "split": 1,
-        "seed": 0,
-        "tune_grid": grid,
-    }
-    clean, clean_model, _ = train_on_split(data, **kwargs)
+    lstm = spec("SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 4}, grid=grid, name="lstm")
+    clean, clean_model, _ = train_on_split(data, lstm)
     data.test_x = torch.randn_like(data.test_x) * 1e3
     data.test_y = 1 - data.test_y
-    poisoned, poisoned_model, _ = train_on_split(data, **kwargs)
+    poisoned, poisoned_model, _ = train_on_split(data, lstm)
     assert clean["tuning"]["selected"] == poisoned["tuning"]["selected"]
     for a, b in zip(clean["tuning"]["trials"], poisoned["tuning"]["trials"], strict=True):
         assert (a["candidate"], a["val_accuracy"], a["val_loss"]) == (b["candidate"], b["val_accuracy"], b["val_loss"])
@@ -274,17 +234,7 @@ class NaNFeatures(ClosedFormModel):
 
 def test_a_run_with_non_finite_weights_or_predictions_is_failed_never_ok(temporal_order_task, tmp_path):
     features, manifest = temporal_order_task
-    metrics = run_training_job(
-        features,
-        manifest,
-        tmp_path / "run",
-        name="nan",
-        model_class=f"{__name__}.NaNFeatures",
-        model_params={},
-        training=FAST,
-        split=1,
-        seed=0,
-    )
+    metrics = run_training_job(features, manifest, tmp_path / "run", spec(f"{__name__}.NaNFeatures", name="nan"))
     assert metrics["status"] == "failed" and "non-finite" in metrics["error"]
 
 
@@ -296,3 +246,28 @@ def test_a_run_records_the_machine_load_and_a_closed_form_fit_its_parts_and_gcv_
     info = m["fit_info"]
     assert info["harvest_s"] > 0 and info["solve_s"] > 0 and len(info["gcv"]) == 17
     assert min(info["gcv"], key=info["gcv"].get) == f"{info['ridge']:.4g}"
+
+
+def test_two_fits_of_one_seed_write_identical_model_bytes_whatever_width_the_timing_favours(
+    temporal_order_task, tmp_path, monkeypatch
+):
+    """Block widths are timed once per machine and shape and kept: a second run, whose timing would
+    favour other widths, harvests at the kept ones and writes the same bytes."""
+    from echoes.models.esn_kernels import BlockedHarvest
+
+    timings = []
+
+    def favour(x, widths, *rest):  # each timing favours the next width: two timings never agree
+        timings.append(widths)
+        return widths[len(timings) % len(widths)]
+
+    monkeypatch.setattr(BlockedHarvest, "time_widths", staticmethod(favour))
+    features, manifest = temporal_order_task
+    esn = spec("DeepESN", {"reservoir_size": 40, "num_reservoirs": 2}, grid={"leak_rate": [0.3, 1.0]})
+    run_training_job(features, manifest, tmp_path / "first", esn)
+    timed_in_first_run = len(timings)
+    run_training_job(features, manifest, tmp_path / "second", esn)
+    assert timed_in_first_run > 0 and len(timings) == timed_in_first_run  # the second run timed nothing
+    first, second = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("first", "second"))
+    assert first["confusion"] == second["confusion"] and first["tuning"]["selected"] == second["tuning"]["selected"]
+    assert (tmp_path / "first" / "model.pt").read_bytes() == (tmp_path / "second" / "model.pt").read_bytes()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from echoes.tuning import Trial, better, candidates, split_candidate, validation_groups
+from echoes.training.protocol import Trial, better, candidates, split_candidate, validation_groups
 
 
 @pytest.mark.parametrize("n_groups", [3, 4, 7, 18, 25])

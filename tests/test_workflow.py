@@ -88,6 +88,10 @@ def test_the_report_has_a_measured_row_per_configured_model(workflow_run):
         assert (workflow_run / "results" / "models" / name / "metrics.json").is_file()
     assert (workflow_run / "results" / "figures" / "accuracy_vs_time.png").is_file()
     assert (workflow_run / "results" / "mlflow.db").is_file()
+    runs = workflow_run / "results" / "models"
+    families = {m: json.loads((runs / m / "runs/split1-seed0/metrics.json").read_text()).get("family") for m in
+                ("MyGRU", "SimpleRNN", "DeepESN", "MeanOfFrames")}  # fmt: skip
+    assert families == {"MyGRU": "GRU", "SimpleRNN": "LSTM", "DeepESN": "ESN", "MeanOfFrames": "control"}
 
 
 @pytest.mark.e2e

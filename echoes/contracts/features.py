@@ -82,7 +82,7 @@ def write_features(out: Path, n_clips: int, t: int, dim: int, dtype: str = "floa
 
 
 def save_features(out: Path, data: FeatureSet) -> None:
-    """Write a whole :class:`FeatureSet` (data made in memory, as tests and benchmarks do)."""
+    """Write a whole :class:`FeatureSet` held in memory at once: the inverse of :func:`read_features`."""
     n, t, dim = data.features.shape
     with write_features(out, n, t, dim, str(data.features.dtype)) as writer:
         writer.write_rows(0, data.features)

@@ -1,51 +1,170 @@
 """``results/models/<model>/runs/<run>/metrics.json``: everything one training run measured.
 
 Written by a training job (a failed run writes ``status: failed``, its error and log instead),
-read by the per-model summary and the report. This module is the only one that writes or reads it.
+read by the per-model summary and the report. This module is the only one that writes or reads it,
+and :class:`RunMetrics` is the one definition of its keys: each field says what it is and where it
+goes, and everything else is derived from it:
+
+- the trainer builds the record by constructing a :class:`RunMetrics` (a missing or unknown key
+  is an error there, not a silent gap in the report);
+- MLflow logs the fields marked ``mlflow`` as the run's metrics (:func:`mlflow_metrics`);
+- the per-model summary and the report's table average the fields marked ``summarised``
+  (:data:`SUMMARISED`), and the table shows every field that names a ``column``;
+- reading a file checks the fields without a default (:data:`REQUIRED_FIELDS`).
+
+A metric computed from other fields (``derive``) is added by adding its field here and nothing
+else: it is filled in when the record is built, logged, summarised and shown like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from echoes.files import read_json, write_json
 
-METRICS_FORMAT = 2
-
-REQUIRED_FIELDS = (
-    "model",
-    "class",
-    "fit_method",
-    "split",
-    "seed",
-    "device",
-    "accuracy_top1",
-    "accuracy_top5",
-    "train_time_s",
-    "time_per_epoch_s",
-    "time_to_convergence_s",
-    "convergence_epoch",
-    "inference_time_per_batch_s",
-    "inference_batch_size",
-    "peak_rss_mib",
-    "trainable_params",
-    "total_params",
-    "train_clips",
-    "test_clips",
-    "val_groups",
-    "accuracy_by_group",
-    "normalisation",
-    "tuning",
-    "history",
-    "features",
-)
+METRICS_FORMAT = 3
 FAILED_FIELDS = ("model", "class", "split", "seed", "error", "log")
 
 
 class MetricsFileError(ValueError):
     """A metrics file that cannot be used; the message names the file and the field."""
+
+
+def info(doc: str, *, key: str | None = None, default: Any = dataclasses.MISSING) -> Any:
+    """A field that describes the run (what, where, with which settings): never averaged or plotted."""
+    return field(default=default, metadata={"doc": doc, "key": key})
+
+
+def measured(
+    doc: str,
+    *,
+    mlflow: bool = True,
+    summarised: bool = True,
+    column: str | None = None,
+    unit: str = "",
+    optional: bool = False,
+    derive: Callable[[Mapping[str, Any]], Any] | None = None,
+) -> Any:
+    """A measured number. ``unit`` tells the table how to show it (``percent``, ``time``, ``count``);
+    ``derive`` computes it from the other fields when the record is built; ``optional`` ones may be None."""
+    metadata = {"doc": doc, "mlflow": mlflow, "summarised": summarised, "column": column, "unit": unit}
+    if derive is not None:
+        return field(default=None, init=False, metadata={**metadata, "derive": derive})
+    return field(default=None if optional else dataclasses.MISSING, metadata=metadata)
+
+
+@dataclass(kw_only=True)
+class RunMetrics:
+    """One finished run's ``metrics.json``: one field per key, in the order written."""
+
+    status: str = info("ok (failed runs write FAILED_FIELDS instead)", default="ok")
+    model: str = info("the model's name in config.yaml")
+    model_class: str = info("its class: a built-in name or an import path", key="class")
+    family: str = info("what the report calls its kind (the class's `family`): LSTM, ESN, control, ...")
+    params: dict = info("the selected candidate's constructor arguments")
+    fit_method: str = info("gradient or closed_form")
+    split: int = info("official split")
+    seed: int = info("seed of the run (weights, reservoir, validation groups)")
+    device: str = info("cpu or cuda")
+    threads: int = info("PyTorch's intra-op threads")
+    accuracy_top1: float = measured("test top-1 accuracy of the selected candidate")
+    accuracy_top5: float = measured("test top-5 accuracy", column="Accuracy top-5 (%)", unit="percent")
+    accuracy_by_group: dict = info("test top-1 per test group (gNN)")
+    val_accuracy: float = measured(
+        "validation top-1 of the selected candidate", mlflow=False, column="Validation top-1 (%)", unit="percent"
+    )
+    train_time_s: float = measured("seconds of the selected candidate's fit")
+    epochs: int = measured("epochs run (closed form: 1)")
+    time_per_epoch_s: float = measured("train_time_s / epochs", column="Time per epoch", unit="time")
+    time_to_convergence_s: float = measured("seconds up to the convergence epoch")
+    convergence_epoch: int = measured("first epoch within the tolerance of the best validation accuracy")
+    best_epoch: int = measured("the epoch whose weights were kept", summarised=False)
+    inference_time_per_batch_s: float = measured(
+        "median seconds to classify one batch", column="Inference per batch", unit="time"
+    )
+    inference_batch_size: int = info("clips in that batch")
+    peak_rss_mib: float = measured("the process's whole peak resident memory")
+    training_peak_mib: float = measured("the fit's own peak resident memory above the process's start")
+    peak_gpu_mib: float | None = measured("peak CUDA memory (GPU runs)", optional=True)
+    trainable_params: int = measured("parameters learned from data", column="Trainable params", unit="count")
+    total_params: int = measured("every parameter and frozen buffer", column="Total params", unit="count")
+    train_clips: int = info("fit clips (training minus validation)")
+    val_clips: int = info("validation clips")
+    val_groups: list = info("validation groups (gNN)")
+    test_clips: int = info("test clips")
+    normalisation: str = info("input normalisation of the selected candidate")
+    tuning: dict = info("grid, candidates, every trial's validation scores, the one selected, time")
+    machine: dict = info("the load around the timed fit (echoes.devices.MachineState)")
+    classes: list = info("class names in label order")
+    confusion: list = info("test confusion counts, rows true, columns predicted")
+    history: list = info("per epoch: loss, accuracies, validation loss, seconds, timestamp")
+    fit_info: dict = info("the closed-form fit's ridge, GCV scores, harvest and solve seconds")
+    training: dict = info("the training settings in force")
+    features: dict = info("features.h5's attributes: dataset, backbone, weights, T, frame size, ...")
+    versions: dict = info("torch and numpy versions")
+
+    def __post_init__(self) -> None:
+        values = self.record(derived=False)
+        for f in dataclasses.fields(self):
+            if "derive" in f.metadata:
+                setattr(self, f.name, f.metadata["derive"](values))
+
+    def record(self, derived: bool = True) -> dict[str, Any]:
+        """The JSON object, keyed as the file spells it (``class``, not ``model_class``)."""
+        return {
+            f.metadata.get("key") or f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if derived or "derive" not in f.metadata
+        }
+
+
+def _fields(role: str) -> tuple[dataclasses.Field, ...]:
+    return tuple(f for f in dataclasses.fields(RunMetrics) if f.metadata.get(role))
+
+
+REQUIRED_FIELDS = tuple(
+    f.metadata.get("key") or f.name
+    for f in dataclasses.fields(RunMetrics)
+    if f.default is dataclasses.MISSING and f.init
+)
+SUMMARISED = tuple(f.name for f in _fields("summarised"))
+#: Fields the report's table shows as a column of their own: (key, header, unit).
+COLUMNS = tuple((f.name, f.metadata["column"], f.metadata["unit"]) for f in _fields("column"))
+
+
+def mlflow_metrics(record: Mapping[str, Any]) -> dict[str, float]:
+    """The record's MLflow metrics: the fields marked ``mlflow`` that hold a value, plus the
+    selected candidate's validation accuracy as ``val_accuracy_selected`` (``val_accuracy`` is
+    the per-epoch series there)."""
+    logged = {f.name: record[f.name] for f in _fields("mlflow") if record.get(f.name) is not None}
+    return logged | {"val_accuracy_selected": record["val_accuracy"]}
+
+
+def failed_record(
+    model: str,
+    model_class: str,
+    params: Mapping[str, Any],
+    split: int,
+    seed: int,
+    error: BaseException,
+    log: str | None,
+) -> dict:
+    """The metrics file of a run that failed: what failed, why, and where the full log is."""
+    return {
+        "status": "failed",
+        "model": model,
+        "class": model_class,
+        "params": dict(params),
+        "split": split,
+        "seed": seed,
+        "error": f"{type(error).__name__}: {error}",
+        "log": log,
+        "history": [],
+    }
 
 
 def write_metrics(path: Path, metrics: Mapping[str, Any]) -> dict:

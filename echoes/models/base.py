@@ -23,6 +23,8 @@ class BaseModel(nn.Module):
 
     #: ``"gradient"``: Adam on cross-entropy with early stopping; ``"closed_form"``: the model's ``fit``.
     fit_method: ClassVar[str] = "gradient"
+    #: What the report calls the model's kind (colours, legends): set it in your subclass (``"GRU"``).
+    family: ClassVar[str] = "gradient-trained"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -14,6 +14,8 @@ class MeanOfFrames(ClosedFormModel):
     is what modelling temporal order buys.
     """
 
+    family = "control"
+
     def __init__(self, input_size: int, num_classes: int = 101, ridge: float | str = "auto") -> None:
         super().__init__(input_size, num_classes, ridge)
 
@@ -28,6 +30,8 @@ class AllFrames(ClosedFormModel):
     :class:`MeanOfFrames` (no order) and a recurrent model, it shows how much of a recurrent
     model's accuracy a linear map of the raw sequence already reaches.
     """
+
+    family = "control"
 
     def __init__(self, input_size: int, num_frames: int, num_classes: int = 101, ridge: float | str = "auto") -> None:
         if num_frames < 1:

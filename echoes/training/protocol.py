@@ -14,6 +14,12 @@ The same rules hold for every model family, so that the comparison favours none:
   go to the lower validation loss of the family's own objective (cross-entropy for gradient models,
   squared error to one-hot targets for ridge readouts), then to the earlier candidate. The test
   clips are never passed to anything in this module.
+
+Inputs are normalised identically for every model (``training.normalisation``, a tunable key;
+see :mod:`echoes.normalisation`), with statistics of the fit clips alone.
+
+These rules are plain functions without PyTorch (the workflow checks a config's grids with them
+while it builds the DAG); :mod:`echoes.training.tuning` fits the candidates by them.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from echoes.training.spec import TrainingConfig
 
 
 def validation_groups(groups: np.ndarray, fraction: float, min_groups: int, seed: int) -> np.ndarray:
@@ -99,3 +108,10 @@ def better(trial: Trial, incumbent: Trial | None) -> bool:
     if trial.val_accuracy != incumbent.val_accuracy:
         return trial.val_accuracy > incumbent.val_accuracy
     return trial.val_loss < incumbent.val_loss
+
+
+def group_holdout(groups: np.ndarray, cfg: TrainingConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices (fit, validation) of the training clips and the validation groups (:func:`validation_groups`)."""
+    held_out = validation_groups(groups, cfg.val_fraction, cfg.min_val_groups, seed)
+    is_val = np.isin(groups, held_out)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val), held_out

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from echoes.files import log_to
-from echoes.tracking import experiment_name, init_experiment, resolve_tracking_uri, write_tracking_info
+from echoes.tracking.experiment import experiment_name, init_experiment, resolve_tracking_uri, write_tracking_info
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]):

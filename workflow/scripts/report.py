@@ -1,9 +1,9 @@
-"""Snakemake glue: render results/comparison.md and its figures (echoes.report.render_report)."""
+"""Snakemake glue: render results/comparison.md and its figures (echoes.report.comparison.render_report)."""
 
 from pathlib import Path
 
 from echoes.files import log_to
-from echoes.report import render_report
+from echoes.report.comparison import render_report
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]):

@@ -1,7 +1,7 @@
-"""Snakemake glue: one sweep's table and figure (echoes.report.render_sweep)."""
+"""Snakemake glue: one sweep's table and figure (echoes.report.sweeps.render_sweep)."""
 
 from echoes.files import log_to
-from echoes.report import render_sweep
+from echoes.report.sweeps import render_sweep
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]):

@@ -1,0 +1,209 @@
+"""``results/comparison.md``: the comparison table, its protocol, setup and figures, from the runs' metrics only."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from echoes.contracts.metrics import MetricsFileError, failed, read_metrics
+from echoes.files import atomic_path
+from echoes.report.figures import model_colours, plot_accuracy_vs_time, plot_confusions, plot_learning_curves
+from echoes.report.stats import REFERENCE_MODEL, finished, is_control, mean_confusion
+from echoes.report.tables import comparison_rows, html_table, markdown_table
+
+ByModel = Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    first = runs[0]
+    features = first["features"]
+    weights = str(features.get("weights", "?"))
+    note = " — **not pretrained**: features from a seeded random initialisation" if weights.startswith("random") else ""
+    splits = sorted({r["split"] for r in runs})
+    seeds = sorted({r["seed"] for r in runs})
+    data = f"data/{features.get('dataset', '?')}"
+    return [
+        f"- Dataset: `{features.get('dataset', '?')}`, official split(s) {', '.join(map(str, splits))}; "
+        f"seeds {', '.join(map(str, seeds))}",
+        f"- Clips of split {first['split']}: {first['train_clips'] + first.get('val_clips', 0)} training, "
+        f"{first['test_clips']} test; videos missing from disk: "
+        f"{features.get('missing_videos', 0)}; clips that failed to decode (skipped, listed in features.h5): "
+        f"{features.get('skipped_clips', 0)}; partial clips (fewer frames than declared): "
+        f"{features.get('partial_clips', 0)}, {features.get('partial_clips_left_out', 0)} of them left out "
+        f"(`frames.on_partial_video: {features.get('on_partial_video', '?')}`); files on disk that no split list names "
+        "(ignored): "
+        f"{features.get('unlisted_files', 0)}",
+        f"- Clip lists: manifest [`{data}/manifest.tsv`](../{data}/manifest.tsv); skipped clips and their reasons "
+        f"in [`{data}/features.h5`](../{data}/features.h5) (`skipped_video_ids`, `skipped_reasons`) and in "
+        f"`logs/{features.get('dataset', '?')}/decode/`",
+        f"- Frames: T = {features.get('frames_per_clip')} per clip, {features.get('frame_size')} px; "
+        f"CNN: {features.get('backbone')} ({features.get('layer')}), weights {weights}{note}; "
+        f"precision {features.get('precision')}",
+        f"- Training device: {', '.join(sorted({r['device'] for r in runs}))} "
+        f"({first.get('threads', '?')} threads); torch {first.get('versions', {}).get('torch', '?')}, "
+        f"echoes {features.get('echoes_version', '?')}",
+    ]
+
+
+def protocol_lines(by_model: ByModel) -> list[str]:
+    """How the comparison was made fair: validation, final fit, tuning budget, normalisation."""
+    runs = [r for rs in by_model.values() for r in rs]
+    training = runs[0].get("training", {})
+    val_groups = [len(r["val_groups"]) for r in runs]
+    val_share = [r["val_clips"] / (r["val_clips"] + r["train_clips"]) for r in runs]
+    budgets = {name: rs[0]["tuning"]["candidates"] for name, rs in by_model.items()}
+    grids = {
+        name: " × ".join(f"{k} {v}" for k, v in rs[0]["tuning"]["grid"].items()) or "no grid"
+        for name, rs in by_model.items()
+    }
+    compared = {name: n for name, n in budgets.items() if not is_control(by_model[name][0])}
+    equal = len(set(compared.values())) <= 1
+    chosen = [
+        f"{name} " + ", ".join(f"{mode} {k}/{len(rs)}" for mode, k in Counter(r["normalisation"] for r in rs).items())
+        for name, rs in by_model.items()
+    ]
+    return [
+        f"- Validation: whole training groups drawn per seed, at least {training.get('min_val_groups', '?')} groups "
+        f"and at least {100 * training.get('val_fraction', 0):.0f} % of the training clips "
+        f"({min(val_groups)}–{max(val_groups)} groups, {100 * min(val_share):.0f}–{100 * max(val_share):.0f} % of "
+        "the clips here; each run's groups are `val_groups` in its metrics.json). The same seed gives every model "
+        "the same validation groups.",
+        "- Final models: every model, of both families, is fitted on the training clips minus the validation groups "
+        "(no refit on training + validation); validation chooses the hyperparameters and, for gradient models, the "
+        f"epoch (lowest validation loss, by more than {training.get('min_delta', '?')}; patience "
+        f"{training.get('patience', '?')}). Closed-form readouts choose their ridge by GCV on the fit clips. "
+        "The test clips choose nothing.",
+        "- Tuning budget (candidates, chosen by validation accuracy, ties by the family's own validation loss): "
+        + "; ".join(f"{name} {budgets[name]} ({grids[name]})" for name in by_model)
+        + (
+            "."
+            if equal
+            else ". **Unequal tuning budgets among the compared models**: the one with more candidates is favoured."
+        ),
+        "- Input normalisation (the same choices for every model; chosen on validation, per run): " + "; ".join(chosen),
+    ]
+
+
+def group_lines(by_model: ByModel, top: int = 3) -> list[str]:
+    """The test groups on which the compared (non-control) models differ most, with each model's accuracy."""
+    compared = {n: rs for n, rs in by_model.items() if not is_control(rs[0])}
+    per_group: dict[str, dict[str, float]] = {}
+    for name, rs in compared.items():
+        groups = sorted({g for r in rs for g in r["accuracy_by_group"]})
+        for g in groups:
+            values = [r["accuracy_by_group"][g] for r in rs if g in r["accuracy_by_group"]]
+            per_group.setdefault(g, {})[name] = statistics.fmean(values)
+    spread = sorted(per_group, key=lambda g: (-(max(per_group[g].values()) - min(per_group[g].values())), g))
+    return [
+        f"- {g} (spread {100 * (max(per_group[g].values()) - min(per_group[g].values())):.1f} pt): "
+        + ", ".join(f"{name} {100 * acc:.1f}" for name, acc in per_group[g].items())
+        for g in spread[:top]
+    ]
+
+
+def top_confusions(runs: Sequence[Mapping[str, Any]], classes: Sequence[str], top: int = 3) -> list[str]:
+    """The most frequent off-diagonal (true -> predicted) pairs, as text."""
+    matrix = mean_confusion(runs)
+    pairs = sorted(
+        ((matrix[i][j], i, j) for i in range(len(matrix)) for j in range(len(matrix)) if i != j and matrix[i][j] > 0),
+        reverse=True,
+    )
+    return [f"{classes[i]} → {classes[j]} ({count:g})" for count, i, j in pairs[:top]]
+
+
+def link_target(path: Path, base: Path) -> Path:
+    """``path`` as a Markdown file in ``base`` links it: relative to that folder (``../figures/x.png``)."""
+    return Path(os.path.relpath(path, base))
+
+
+def display_order(loaded: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """Controls first, then gradient-trained models, then closed-form ones; by name within each.
+
+    The order depends on the models, not on how the config lists them, so that reordering
+    config keys changes nothing in the report.
+    """
+
+    def key(name: str) -> tuple:
+        first = next((r for r in loaded[name] if not failed(r)), loaded[name][0])
+        return (not is_control(first), first.get("fit_method") != "gradient", name)
+
+    return sorted(loaded, key=key)
+
+
+LEGEND = f"""Accuracy: test top-1, mean ± sample std over runs; validation top-1 of the selected candidate beside
+it (how well the clips that chose it predict test). **Bold** only for a best row whose 95 % t-interval
+overlaps no other row's; † marks rows within that noise of the best (a tie, not a win). Δ: accuracy minus
+{REFERENCE_MODEL}'s, paired by split and seed, with a 95 % Student-t interval over the pairs.
+Training time: the selected candidate's fit (gradient models: all epochs incl. validation passes;
+closed-form models: state harvest + ridge solve); tuning time covers every candidate. Convergence:
+first epoch within the tolerance of the best validation accuracy (closed form: 1).
+⚠ k/n busy: k of the n runs were timed while the machine's 1-minute load exceeded its cores + 1
+(other work competing): their times are not to be trusted (each run's `machine` in metrics.json).
+Trainable params: learned from data (an ESN's reservoir is frozen and counts only in Total).
+Memory: the peak resident memory of the fit (every tuning candidate) above what the process held
+when it began (runtime, libraries, the clips); in brackets the process's whole peak RSS.
+Controls: MeanOfFrames averages frame features over time (no order); AllFrames is a ridge readout on
+all frames concatenated (order, but no recurrence). Between them lies what recurrence itself buys.""".splitlines()
+FIGURES = {"accuracy_vs_time": "accuracy vs training time", "learning_curves": "learning curves"}
+
+
+def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
+    """Stage entry point: write ``comparison.md`` (and the table as ``comparison.html``) and its figures."""
+    loaded = {name: [read_metrics(Path(p)) for p in paths] for name, paths in run_paths.items()}
+    loaded = {name: loaded[name] for name in display_order(loaded)}
+    rows = comparison_rows(loaded)
+    by_model = {name: ok for name, runs in loaded.items() if (ok := finished(runs))}
+    if not by_model:
+        every = ", ".join(str(p) for paths in run_paths.values() for p in paths)
+        raise MetricsFileError(f"every run failed; see the logs named in {every}")
+    figures_dir = Path(figures_dir)
+    colours = model_colours(list(loaded))
+    plot_accuracy_vs_time(by_model, figures_dir / "accuracy_vs_time.png", colours)
+    plot_learning_curves(by_model, figures_dir / "learning_curves.png", colours)
+    plot_confusions(by_model, figures_dir / "confusion.png")
+    with atomic_path(Path(out).with_suffix(".html")) as tmp:
+        caption = "Echoes: measured from the runs' metrics.json; mean ± std over runs (details in comparison.md)"
+        tmp.write_text(html_table(rows, caption))
+    text = "\n".join(report_lines(markdown_table(rows), by_model, partial(link_target, base=Path(out).parent),
+                                   figures_dir))  # fmt: skip
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    return text
+
+
+def report_lines(table: str, by_model: ByModel, rel: Any, figures_dir: Path) -> list[str]:
+    """``comparison.md``, line by line: table and legend, protocol, groups, setup, figures, confusions."""
+    all_runs = [r for runs in by_model.values() for r in runs]
+    classes = all_runs[0].get("classes", [])
+    confused = [
+        f"- {name}: {', '.join(top_confusions(runs, classes)) or 'none'}"
+        for name, runs in by_model.items()
+        if classes and runs[0].get("confusion")
+    ]
+    figures = [line for key, alt in FIGURES.items() for line in (f"![{alt}]({rel(figures_dir / f'{key}.png')})", "")]
+    return [
+        "# Echoes: ESN vs LSTM on frozen CNN features",
+        "",
+        "Measured by the workflow from `results/models/*/runs/*/metrics.json`; mean ± std over runs where n > 1.",
+        "",
+        table,
+        "",
+        *LEGEND,
+        "",
+        *section("Protocol", protocol_lines(by_model)),
+        *section("Test groups where the models differ most (top-1 %, mean over runs)", group_lines(by_model)),
+        *section("Setup", setup_lines(all_runs)),
+        *section("Figures", figures[:-1]),
+        *section("Most confused classes (true → predicted, mean count over runs)", confused),
+        f"![confusion matrices]({rel(figures_dir / 'confusion.png')})",
+        "",
+    ]
+
+
+def section(title: str, lines: Sequence[str]) -> list[str]:
+    return [f"## {title}", "", *lines, ""]

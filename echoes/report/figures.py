@@ -1,0 +1,164 @@
+"""The report's figures, each drawn on one shared preamble (:func:`figure`): Agg backend, fixed
+colours per model and per family, saved atomically as PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from echoes.contracts.metrics import read_metrics
+from echoes.files import atomic_path
+from echoes.report.stats import finished, mean_and_spread, mean_confusion, summarise
+
+ByModel = Mapping[str, Sequence[Mapping[str, Any]]]
+FAMILY_COLOURS = {"control": "tab:gray", "ESN": "tab:blue", "LSTM": "tab:orange"}
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (jobs have no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@contextmanager
+def figure(out: Path, *, dpi: int = 110, **subplots: Any) -> Iterator[tuple[Any, Any]]:
+    """``(fig, axes)`` of ``plt.subplots(**subplots)``, laid out and written to ``out`` on exit."""
+    plt = pyplot()
+    fig, axes = plt.subplots(**subplots)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+def model_colours(names: Sequence[str]) -> dict[str, Any]:
+    """One fixed colour per model, the same in every figure (tab10, in display order)."""
+    palette = pyplot().get_cmap("tab10").colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def family_colour(run: Mapping[str, Any]) -> str:
+    """A family's colour in the frontier: the built-in families fixed, any other (a user's GRU) purple."""
+    return FAMILY_COLOURS.get(run.get("family", ""), "tab:purple")
+
+
+def plot_accuracy_vs_time(by_model: ByModel, out: Path, colours: Mapping[str, Any] | None = None) -> None:
+    """Mean test accuracy against mean training time, with ± std error bars where n > 1."""
+    colours = colours or model_colours(list(by_model))
+    with figure(out, dpi=120, figsize=(6, 4)) as (_, ax):
+        for name, runs in by_model.items():
+            s = summarise(runs)
+            ax.errorbar(
+                s["mean"]["train_time_s"],
+                100 * s["mean"]["accuracy_top1"],
+                xerr=s["std"]["train_time_s"],
+                yerr=100 * s["std"]["accuracy_top1"],
+                fmt="o",
+                capsize=4,
+                elinewidth=1.5,
+                color=colours[name],
+                label=f"{name} (n={s['n']})",
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("training time (s, log scale)")
+        ax.set_ylabel("test accuracy top-1 (%)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+
+
+def plot_learning_curves(by_model: ByModel, out: Path, colours: Mapping[str, Any] | None = None) -> None:
+    """Validation accuracy per epoch of the gradient models: mean over runs, ± std as a band."""
+    colours = colours or model_colours(list(by_model))
+    with figure(out, dpi=120, figsize=(6, 4)) as (_, ax):
+        for name, runs in by_model.items():
+            curves = [[100 * h["val_accuracy"] for h in run["history"] if "val_accuracy" in h] for run in runs]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            mean, std = mean_and_spread(curves)
+            epochs = range(1, len(mean) + 1)
+            ax.plot(epochs, mean, color=colours[name], label=f"{name} (n={len(curves)})")
+            if len(curves) > 1:
+                low = [m - d for m, d in zip(mean, std, strict=True)]
+                high = [m + d for m, d in zip(mean, std, strict=True)]
+                ax.fill_between(epochs, low, high, color=colours[name], alpha=0.2, linewidth=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy (%), mean ± std over runs")
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+
+
+def plot_confusions(by_model: ByModel, out: Path) -> None:
+    """Per model, the confusion matrix (mean count over runs) with class names, counts and a colour bar."""
+    names = list(by_model)
+    classes = next((r.get("classes") for runs in by_model.values() for r in runs if r.get("classes")), [])
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    with figure(out, figsize=(4.6 * columns, 4.2 * rows), nrows=rows, ncols=columns, squeeze=False) as (fig, axes):
+        for ax in axes.flat[len(names) :]:
+            ax.axis("off")
+        for ax, name in zip(axes.flat, names, strict=False):
+            matrix = mean_confusion(by_model[name])
+            image = ax.imshow(matrix, cmap="Blues")
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+            top = max((v for row in matrix for v in row), default=0)
+            for i, row in enumerate(matrix):
+                for j, value in enumerate(row):
+                    if value:
+                        ax.text(j, i, f"{value:.1f}".rstrip("0").rstrip("."), ha="center", va="center", fontsize=6,
+                                color="white" if value > top / 2 else "black")  # fmt: skip
+            ticks = range(len(matrix))
+            labels = classes if len(classes) == len(matrix) else [str(i) for i in ticks]
+            ax.set_xticks(list(ticks), labels, rotation=90, fontsize=5)
+            ax.set_yticks(list(ticks), labels, fontsize=5)
+            ax.set_title(f"{name} (n={len(by_model[name])})", fontsize=9)
+            ax.set_xlabel("predicted", fontsize=8)
+            ax.set_ylabel("true", fontsize=8)
+
+
+def plot_frontier(run_paths: Mapping[str, Sequence[Path]], sweeps: Mapping[str, Sequence[str]], out: Path) -> None:
+    """Accuracy against training time and against trainable parameters, every model and sweep point.
+
+    One colour per family; the points of a sweep are joined in order, so each traces its frontier.
+    """
+    loaded = {name: finished([read_metrics(Path(p)) for p in paths]) for name, paths in run_paths.items()}
+    summaries = {name: summarise(runs) for name, runs in loaded.items() if runs}
+    in_sweeps = {n for names in sweeps.values() for n in names}
+    with figure(out, figsize=(11, 4.5), ncols=2, sharey=True) as (fig, axes):
+        for ax, key, label in zip(
+            axes, ("train_time_s", "trainable_params"), ("training time (s)", "trainable parameters"), strict=True
+        ):
+            for sweep, names in sweeps.items():
+                names = [n for n in names if n in summaries]
+                if names:
+                    ax.plot(
+                        [summaries[n]["mean"][key] for n in names],
+                        [100 * summaries[n]["mean"]["accuracy_top1"] for n in names],
+                        "o-",
+                        color=family_colour(loaded[names[0]][0]),
+                        alpha=0.8,
+                        label=f"sweep {sweep}",
+                    )
+            for name, s in summaries.items():
+                if name not in in_sweeps:
+                    point = (s["mean"][key], 100 * s["mean"]["accuracy_top1"])
+                    ax.plot(*point, "*", ms=12, color=family_colour(loaded[name][0]))
+                    ax.annotate(name, point, fontsize=7)
+            ax.set_xscale("log")
+            ax.set_xlabel(f"{label}, log scale")
+            ax.grid(True, alpha=0.3)
+        axes[0].set_ylabel("test accuracy top-1 (%)")
+        families = {loaded[n][0].get("family", "?"): family_colour(loaded[n][0]) for n in summaries}
+        handles = [pyplot().Line2D([], [], color=c, marker="o", label=f) for f, c in sorted(families.items())]
+        axes[1].legend(handles=handles, fontsize=8, loc="lower right")
+        fig.suptitle("accuracy against cost: sweeps (lines) and the main models (stars)")

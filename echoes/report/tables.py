@@ -1,0 +1,230 @@
+"""The comparison table: one column spec, from which both the Markdown and the HTML table are made.
+
+Columns of a single metric take their header and format from the metrics schema
+(:data:`echoes.contracts.metrics.COLUMNS`); a schema column that :data:`COLUMNS` does not place is
+shown before "Runs (n)", so a new metric reaches the table without a change here. The other
+columns combine several fields (accuracy with its winner mark, the paired difference, memory, ...).
+"""
+
+from __future__ import annotations
+
+import html
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from echoes.contracts.metrics import COLUMNS as METRIC_COLUMNS
+from echoes.contracts.metrics import failed
+from echoes.report.stats import (
+    REFERENCE_MODEL,
+    finished,
+    is_control,
+    paired_differences,
+    summarise,
+    t_interval,
+    winners,
+)
+
+
+def fmt(mean: float | None, std: float | None, n: int, digits: int = 2, scale: float = 1.0) -> str:
+    if mean is None:
+        return "–"
+    text = f"{mean * scale:.{digits}f}"
+    return f"{text} ± {std * scale:.{digits}f}" if n > 1 else text
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_count(n: float) -> str:
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k" if n >= 1e3 else f"{n:.0f}"
+
+
+def fmt_diff(differences: Sequence[float]) -> str:
+    """Mean paired difference in points with its 95 % t-interval, e.g. ``+12.5 [+3.1, +21.9] (n=3)``."""
+    if not differences:
+        return "–"
+    mean = 100 * statistics.fmean(differences)
+    interval = t_interval(differences)
+    if interval is None:
+        return f"{mean:+.1f} (n=1, no interval)"
+    return f"{mean:+.1f} [{100 * interval[0]:+.1f}, {100 * interval[1]:+.1f}] (n={len(differences)})"
+
+
+@dataclass
+class Row:
+    """What one model's cells are made of: its finished runs, their summary, and the table's verdicts."""
+
+    name: str
+    runs: list[Mapping[str, Any]]
+    failures: list[Mapping[str, Any]]
+    summary: dict
+    reference: str | None  # the reference model's name, if it ran
+    reference_runs: list[Mapping[str, Any]]
+    winner: str | None
+    tied: set
+
+    @property
+    def mean(self) -> dict:
+        return self.summary["mean"]
+
+    @property
+    def std(self) -> dict:
+        return self.summary["std"]
+
+    @property
+    def n(self) -> int:
+        return self.summary["n"]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cell: Callable[[Row], str]
+
+
+UNIT_FORMATS: dict[str, Callable[[Row, str], str]] = {
+    "percent": lambda row, key: fmt(row.mean.get(key), row.std.get(key), row.n, 1, 100),
+    "time": lambda row, key: fmt_time(row.mean[key]) if key in row.mean else "–",
+    "count": lambda row, key: fmt_count(row.mean[key]) if key in row.mean else "–",
+    "": lambda row, key: fmt(row.mean.get(key), row.std.get(key), row.n),
+}
+
+
+def metric_columns(*keys: str) -> list[Column]:
+    """Columns of single metrics, headed and formatted as the schema says."""
+    spec = {key: (header, unit) for key, header, unit in METRIC_COLUMNS}
+    return [Column(spec[k][0], lambda row, k=k: UNIT_FORMATS[spec[k][1]](row, k)) for k in keys]
+
+
+def accuracy_cell(row: Row) -> str:
+    accuracy = fmt(row.mean["accuracy_top1"], row.std["accuracy_top1"], row.n, 1, 100)
+    return f"**{accuracy}**" if row.name == row.winner else accuracy + (" †" if row.name in row.tied else "")
+
+
+def difference_cell(row: Row) -> str:
+    if row.name == row.reference:
+        return "reference"
+    return fmt_diff(paired_differences(row.runs, row.reference_runs)) if row.reference else "–"
+
+
+def training_time_cell(row: Row) -> str:
+    busy = sum(bool(r.get("machine", {}).get("busy")) for r in row.runs)
+    return fmt_time(row.mean["train_time_s"]) + (f" ⚠ {busy}/{row.n} busy" if busy else "")
+
+
+def speedup_cell(row: Row) -> str:
+    if not row.reference_runs or row.mean["train_time_s"] <= 0:
+        return "–"
+    return f"{summarise(row.reference_runs)['mean']['train_time_s'] / row.mean['train_time_s']:.1f}×"
+
+
+def memory_cell(row: Row) -> str:
+    memory = f"{row.mean['training_peak_mib']:.0f} MiB" if "training_peak_mib" in row.mean else "–"
+    memory += f" (RSS {row.mean['peak_rss_mib']:.0f} MiB)"
+    if row.mean.get("peak_gpu_mib") is not None:
+        memory += f" (GPU {row.mean['peak_gpu_mib']:.0f} MiB)"
+    return memory
+
+
+def tuning_cell(row: Row) -> str:
+    tuning = [r["tuning"] for r in row.runs]
+    return f"{tuning[0]['candidates']} ({fmt_time(statistics.fmean(t['time_s'] for t in tuning))})"
+
+
+def runs_cell(row: Row) -> str:
+    return str(row.n) + (f" ({len(row.failures)} failed: {row.failures[0]['log']})" if row.failures else "")
+
+
+PLACED = ("val_accuracy", "accuracy_top5", "time_per_epoch_s", "inference_time_per_batch_s")
+PLACED += ("trainable_params", "total_params")
+COLUMNS = (
+    Column("Model", lambda row: f"{row.name} (control)" if is_control(row.runs[0]) else row.name),
+    Column(
+        "Trained by",
+        lambda row: "ridge (closed form)" if row.runs[0]["fit_method"] == "closed_form" else "gradient (AdamW)",
+    ),
+    Column("Accuracy top-1 (%)", accuracy_cell),
+    Column(f"Δ top-1 vs {REFERENCE_MODEL} (pt, 95 % CI)", difference_cell),
+    *metric_columns("val_accuracy", "accuracy_top5"),
+    Column("Training time", training_time_cell),
+    *metric_columns("time_per_epoch_s"),
+    Column("Epochs (convergence)", lambda row: f"{row.mean['epochs']:.0f} ({row.mean['convergence_epoch']:.0f})"),
+    Column(
+        "Std over runs: accuracy / conv. epoch",
+        lambda row: (
+            f"{100 * row.std['accuracy_top1']:.1f} pt / {row.std['convergence_epoch']:.1f} ep" if row.n > 1 else "–"
+        ),
+    ),
+    Column(f"Speed-up vs {REFERENCE_MODEL}", speedup_cell),
+    *metric_columns("inference_time_per_batch_s", "trainable_params", "total_params"),
+    Column("Training memory above baseline (process RSS)", memory_cell),
+    Column("Tuning: candidates (time)", tuning_cell),
+    *metric_columns(*(key for key, _, _ in METRIC_COLUMNS if key not in PLACED)),
+    Column("Runs (n)", runs_cell),
+)
+ROW_COLUMNS = tuple(column.header for column in COLUMNS)
+
+
+def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, str]]:
+    """One row of display strings per model, in the order given; difference and speed-up are against SimpleRNN."""
+    succeeded = {name: finished(runs) for name, runs in by_model.items()}
+    summaries = {name: summarise(runs) for name, runs in succeeded.items() if runs}
+    reference = next((name for name in summaries if succeeded[name][0]["class"] == REFERENCE_MODEL), None)
+    accuracies = {name: [r["accuracy_top1"] for r in succeeded[name]] for name in summaries}
+    winner, tied = winners(
+        {name: t_interval(values) for name, values in accuracies.items()},
+        {name: statistics.fmean(values) for name, values in accuracies.items()},
+    )
+    rows = []
+    for name, runs in by_model.items():
+        failures = [r for r in runs if failed(r)]
+        if name not in summaries:
+            rows.append(failed_row(name, failures))
+            continue
+        row = Row(
+            name, succeeded[name], failures, summaries[name], reference, succeeded.get(reference, []), winner, tied
+        )
+        rows.append({column.header: column.cell(row) for column in COLUMNS})
+    return rows
+
+
+def failed_row(name: str, failures: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """A row for a model none of whose runs finished: marked failed, pointing at the log."""
+    row = dict.fromkeys(ROW_COLUMNS, "–")
+    row["Model"] = name
+    row["Trained by"] = f"**failed**: {failures[0]['error'][:80]} (log: {failures[0]['log']})"
+    row["Runs (n)"] = f"0 ({len(failures)} failed)"
+    return row
+
+
+def markdown_table(rows: Sequence[Mapping[str, str]]) -> str:
+    lines = ["| " + " | ".join(ROW_COLUMNS) + " |", "|" + "|".join("---" for _ in ROW_COLUMNS) + "|"]
+    lines += ["| " + " | ".join(row[h] for h in ROW_COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def html_table(rows: Sequence[Mapping[str, str]], caption: str) -> str:
+    """The comparison table as a standalone HTML page (Snakemake's report shows HTML inline, not Markdown)."""
+
+    def cell(text: str) -> str:
+        escaped = html.escape(text)
+        return f"<b>{escaped[2:-2]}</b>" if escaped.startswith("**") and escaped.endswith("**") else escaped
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ROW_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{cell(row[h])}</td>" for h in ROW_COLUMNS) + "</tr>" for row in rows)
+    style = (
+        "table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "th{background:#eee}caption{text-align:left;padding:4px 0}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>"
+        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table></body></html>\n"
+    )
