@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -131,8 +132,38 @@ def check_tracking_environment() -> None:
         check_tracking_uri(uri, "environment variable MLFLOW_TRACKING_URI")
 
 
-def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -> MutableMapping[str, Any]:
-    """Check ``config`` against the schema, fill in defaults (in place), resolve the models."""
+#: What ``auto`` means per dataset: the embedded synthetic set is made for a seeded random CNN at
+#: 112 px (offline, fast); real videos get torchvision's ImageNet ResNet18 at the 224 px it was trained at.
+DATASET_DEFAULTS = {
+    "synthetic": {"weights": "random", "size": 112},
+    "real videos": {"weights": "IMAGENET1K_V1", "size": 224},
+}
+
+
+def plans_only(argv: list[str]) -> bool:
+    """Whether a snakemake command line only plans or checks (``-n``/``-np``, ``--dry-run``, ``--lint``):
+    the workflow object says so only once it has parsed the workflow, too late for the checks made then."""
+    short = [a for a in argv[1:] if a.startswith("-") and not a.startswith("--")]
+    return any(a in ("--dry-run", "--dryrun", "--lint") for a in argv[1:]) or any("n" in a[1:] for a in short)
+
+
+def resolve_dataset_defaults(config: MutableMapping[str, Any]) -> None:
+    """``features.weights: auto`` and ``frames.size: auto`` become the dataset's values (in place)."""
+    defaults = DATASET_DEFAULTS["synthetic" if config["dataset"] == "synthetic" else "real videos"]
+    if config["features"]["weights"] == "auto":
+        config["features"]["weights"] = defaults["weights"]
+    if config["frames"]["size"] == "auto":
+        config["frames"]["size"] = defaults["size"]
+
+
+def validate_config(
+    config: MutableMapping[str, Any], schema_path: str | Path, fetch_weights: bool = True
+) -> MutableMapping[str, Any]:
+    """Check ``config`` against the schema, fill in defaults (in place), resolve the models.
+
+    ``fetch_weights``: download torchvision's ImageNet weights now if they are asked for and not
+    cached (a dry run passes False and is only warned).
+    """
     integer_lists_from_command_line(config)
     check_finite(config)
     schema = load_schema(schema_path)
@@ -153,14 +184,17 @@ def validate_config(config: MutableMapping[str, Any], schema_path: str | Path) -
     check_tuning(entries, config["training"], schema)
     check_dataset_folders(config)
     check_tracking_uri(config["tracking"]["uri"])
+    resolve_dataset_defaults(config)
     weights = config["features"]["weights"]
-    if weights not in ("random", "IMAGENET1K_V1"):  # a file: load it now (this imports torch), not in a job
+    if weights != "random":  # pretrained or a file: this imports torch, which the default config never does
         from echoes.features import WeightsUnavailable, check_weights
 
         try:
-            check_weights(weights)
+            warning = check_weights(weights, fetch=fetch_weights)
         except WeightsUnavailable as error:
             raise ConfigError(f"config key {error}") from error
+        if warning:
+            print(f"WARNING: features.weights {weights}: {warning}", file=sys.stderr)
     return config
 
 

@@ -39,19 +39,40 @@ class WeightsUnavailable(RuntimeError):
     """Pretrained weights were asked for but cannot be had; the message says what to do."""
 
 
-def _imagenet_resnet18() -> nn.Module:
-    from torchvision.models import ResNet18_Weights, resnet18
+def pretrained_checkpoint() -> tuple[str, Path]:
+    """(URL, cache path) of torchvision's ImageNet ResNet18: ``<torch hub dir>/checkpoints/resnet18-f37072fd.pth``."""
+    from torchvision.models import ResNet18_Weights
 
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(ResNet18_Weights.IMAGENET1K_V1.url).name
+    url = ResNet18_Weights.IMAGENET1K_V1.url
+    return url, Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def fetch_pretrained() -> Path:
+    """The ImageNet checkpoint in the torch hub cache, downloaded there (checksummed) if it is not yet.
+
+    Called when the workflow is parsed, so that an offline machine fails in seconds, before any
+    decoding, with the file to place; a machine with internet downloads it once.
+    """
+    url, cached = pretrained_checkpoint()
+    if cached.is_file():
+        return cached
     try:
-        return resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)
-    except (urllib.error.URLError, OSError) as error:
+        torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as error:
         raise WeightsUnavailable(
             f"features.weights: {IMAGENET_WEIGHTS} could not be downloaded ({error}). On a machine with internet, "
-            f"download {ResNet18_Weights.IMAGENET1K_V1.url} and put it at {cached} (or set TORCH_HOME), "
-            "or set features.weights to the path of a local ResNet18 state_dict, or to 'random' for the "
-            "seeded random initialisation."
+            f"download {url} and put it at {cached} (or set TORCH_HOME), or set features.weights to the path of "
+            "a local ResNet18 state_dict, or to 'random' for the seeded random initialisation."
         ) from error
+    return cached
+
+
+def _imagenet_resnet18() -> nn.Module:
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None)
+    model.load_state_dict(torch.load(fetch_pretrained(), map_location="cpu", weights_only=True))
+    return model
 
 
 def load_resnet18_state(path: Path) -> dict[str, torch.Tensor]:
@@ -87,10 +108,19 @@ def load_resnet18_state(path: Path) -> dict[str, torch.Tensor]:
     return body
 
 
-def check_weights(weights: str) -> None:
-    """Before any job: a weights path exists and holds a ResNet18 state_dict (names are checked as they are)."""
-    if weights not in ("random", IMAGENET_WEIGHTS):
+def check_weights(weights: str, fetch: bool = True) -> str | None:
+    """Before any job: a weights path holds a ResNet18 state_dict (names are checked as they are), and
+    the ImageNet weights are in the torch hub cache (downloaded now if ``fetch``). A warning to print,
+    or None: without ``fetch`` (a dry run) a missing checkpoint is only announced."""
+    if weights == IMAGENET_WEIGHTS:
+        if fetch:
+            fetch_pretrained()
+            return None
+        url, cached = pretrained_checkpoint()
+        return None if cached.is_file() else f"{cached} is not there yet: a run downloads it from {url} first"
+    if weights != "random":
         load_resnet18_state(Path(weights))
+    return None
 
 
 def build_backbone(weights: str, seed: int) -> tuple[nn.Module, str]:

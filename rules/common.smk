@@ -1,12 +1,19 @@
 # Helpers shared by the stage files: config validation, paths, and the code each stage depends on.
 import os
 import re
+import sys
 import urllib.parse
 
 from snakemake.utils import min_version
 
 from echoes.codegraph import package_files
-from echoes.config import check_config_file, check_tracking_environment, export_package_root, validate_config
+from echoes.config import (
+    check_config_file,
+    check_tracking_environment,
+    export_package_root,
+    plans_only,
+    validate_config,
+)
 from echoes.data.preflight import clip_summary, preflight
 from echoes.sweeps import sweep_points
 
@@ -15,7 +22,13 @@ export_package_root(workflow.basedir)  # before any conda environment is created
 
 for configfile_path in workflow.configfiles:
     check_config_file(configfile_path)
-validate_config(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+# A real run downloads pretrained CNN weights now (an offline machine fails here, before any job);
+# a dry run or lint only says whether they are there.
+validate_config(
+    config,
+    os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"),
+    fetch_weights=not plans_only(sys.argv),
+)
 check_tracking_environment()  # MLFLOW_TRACKING_URI, which overrides tracking.uri
 
 DATASET = config["dataset"]

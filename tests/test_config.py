@@ -1,12 +1,15 @@
 """A bad config.yaml is refused before any job runs, naming the key at fault."""
 
 import copy
+import urllib.error
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from torchvision.models import resnet18
 
-from echoes.config import ConfigError, validate_config
+from echoes.config import ConfigError, plans_only, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -30,6 +33,42 @@ def test_a_minimal_config_gets_every_default():
     validate_config(config, SCHEMA)
     assert config["dataset"] == "synthetic" and config["splits"] == [1] and config["seeds"] == [0, 1, 2]
     assert config["models"]["esn"]["params"] == {} and config["synthetic"]["num_classes"] == 6
+
+
+def test_the_cnn_and_frame_size_default_to_what_fits_the_dataset(tmp_path):
+    synthetic = {"models": {"esn": {"class": "SimpleESN"}}}
+    validate_config(synthetic, SCHEMA)
+    assert (synthetic["features"]["weights"], synthetic["frames"]["size"]) == ("random", 112)
+    weights = tmp_path / "resnet18.pth"
+    torch.save(resnet18(weights=None).state_dict(), weights)
+    real = {"dataset": "folder", "folder": {"videos_dir": str(tmp_path)}, "features": {"weights": str(weights)}}
+    real["models"] = {"esn": {"class": "SimpleESN"}}
+    validate_config(real, SCHEMA)
+    assert real["frames"]["size"] == 224 and real["features"]["weights"] == str(weights)
+
+
+def test_imagenet_weights_are_fetched_when_the_workflow_is_parsed_and_offline_that_fails_naming_the_file(
+    tmp_path, monkeypatch, capsys
+):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    real = {"dataset": "folder", "folder": {"videos_dir": str(tmp_path)}, "models": {"esn": {"class": "SimpleESN"}}}
+    with pytest.raises(ConfigError, match=r"IMAGENET1K_V1 could not be downloaded.*resnet18-f37072fd.pth"):
+        validate_config(copy.deepcopy(real), SCHEMA)
+    validate_config(real, SCHEMA, fetch_weights=False)  # a dry run: announced, not fetched
+    assert "resnet18-f37072fd.pth is not there yet: a run downloads it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "plans"),
+    [(["snakemake", "-n"], True), (["snakemake", "-np", "--cores", "2"], True), (["snakemake", "--dry-run"], True),
+     (["snakemake", "--lint"], True), (["snakemake", "--cores", "8", "--resources", "gpu=1"], False)],
+)  # fmt: skip
+def test_a_command_line_that_only_plans_is_told_apart(argv, plans):
+    assert plans_only(argv) == plans
 
 
 def test_split_and_seed_lists_given_on_the_command_line_are_integers():

@@ -18,7 +18,7 @@ TINY_CONFIG = {
     "synthetic": {"num_classes": 4, "clips_per_class": 9, "groups": 4, "frames": 8, "width": 64, "height": 48},
     "seeds": [0],
     "frames": {"per_clip": 4, "size": 32, "shards": 2},
-    "features": {"batch_size": 32, "precision": "fp32"},
+    "features": {"batch_size": 32, "precision": "fp32", "weights": "random"},
     "threads": 1,
     "training": {"max_epochs": 3, "batch_size": 16, "patience": 3},
     "models": {

@@ -6,13 +6,16 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import h5py
 import pytest
+import torch
 import yaml
+from torchvision.models import resnet18
 
 from echoes.contracts.manifest import read_manifest
 from echoes.data.synthetic import SyntheticSpec, generate
@@ -42,6 +45,7 @@ def config_for(workdir: Path, **changes) -> Path:
 
 @pytest.mark.e2e
 def test_prestaged_ucf101_runs_the_whole_dag_in_place_with_a_missing_video_counted(mini_ucf101, tmp_path):
+    """Real videos default to 224 px frames (ResNet18's training size); here with a local state_dict."""
     videos = tmp_path / "UCF-101"
     shutil.copytree(mini_ucf101 / "UCF-101", videos)
     removed = sorted(videos.glob("*/*.avi"))[0]
@@ -49,7 +53,11 @@ def test_prestaged_ucf101_runs_the_whole_dag_in_place_with_a_missing_video_count
     settings = {"videos_dir": str(videos), "splits_dir": str(mini_ucf101 / "ucfTrainTestlist")}
     workdir = tmp_path / "run"
     workdir.mkdir()
-    config_for(workdir, dataset="ucf101", ucf101=settings, on_missing_video="skip")
+    weights = tmp_path / "resnet18-local.pth"
+    torch.save(resnet18(weights=None).state_dict(), weights)
+    frames = {k: v for k, v in TINY_CONFIG["frames"].items() if k != "size"}  # size: auto
+    features = {**TINY_CONFIG["features"], "weights": str(weights)}
+    config_for(workdir, dataset="ucf101", ucf101=settings, on_missing_video="skip", frames=frames, features=features)
 
     dry = snakemake(workdir, "-n")
     assert "download_ucf101" not in pending_jobs(dry) and "extract_ucf101" not in pending_jobs(dry)
@@ -60,10 +68,32 @@ def test_prestaged_ucf101_runs_the_whole_dag_in_place_with_a_missing_video_count
     assert (manifest.missing, manifest.unlisted) == (1, 1)
     with h5py.File(workdir / "data" / "ucf101" / "features.h5") as h5:
         assert h5.attrs["dataset"] == "ucf101" and removed.stem not in [v.decode() for v in h5["video_ids"][:]]
+        assert h5.attrs["frame_size"] == 224 and h5.attrs["weights"].startswith("file resnet18-local.pth")
     report = (workdir / "results" / "comparison.md").read_text()
     assert "Dataset: `ucf101`" in report and "videos missing from disk: 1" in report
     assert "no split list names (ignored): 1" in report
     assert "(../data/ucf101/manifest.tsv)" in report and "(../data/ucf101/features.h5)" in report
+
+
+@pytest.mark.e2e
+def test_real_videos_default_to_imagenet_weights_and_offline_a_run_fails_in_seconds_naming_the_file(
+    mini_ucf101, tmp_path
+):
+    settings = {"videos_dir": str(mini_ucf101 / "UCF-101"), "splits_dir": str(mini_ucf101 / "ucfTrainTestlist")}
+    config = yaml.safe_load((ROOT / "config.yaml").read_text()) | {"dataset": "ucf101", "ucf101": settings}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))  # the repository's config, nothing else set
+    offline = {"TORCH_HOME": str(tmp_path / "torch"), "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": "", **offline, "https_proxy": ""}
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "2"]
+    started = time.monotonic()
+    result = subprocess.run(
+        [*command, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "features.weights: IMAGENET1K_V1 could not be downloaded" in output
+    assert str(tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in output
+    assert time.monotonic() - started < 60 and not (tmp_path / "data").exists()  # before any job
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
