@@ -4,34 +4,20 @@
 ``features.h5`` holds them (before any normalisation) and applies the run's own normalisation and
 model, so a loaded model classifies raw features as the evaluation did. Scores are probabilities
 for gradient-trained models and ridge readout scores otherwise (the model's metadata says which).
-The package travels with the model (``code_paths``), so loading needs no checkout of Echoes.
+The package travels with the model (``code_paths``), so loading needs no checkout of Echoes, and
+the model is logged from code (:mod:`echoes.mlflow_pyfunc`), not pickled.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
 import torch
 
 import echoes
-
-
-class EchoesModel(mlflow.pyfunc.PythonModel):
-    """The pyfunc around a run bundle (``model.pt``, see :mod:`echoes.contracts.bundle`)."""
-
-    def load_context(self, context: Any) -> None:
-        from echoes.trained import load_trained_run
-
-        self.run = load_trained_run(Path(context.artifacts["bundle"]).parent)
-
-    def predict(self, context, model_input, params=None):  # no type hints: MLflow would read them as a schema
-        x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
-        with torch.no_grad():
-            scores = self.run.model(self.run.normaliser(x)).float()
-        return (scores.softmax(1) if self.run.score == "probability" else scores).numpy()
+from echoes import mlflow_pyfunc
 
 
 def requirements() -> list[str]:
@@ -53,7 +39,7 @@ def log_model(bundle: Path, example: np.ndarray) -> None:
     output = (scores.softmax(1) if run.score == "probability" else scores).numpy()
     mlflow.pyfunc.log_model(
         name="model",
-        python_model=EchoesModel(),
+        python_model=mlflow_pyfunc.__file__,  # models from code: the file is logged and run again to load
         artifacts={"bundle": str(bundle)},
         code_paths=[str(Path(echoes.__file__).parent)],
         signature=infer_signature(example, output),
