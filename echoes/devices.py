@@ -242,27 +242,52 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+#: Other processes' mean CPU use (cores) during a timed fit above which its times are not trusted.
+OTHER_CORES_BUSY = 0.5
+
+
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds every process of the machine has used since boot (``/proc/stat``), or None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def is_busy(load_start: float, load_end: float, cores: int, other_cores: float | None) -> bool:
+    """Whether other work competed with a timed fit: a 1-minute load above the cores this process may
+    use plus one, or other processes using more than ``OTHER_CORES_BUSY`` cores on average meanwhile
+    (the load average lags by a minute and misses a competitor that takes one core of two)."""
+    return max(load_start, load_end) > cores + 1 or (other_cores is not None and other_cores > OTHER_CORES_BUSY)
+
+
 @dataclass(frozen=True)
 class MachineState:
     """The load around a timed fit: other work on the machine makes every time in the row unreliable.
 
-    ``busy`` when the 1-minute load average, at the start or at the end, exceeded the cores this
-    process may use plus one (this job's own threads count towards the load). The CPU time the
-    process got, against its wall time and threads, is recorded beside it.
+    Recorded: the 1-minute load at the start and the end, the CPU time this process got against its
+    wall time and threads, and the cores other processes used meanwhile (machine-wide CPU time from
+    ``/proc/stat`` minus this process's); :func:`is_busy` judges from them.
     """
 
     load_start: float
     cpu_start: float
+    machine_cpu_start: float | None
     cores: int
 
     @classmethod
     def now(cls) -> MachineState:
-        return cls(os.getloadavg()[0], time.process_time(), available_cores())
+        return cls(os.getloadavg()[0], time.process_time(), busy_cpu_seconds(), available_cores())
 
-    def until_now(self, wall_seconds: float) -> dict[str, float | int | bool]:
-        import torch
+    def until_now(self, wall_seconds: float) -> dict[str, float | int | bool | None]:
+        load_end, cpu, machine_cpu = os.getloadavg()[0], time.process_time() - self.cpu_start, busy_cpu_seconds()
+        import torch  # after the clocks: importing it costs CPU time
 
-        load_end, cpu = os.getloadavg()[0], time.process_time() - self.cpu_start
+        other = None
+        if machine_cpu is not None and self.machine_cpu_start is not None:
+            other = max(0.0, machine_cpu - self.machine_cpu_start - cpu) / max(wall_seconds, 1e-9)
         threads = torch.get_num_threads()
         return {
             "cores": self.cores,
@@ -272,5 +297,6 @@ class MachineState:
             "cpu_time_s": cpu,
             "wall_time_s": wall_seconds,
             "cpu_utilisation": cpu / max(wall_seconds * threads, 1e-9),
-            "busy": max(self.load_start, load_end) > self.cores + 1,
+            "other_processes_cores": other,
+            "busy": is_busy(self.load_start, load_end, self.cores, other),
         }

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from echoes.devices import gpu_lease, lease, median_seconds, runs_faster, visible_devices
+from echoes.devices import MachineState, gpu_lease, is_busy, lease, median_seconds, runs_faster, visible_devices
 
 HOLDER = """
 import sys, time
@@ -133,3 +133,15 @@ def test_median_seconds_discards_a_warm_up_call_and_takes_the_median_of_the_rest
 
     assert median_seconds(run, repeats=3) < 0.1  # timing the warm-up too would give a median of 0.3 s
     assert pauses == []
+
+
+def test_a_fit_timed_while_another_process_takes_a_core_is_flagged_busy_whatever_the_load_average():
+    assert not is_busy(load_start=0.5, load_end=0.5, cores=2, other_cores=0.1)
+    assert is_busy(load_start=3.5, load_end=0.5, cores=2, other_cores=0.0)  # the load average says so
+    assert is_busy(load_start=0.5, load_end=0.5, cores=2, other_cores=0.9)  # the load average lags; this does not
+    state = MachineState.now()
+    started = time.perf_counter()
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 2: pass"
+    subprocess.run([sys.executable, "-c", spin], check=True)  # another process takes a core for 2 s
+    machine = state.until_now(time.perf_counter() - started)
+    assert machine["other_processes_cores"] > 0.5 and machine["busy"]

@@ -30,6 +30,7 @@ def test_snakefmt_leaves_the_workflow_unchanged():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "config",
     [[], ["dataset=ucf101"], ["dataset=folder", "folder={'videos_dir': '.'}"]],
@@ -87,6 +88,7 @@ main()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["-n", "--lint"])
 def test_parsing_the_workflow_imports_no_torch(tmp_path, mode):
     """A dry run, a lint or a report needs the DAG only: config checks for built-in models come from the schema."""

@@ -12,7 +12,7 @@ from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model
 from echoes.models import esn_kernels as kernels
 from echoes.models.esn import DeepESN, Reservoir, ReservoirStack, SimpleESN, pool_states
 from echoes.models.esn_kernels import candidate_widths
-from echoes.models.ridge import RidgeAccumulator
+from echoes.models.ridge import RidgeAccumulator, widened_gcv
 from echoes.models.simple_models import BaseModel, DeepRNN, SimpleRNN
 
 
@@ -445,6 +445,18 @@ def test_automatic_ridge_picks_a_large_ridge_for_pure_noise_and_a_small_one_for_
     assert clean.select_ridge(grid) <= 10.0
     scores = clean.gcv_scores(grid)
     assert clean.select_ridge(grid) == min(scores, key=scores.get)
+
+
+def test_a_ridge_at_the_end_of_its_grid_widens_the_grid_and_says_so_where_the_score_still_falls():
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.standard_normal((200, 30)))
+    noisy = _stats(x, torch.from_numpy(rng.integers(0, 2, 200)), 2)
+    scores, edge = widened_gcv(noisy, grid=[1e-3, 1e-1, 10.0], widen=2)
+    assert max(scores) == pytest.approx(10.0 * 10.0, rel=1e-9) and min(scores, key=scores.get) == max(scores)
+    assert edge == "upper"  # pure noise: GCV falls all the way to the null model
+    clean = _stats(x, (x[:, 0] > 0).long(), 2)
+    scores, edge = widened_gcv(clean, grid=[1e-3, 1e-1, 10.0, 1e3, 1e5])
+    assert edge == "" and sorted(scores) == [1e-3, 1e-1, 10.0, 1e3, 1e5]  # a minimum inside: nothing added
 
 
 def test_only_the_readout_counts_as_trainable():

@@ -9,6 +9,8 @@ import yaml
 
 from tests.test_workflow import ROOT, TINY_CONFIG
 
+pytestmark = pytest.mark.slow  # a snakemake dry run with the SLURM profile: left out of the fast tier
+
 
 def planned_resources(output: str) -> dict[str, list[dict[str, str]]]:
     """``{rule: [resources of each job]}`` from a dry run's job listing."""

@@ -214,3 +214,12 @@ def test_rows_timed_on_a_busy_machine_are_flagged(runs, tmp_path):
     rows = {r["Model"]: r for r in comparison_rows({k: [load_run(p) for p in v] for k, v in runs.items()})}
     assert rows["SimpleRNN"]["Training time"] == "12.00 s ⚠ 1/2 busy"
     assert "⚠" not in rows["SimpleESN"]["Training time"]
+
+
+def test_a_ridge_left_at_the_end_of_its_grid_is_reported(runs, tmp_path):
+    run = json.loads(runs["MeanOfFrames"][0].read_text())
+    run["fit_info"] = {"ridge": 3.2e8, "ridge_at_grid_edge": "upper"}
+    runs["MeanOfFrames"][0].write_text(json.dumps(run))
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    line = next(line for line in text.splitlines() if "Ridge at the end of its GCV grid" in line)
+    assert line.endswith("(the score still falling there): MeanOfFrames 1/2 (upper end).")

@@ -90,6 +90,7 @@ def _log_many(uri, worker):
         assert _log(uri, f"w{worker}-r{round_}") is not None
 
 
+@pytest.mark.slow
 def test_four_processes_logging_at_once_lose_no_run_and_no_metric(experiment):
     uri, _ = experiment
     context = multiprocessing.get_context("spawn")
@@ -127,6 +128,7 @@ def _log_to_fresh(uri, root, worker):
     )
 
 
+@pytest.mark.slow
 def test_a_deleted_database_is_created_once_by_eight_jobs_starting_together(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     context = multiprocessing.get_context("spawn")

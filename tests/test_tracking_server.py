@@ -14,6 +14,8 @@ from echoes.training.job import run_training_job
 from tests.processes import stop_process
 from tests.specs import spec
 
+pytestmark = pytest.mark.slow  # a real mlflow server: left out of the fast tier
+
 
 def free_port() -> int:
     with socket.socket() as probe:

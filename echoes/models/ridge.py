@@ -25,8 +25,9 @@ one eigendecomposition (of ``X^T X`` or of ``X X^T``, whichever is smaller).
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -61,6 +62,7 @@ class RidgeAccumulator:
         self.xty = torch.zeros(dim, num_classes, **self._kw)
         self.yty = 0.0
         self.xtx: torch.Tensor | None = None  # created once the clips outnumber the dimensions
+        self._gcv_cache: tuple[int, Callable[[float], tuple[float, float]]] | None = None
         self._rows: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
 
@@ -130,6 +132,17 @@ class RidgeAccumulator:
         From ``X^T X`` (primal form, ``a_i = ||v_i^T X^T Y||^2``),
         ``RSS = ||Y||^2 - sum a_i (s_i + 2r) / (s_i + r)^2`` and ``dof = 1 + sum s_i / (s_i + r)``.
         """
+        rss_and_free = self._gcv_terms()
+        scores = {}
+        for ridge in map(float, grid):
+            rss, free = rss_and_free(ridge)
+            scores[ridge] = (max(rss, 0.0) / (self.n * self.num_classes)) / max(free / self.n, 1e-12) ** 2
+        return scores
+
+    def _gcv_terms(self) -> Callable[[float], tuple[float, float]]:
+        """``r -> (RSS(r), n - dof(r))`` from one eigendecomposition, kept until more clips stream in."""
+        if self._gcv_cache is not None and self._gcv_cache[0] == self.n:
+            return self._gcv_cache[1]
         if self.dual:
             xc, yc = self._centred_clips()
             s, u = torch.linalg.eigh(xc @ xc.T)
@@ -149,15 +162,31 @@ class RidgeAccumulator:
                 rss = syy - float((a * (s + 2 * r) / (s + r) ** 2).sum())
                 return rss, self.n - 1.0 - float((s / (s + r)).sum())
 
-        scores = {}
-        for ridge in map(float, grid):
-            rss, free = rss_and_free(ridge)
-            scores[ridge] = (max(rss, 0.0) / (self.n * self.num_classes)) / max(free / self.n, 1e-12) ** 2
-        return scores
+        self._gcv_cache = (self.n, rss_and_free)
+        return rss_and_free
 
     def select_ridge(self, grid: Iterable[float] = RIDGE_GRID) -> float:
         scores = self.gcv_scores(grid)
         return min(scores, key=scores.get)
+
+
+def widened_gcv(acc: RidgeAccumulator, grid: Sequence[float] = RIDGE_GRID, widen: int = 8) -> tuple[dict, str]:
+    """GCV scores over ``grid``, widened by half decades (``widen`` at most each way) while the best
+    ridge is at an end of it, as a GCV curve still falling there would have its minimum further out.
+    Also says where the best stands: ``""``, or ``"lower"``/``"upper"`` if still at an end."""
+    grid, step = sorted(map(float, grid)), 10.0**0.5
+    scores = acc.gcv_scores(grid)
+    for _ in range(widen):
+        best = min(scores, key=scores.get)
+        if best == grid[0] and best > 0:
+            grid.insert(0, best / step)
+        elif best == grid[-1]:
+            grid.append(best * step)
+        else:
+            return scores, ""
+        scores |= acc.gcv_scores([grid[0], grid[-1]])  # the decomposition is kept: cheap
+    best = min(scores, key=scores.get)
+    return scores, "lower" if best == grid[0] else "upper" if best == grid[-1] else ""
 
 
 class ClosedFormModel(BaseModel):
@@ -193,8 +222,11 @@ class ClosedFormModel(BaseModel):
         for x, y in batches:
             acc.update(self.encode(x.to(device)), y)
         harvested = time.perf_counter()
-        gcv = acc.gcv_scores() if self.ridge == "auto" else {}
+        gcv, edge = widened_gcv(acc) if self.ridge == "auto" else ({}, "")
         ridge = min(gcv, key=gcv.get) if gcv else float(self.ridge)
+        if edge:
+            print(f"WARNING: GCV chose ridge {ridge:.4g}, the {edge} end of its grid even widened: its score was "
+                  "still falling there (ridge_at_grid_edge in metrics.json)", file=sys.stderr)  # fmt: skip
         weights, intercept = acc.solve(ridge)
         self.readout.weight.copy_(weights.T.float())
         self.readout.bias.copy_(intercept.float())
@@ -203,5 +235,6 @@ class ClosedFormModel(BaseModel):
             "train_clips": acc.n,
             "harvest_s": harvested - start,
             "solve_s": time.perf_counter() - harvested,
-            "gcv": {f"{r:.4g}": score for r, score in gcv.items()},
+            "gcv": {f"{r:.4g}": score for r, score in sorted(gcv.items())},
+            "ridge_at_grid_edge": edge,
         }

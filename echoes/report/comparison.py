@@ -86,7 +86,22 @@ def protocol_lines(by_model: ByModel) -> list[str]:
             else ". **Unequal tuning budgets among the compared models**: the one with more candidates is favoured."
         ),
         "- Input normalisation (the same choices for every model; chosen on validation, per run): " + "; ".join(chosen),
+        *ridge_edge_lines(by_model),
     ]
+
+
+def ridge_edge_lines(by_model: ByModel) -> list[str]:
+    """Closed-form readouts whose GCV ridge stayed at an end of its grid, even widened (the fit's log says so too)."""
+    at_edge = {
+        name: edges
+        for name, runs in by_model.items()
+        if (edges := [e for r in runs if (e := r.get("fit_info", {}).get("ridge_at_grid_edge"))])
+    }
+    if not at_edge:
+        return []
+    counts = "; ".join(f"{name} {len(edges)}/{len(by_model[name])} ({', '.join(sorted(set(edges)))} end)"
+                       for name, edges in at_edge.items())  # fmt: skip
+    return [f"- **Ridge at the end of its GCV grid**, even widened (the score still falling there): {counts}."]
 
 
 def group_lines(by_model: ByModel, top: int = 3) -> list[str]:
@@ -142,8 +157,9 @@ overlaps no other row's; † marks rows within that noise of the best (a tie, no
 Training time: the selected candidate's fit (gradient models: all epochs incl. validation passes;
 closed-form models: state harvest + ridge solve); tuning time covers every candidate. Convergence:
 first epoch within the tolerance of the best validation accuracy (closed form: 1).
-⚠ k/n busy: k of the n runs were timed while the machine's 1-minute load exceeded its cores + 1
-(other work competing): their times are not to be trusted (each run's `machine` in metrics.json).
+⚠ k/n busy: k of the n runs were timed while other work competed (the 1-minute load above the cores + 1,
+or other processes using over half a core meanwhile): their times are not to be trusted (`machine` in
+each run's metrics.json).
 Trainable params: learned from data (an ESN's reservoir is frozen and counts only in Total).
 Memory: the peak resident memory of the fit (every tuning candidate) above what the process held
 when it began (runtime, libraries, the clips); in brackets the process's whole peak RSS.
