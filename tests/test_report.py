@@ -223,3 +223,29 @@ def test_a_ridge_left_at_the_end_of_its_grid_is_reported(runs, tmp_path):
     text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
     line = next(line for line in text.splitlines() if "Ridge at the end of its GCV grid" in line)
     assert line.endswith("(the score still falling there): MeanOfFrames 1/2 (upper end).")
+
+
+def test_at_101_classes_the_report_stays_short_and_the_confusion_matrix_has_no_per_cell_text(tmp_path):
+    import numpy as np
+
+    from echoes.report.figures import draw_large_confusion, pyplot
+
+    classes = [f"Class{c:03d}" for c in range(101)]
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, cls in (("SimpleRNN", "SimpleRNN"), ("SimpleESN", "SimpleESN")):
+        paths[name] = []
+        for seed in (0, 1):
+            confusion = (np.eye(101, dtype=int) * 30 + rng.integers(0, 2, (101, 101))).tolist()
+            run = metrics(name, cls, seed, 0.7, 1.0, classes=classes, confusion=confusion)
+            paths[name].append(tmp_path / f"{name}{seed}.json")
+            paths[name][-1].write_text(json.dumps(run))
+    text = render_report(paths, tmp_path / "comparison.md", tmp_path / "figures")
+    confused = text.split("## Most confused classes")[1].splitlines()
+    assert sorted(line.split(":")[0] for line in confused if line.startswith("- ")) == ["- SimpleESN", "- SimpleRNN"]
+    assert all(line.count("→") == 3 for line in confused if line.startswith("- "))
+    assert (tmp_path / "figures" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    fig, ax = pyplot().subplots()
+    draw_large_confusion(fig, ax, confusion)
+    assert not ax.texts and len(ax.get_xticklabels()) == 11  # every tenth class index, no names, no counts
+    pyplot().close(fig)

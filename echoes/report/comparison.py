@@ -128,7 +128,7 @@ def top_confusions(runs: Sequence[Mapping[str, Any]], classes: Sequence[str], to
         ((matrix[i][j], i, j) for i in range(len(matrix)) for j in range(len(matrix)) if i != j and matrix[i][j] > 0),
         reverse=True,
     )
-    return [f"{classes[i]} → {classes[j]} ({count:g})" for count, i, j in pairs[:top]]
+    return [f"{classes[i]} → {classes[j]} ({count:.3g})" for count, i, j in pairs[:top]]
 
 
 def link_target(path: Path, base: Path) -> Path:

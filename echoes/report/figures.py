@@ -98,8 +98,14 @@ def plot_learning_curves(by_model: ByModel, out: Path, colours: Mapping[str, Any
             ax.legend(fontsize=8)
 
 
+#: Above this many classes a confusion matrix is drawn without per-cell counts or class names:
+#: they would overlap (the report lists the most confused pairs by name instead).
+LABELLED_CLASSES = 20
+
+
 def plot_confusions(by_model: ByModel, out: Path) -> None:
-    """Per model, the confusion matrix (mean count over runs) with class names, counts and a colour bar."""
+    """Per model, the confusion matrix (mean count over runs) with a colour bar; class names and
+    counts when there are few classes, else every tenth class index and the rows as rates."""
     names = list(by_model)
     classes = next((r.get("classes") for runs in by_model.values() for r in runs if r.get("classes")), [])
     columns = min(3, len(names))
@@ -109,21 +115,45 @@ def plot_confusions(by_model: ByModel, out: Path) -> None:
             ax.axis("off")
         for ax, name in zip(axes.flat, names, strict=False):
             matrix = mean_confusion(by_model[name])
-            image = ax.imshow(matrix, cmap="Blues")
-            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-            top = max((v for row in matrix for v in row), default=0)
-            for i, row in enumerate(matrix):
-                for j, value in enumerate(row):
-                    if value:
-                        ax.text(j, i, f"{value:.1f}".rstrip("0").rstrip("."), ha="center", va="center", fontsize=6,
-                                color="white" if value > top / 2 else "black")  # fmt: skip
-            ticks = range(len(matrix))
-            labels = classes if len(classes) == len(matrix) else [str(i) for i in ticks]
-            ax.set_xticks(list(ticks), labels, rotation=90, fontsize=5)
-            ax.set_yticks(list(ticks), labels, fontsize=5)
+            if len(matrix) > LABELLED_CLASSES:
+                draw_large_confusion(fig, ax, matrix)
+            else:
+                draw_labelled_confusion(fig, ax, matrix, classes)
             ax.set_title(f"{name} (n={len(by_model[name])})", fontsize=9)
-            ax.set_xlabel("predicted", fontsize=8)
-            ax.set_ylabel("true", fontsize=8)
+
+
+def draw_labelled_confusion(fig: Any, ax: Any, matrix: list[list[float]], classes: Sequence[str]) -> None:
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    top = max((v for row in matrix for v in row), default=0)
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            if value:
+                ax.text(j, i, f"{value:.1f}".rstrip("0").rstrip("."), ha="center", va="center", fontsize=6,
+                        color="white" if value > top / 2 else "black")  # fmt: skip
+    ticks = range(len(matrix))
+    labels = classes if len(classes) == len(matrix) else [str(i) for i in ticks]
+    ax.set_xticks(list(ticks), labels, rotation=90, fontsize=5)
+    ax.set_yticks(list(ticks), labels, fontsize=5)
+    ax.set_xlabel("predicted", fontsize=8)
+    ax.set_ylabel("true", fontsize=8)
+
+
+def draw_large_confusion(fig: Any, ax: Any, matrix: list[list[float]]) -> None:
+    """Row-normalised (each true class sums to 1), so that classes of different sizes compare, on a
+    square-root colour scale, so that the errors off the diagonal show beside it."""
+    from matplotlib.colors import PowerNorm
+
+    rates = [[v / (sum(row) or 1) for v in row] for row in matrix]
+    image = ax.imshow(rates, cmap="Blues", norm=PowerNorm(0.5, vmin=0, vmax=1), interpolation="nearest")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("share of the true class (√ scale)", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    ticks = list(range(0, len(matrix), 10))
+    ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=6)
+    ax.set_yticks(ticks, [str(t) for t in ticks], fontsize=6)
+    ax.set_xlabel("predicted class (index in classInd order)", fontsize=8)
+    ax.set_ylabel("true class (index)", fontsize=8)
 
 
 def plot_frontier(run_paths: Mapping[str, Sequence[Path]], sweeps: Mapping[str, Sequence[str]], out: Path) -> None:
