@@ -185,6 +185,9 @@ def validate_config(
     check_dataset_folders(config)
     check_tracking_uri(config["tracking"]["uri"])
     resolve_dataset_defaults(config)
+    if config["dataset"] == "precomputed":
+        check_precomputed_file(config["precomputed"])
+        return config
     weights = config["features"]["weights"]
     if weights != "random":  # pretrained or a file: this imports torch, which the default config never does
         from echoes.features import WeightsUnavailable, check_weights
@@ -203,6 +206,16 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     if error.validator != "additionalProperties" or "properties" not in error.schema:
         return ""
     return f" (allowed: {', '.join(error.schema['properties'])})"
+
+
+def check_precomputed_file(section: Mapping[str, Any]) -> None:
+    """A features file of the user's own: every array checked now, before any job (no CNN is involved)."""
+    from echoes.data.precomputed import PrecomputedError, check_precomputed
+
+    try:
+        check_precomputed(section["path"], section.get("splits_dir"))
+    except (PrecomputedError, OSError) as error:
+        raise ConfigError(f"config key precomputed.path: {error}") from error
 
 
 def check_dataset_folders(config: MutableMapping[str, Any]) -> None:

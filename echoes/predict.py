@@ -75,6 +75,30 @@ def predict_videos(
     return [predictor(video, top) for video in videos]
 
 
+def predict_features(path: str | Path, run_dir: str | Path, top: int = 5) -> list[Prediction]:
+    """The ``top`` classes of each row of a features file in the format ``dataset: precomputed``
+    reads (``features`` ``[N, T, D]``; ``ids`` name the rows if given), by the model of ``run_dir``."""
+    from echoes.data.precomputed import PrecomputedError, as_strings, read_arrays
+
+    arrays = read_arrays(Path(path))
+    features = arrays.get("features")
+    run = load_trained_run(run_dir)
+    expected = (int(run.features["frames_per_clip"]), int(run.normaliser.mean.shape[0]))
+    if features is None or features.ndim != 3 or tuple(features.shape[1:]) != expected:
+        shape = None if features is None else features.shape
+        raise PrecomputedError(f"{path}: features must be [N, {expected[0]}, {expected[1]}] for this run, got {shape}")
+    ids = as_strings(arrays["ids"]) if "ids" in arrays else [f"row{i:06d}" for i in range(len(features))]
+    with torch.no_grad():
+        scores = run.model(run.normaliser(torch.from_numpy(features.astype("float32")))).float()
+    if run.score == "probability":
+        scores = scores.softmax(1)
+    values, indices = scores.topk(min(top, len(run.classes)), dim=1)
+    return [
+        Prediction(name, [(run.classes[i], float(v)) for v, i in zip(row_values, row_indices, strict=True)], run.score)
+        for name, row_values, row_indices in zip(ids, values.tolist(), indices.tolist(), strict=True)
+    ]
+
+
 def predict_folder(videos_dir: Path, run_dir: Path, out: Path, device: str = "auto", threads: int = 1) -> list[str]:
     """Stage entry point: every video file under ``videos_dir`` classified into ``out`` (TSV).
 

@@ -1,5 +1,6 @@
 # Dataset stage: the videos and split lists (synthesized, downloaded and extracted, pre-staged, or
-# generated for a user's folder), then the manifest every later stage reads.
+# generated for a user's folder), then the manifest every later stage reads; or, for features the
+# user already has, their import as features.h5 and manifest (no decoding, no CNN).
 
 
 localrules:
@@ -84,21 +85,42 @@ if DATASET == "folder" and not config["folder"]["splits_dir"]:
             "../workflow/scripts/folder_splits.py"
 
 
-rule manifest:
-    input:
-        videos=dataset_videos(),
-        splits=dataset_splits(),
-        code=code("manifest.py"),
-    output:
-        f"{DATA}/manifest.tsv",
-    log:
-        f"logs/{DATASET}/manifest.log",
-    conda:
-        "../envs/echoes.yaml"
-    params:
-        on_missing_video=config["on_missing_video"],
-        # a user's folders may lack gNN names or reuse clip names across classes
-        groups="auto" if DATASET == "folder" else "ucf101",
-        ids="path" if DATASET == "folder" else "stem",
-    script:
-        "../workflow/scripts/manifest.py"
+if DATASET != "precomputed":
+
+    rule manifest:
+        input:
+            videos=dataset_videos(),
+            splits=dataset_splits(),
+            code=code("manifest.py"),
+        output:
+            f"{DATA}/manifest.tsv",
+        log:
+            f"logs/{DATASET}/manifest.log",
+        conda:
+            "../envs/echoes.yaml"
+        params:
+            on_missing_video=config["on_missing_video"],
+            # a user's folders may lack gNN names or reuse clip names across classes
+            groups="auto" if DATASET == "folder" else "ucf101",
+            ids="path" if DATASET == "folder" else "stem",
+        script:
+            "../workflow/scripts/manifest.py"
+
+
+if DATASET == "precomputed":
+
+    rule import_features:
+        input:
+            features=config["precomputed"]["path"],
+            code=code("import_features.py"),
+        output:
+            features=f"{DATA}/features.h5",
+            manifest=f"{DATA}/manifest.tsv",
+        log:
+            f"logs/{DATASET}/import_features.log",
+        conda:
+            "../envs/echoes.yaml"
+        params:
+            splits_dir=config["precomputed"]["splits_dir"],
+        script:
+            "../workflow/scripts/import_features.py"

@@ -1,25 +1,27 @@
 # Feature stage: ResNet18 (avgpool, 512-d) per frame into one HDF5 file.
 
 
-rule extract_features:
-    input:
-        shards=frame_shards(),
-        manifest=f"{DATA}/manifest.tsv",
-        code=code("extract_features.py"),
-    output:
-        f"{DATA}/features.h5",
-    log:
-        f"logs/{DATASET}/features.log",
-    benchmark:
-        f"logs/{DATASET}/features.benchmark.tsv"
-    conda:
-        "../envs/echoes.yaml"
-    threads: THREADS
-    resources:
-        gpu=1,
-    params:
-        features=canonical(config["features"]),
-        device=config["device"],
-        dataset=DATASET,
-    script:
-        "../workflow/scripts/extract_features.py"
+if DATASET != "precomputed":  # imported features need no CNN (rules/data.smk)
+
+    rule extract_features:
+        input:
+            shards=frame_shards(),
+            manifest=f"{DATA}/manifest.tsv",
+            code=code("extract_features.py"),
+        output:
+            f"{DATA}/features.h5",
+        log:
+            f"logs/{DATASET}/features.log",
+        benchmark:
+            f"logs/{DATASET}/features.benchmark.tsv"
+        conda:
+            "../envs/echoes.yaml"
+        threads: THREADS
+        resources:
+            gpu=1,
+        params:
+            features=canonical(config["features"]),
+            device=config["device"],
+            dataset=DATASET,
+        script:
+            "../workflow/scripts/extract_features.py"

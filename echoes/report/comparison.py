@@ -41,13 +41,24 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         f"- Clip lists: manifest [`{data}/manifest.tsv`](../{data}/manifest.tsv); skipped clips and their reasons "
         f"in [`{data}/features.h5`](../{data}/features.h5) (`skipped_video_ids`, `skipped_reasons`) and in "
         f"`logs/{features.get('dataset', '?')}/decode/`",
-        f"- Frames: T = {features.get('frames_per_clip')} per clip, {features.get('frame_size')} px; "
-        f"CNN: {features.get('backbone')} ({features.get('layer')}), weights {weights}{note}; "
-        f"precision {features.get('precision')}",
+        frames_line(features, weights, note),
         f"- Training device: {', '.join(sorted({r['device'] for r in runs}))} "
         f"({first.get('threads', '?')} threads); torch {first.get('versions', {}).get('torch', '?')}, "
         f"echoes {features.get('echoes_version', '?')}",
     ]
+
+
+def frames_line(features: Mapping[str, Any], weights: str, note: str) -> str:
+    if features.get("dataset") == "precomputed":
+        return (
+            f"- Features: the user's own, {features.get('layer')} over T = {features.get('frames_per_clip')} steps, "
+            f"{weights} (`dataset: precomputed`: no decoding, no CNN)"
+        )
+    return (
+        f"- Frames: T = {features.get('frames_per_clip')} per clip, {features.get('frame_size')} px; "
+        f"CNN: {features.get('backbone')} ({features.get('layer')}), weights {weights}{note}; "
+        f"precision {features.get('precision')}"
+    )
 
 
 def protocol_lines(by_model: ByModel) -> list[str]:
