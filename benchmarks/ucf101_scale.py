@@ -1,0 +1,94 @@
+"""Benchmark: every default model's training at full UCF101 size, and what a full run costs here.
+
+    .venv/bin/python benchmarks/ucf101_scale.py [--threads 2] [--models SimpleESN AllFrames ...]
+
+Builds generated features the size of UCF101 split 1 from the official lists
+(``tests/data/ucfTrainTestlist``: 9,537 training and 3,783 test clips, 101 classes, the lists'
+groups, T = 16 x 512) and fits each model of ``config.yaml`` as a training job does, one
+candidate: a closed-form model's whole fit, a gradient model's first epoch. It prints the
+machine, those times, and per (split, seed) job the estimate ``candidates x fit`` (closed form) or
+``candidates x epochs x epoch`` with the epochs stated, labelled as estimates. The features carry
+a class signal so that nothing degenerates, but they measure time, never accuracy.
+
+Decoding and CNN rates come from ``benchmarks/extraction_speed.py``; ``benchmarks/README.md`` puts
+the two together into the full-UCF101 estimate per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from echoes.data.ucf101 import build_manifest
+from echoes.devices import set_threads
+from echoes.training.data import SplitData
+from echoes.training.job import train_on_split
+from echoes.training.spec import RunSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+LISTS = ROOT / "tests" / "data" / "ucfTrainTestlist"
+#: Epochs assumed per gradient candidate for the estimate: what the synthetic default run's LSTMs
+#: needed on average (about 20 to converge) plus the early-stopping patience that confirms it.
+ASSUMED_EPOCHS = 35
+
+
+def split1_features(steps: int = 16, dim: int = 512, seed: int = 0) -> SplitData:
+    """UCF101 split 1's clips (roles, labels, groups from the official lists) with generated features."""
+    classes, clips = build_manifest(LISTS, splits=[1])
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((len(classes), dim)).astype(np.float32)
+    labels = np.array([c.label for c in clips])
+    x = torch.from_numpy(centres[labels][:, None, :] * 0.5 + rng.standard_normal((len(clips), steps, dim), np.float32))
+    y, groups = torch.from_numpy(labels), np.array([c.group for c in clips])
+    test = np.array([c.splits[1] == "test" for c in clips])
+    return SplitData(x[~test], y[~test], groups[~test], x[test], y[test], groups[test], classes, {"generated": 1})
+
+
+def measure(data: SplitData, name: str, entry: dict, training: dict, threads: int) -> tuple[str, float, int]:
+    """(fit method, seconds of one candidate's fit or first epoch, candidates in the config's grid)."""
+    one = {**training, "max_epochs": 1}
+    spec = RunSpec.from_config(name, {"class": entry["class"], "params": entry.get("params", {})}, one, threads=threads)
+    started = time.perf_counter()
+    metrics, _, _ = train_on_split(data, spec)
+    print(f"  {name}: {time.perf_counter() - started:.1f} s in all", flush=True)
+    candidates = int(np.prod([len(v) for v in (entry.get("tune") or {}).values()] or [1]))
+    return metrics["fit_method"], metrics["train_time_s"], candidates
+
+
+def main() -> None:
+    from esn_speed import machine_line  # this folder's script: run as `python benchmarks/ucf101_scale.py`
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="*", help="model names of config.yaml (default: all)")
+    args = parser.parse_args()
+    set_threads(args.threads)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    models = {k: v for k, v in config["models"].items() if not args.models or k in args.models}
+    print(machine_line(args.threads, torch.device("cpu")))
+    data = split1_features()
+    print(f"UCF101 split 1 from the official lists: {len(data.train_x)} training, {len(data.test_x)} test clips, "
+          f"{len(data.classes)} classes, T = 16 x 512 (generated features)\n")  # fmt: skip
+    rows = []
+    for name, entry in models.items():
+        rows.append((name, *measure(data, name, entry, config["training"], args.threads)))
+    print("\n| model | one candidate (fit, or first epoch) | candidates | per (split, seed) job, estimate |")
+    print("|---|---|---|---|")
+    for name, method, seconds, candidates in rows:
+        if method == "closed_form":
+            job = f"{candidates * seconds / 60:.1f} min ({candidates} fits)"
+            measured = f"{seconds:.1f} s fit"
+        else:
+            minutes = candidates * ASSUMED_EPOCHS * seconds / 60
+            job = f"{minutes:.0f} min ({candidates} x {ASSUMED_EPOCHS} epochs, assumed)"
+            measured = f"{seconds:.1f} s per epoch"
+        print(f"| {name} | {measured} | {candidates} | {job} |")
+
+
+if __name__ == "__main__":
+    main()
