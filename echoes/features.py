@@ -248,6 +248,18 @@ def embed_shards(
     return batch_size
 
 
+def provenance(manifest: Any, skipped: Sequence, partial: Sequence) -> dict[str, Any]:
+    """Versions, and the clips the features cannot hold: missing, unlisted, skipped, partial."""
+    return {
+        "torch_version": str(torch.__version__),
+        "echoes_version": echoes.__version__,
+        "missing_videos": manifest.missing,
+        "unlisted_files": manifest.unlisted,
+        "skipped_clips": len(skipped),
+        "partial_clips": len(partial),
+    }
+
+
 def extract_features(
     frame_shards: Sequence[Path],
     manifest_path: Path,
@@ -297,13 +309,7 @@ def extract_features(
         "frame_size": size,
         "dataset": dataset,
         "device": device,
-        "torch_version": str(torch.__version__),
-        "echoes_version": echoes.__version__,
-        "missing_videos": manifest.missing,
-        "unlisted_files": manifest.unlisted,
-        "skipped_clips": len(skipped),
-        "partial_clips": len(partial),
-    }
+    } | provenance(manifest, skipped, partial)
     with write_features(out, len(video_ids), t, FEATURE_DIM, storage_dtype) as writer:
         attrs["batch_size"] = embed_shards(model, frame_shards, writer, len(video_ids), device, precision, batch_size)
         by_id = {clip.video_id: clip for clip in manifest.clips}
