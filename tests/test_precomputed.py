@@ -115,7 +115,7 @@ def test_a_malformed_file_fails_when_the_config_is_read_before_any_job(tmp_path)
 def test_a_features_file_runs_to_the_comparison(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
-    models = {k: TINY_CONFIG["models"][k] for k in ("MeanOfFrames", "SimpleESN", "SimpleRNN")}
+    models = {k: TINY_CONFIG["models"][k] for k in ("MeanOfFrames", "SimpleESN")}
     config = {**TINY_CONFIG, "models": models, "dataset": "precomputed", "precomputed": {"path": str(npz(tmp_path))}}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     output = snakemake(workdir)

@@ -21,7 +21,7 @@ from tests.test_workflow import ROOT, TINY_CONFIG
 
 CONF_DIR = Path("/etc/slurm")
 TOOLS = ("slurmctld", "slurmd", "munged", "sbatch", "squeue", "scontrol", "sinfo")
-MODELS = ("MeanOfFrames", "SimpleESN", "SimpleRNN")
+MODELS = ("MeanOfFrames", "SimpleESN")
 
 SLURM_CONF = """\
 ClusterName=echoes-test

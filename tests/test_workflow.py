@@ -48,7 +48,7 @@ def snakemake(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile") -
             "--cores",
             "2",
             "--resources",
-            "gpu=1",
+            "gpu=2",  # no GPU here: two 1-thread PyTorch jobs (TINY_CONFIG's threads) share the 2 cores
             "--configfile",
             str(workdir / "config.yaml"),
         ],
