@@ -80,6 +80,15 @@ def test_esn_and_lstm_learn_temporal_order_while_mean_of_frames_cannot(temporal_
     assert mean["accuracy_top1"] <= 0.7
 
 
+def test_order_probes_show_what_each_model_loses_without_the_true_order_of_frames(temporal_order_task):
+    """Class 1 is class 0 played backwards: reversed clips swap the classes for a model that uses order."""
+    esn = _train(temporal_order_task, "SimpleESN", {"reservoir_size": 200, "input_scaling": 0.3})
+    mean = _train(temporal_order_task, "MeanOfFrames")
+    assert esn["accuracy_reversed"] <= 0.2 and esn["order_drop_reversed"] >= 0.7
+    assert esn["accuracy_shuffled"] < esn["accuracy_top1"] - 0.2
+    assert mean["order_drop_reversed"] == 0 and mean["order_drop_shuffled"] == 0  # a mean has no order
+
+
 def test_same_seed_gives_identical_metrics(temporal_order_task):
     keys = ("accuracy_top1", "accuracy_top5", "confusion", "trainable_params", "fit_info")
     for model, params in (("SimpleESN", {"reservoir_size": 60}), ("SimpleRNN", {"hidden_size": 8})):

@@ -26,7 +26,7 @@ from typing import Any
 
 from echoes.files import read_json, write_json
 
-METRICS_FORMAT = 3
+METRICS_FORMAT = 4
 FAILED_FIELDS = ("model", "class", "split", "seed", "error", "log")
 
 
@@ -74,6 +74,16 @@ class RunMetrics:
     accuracy_top1: float = measured("test top-1 accuracy of the selected candidate")
     accuracy_top5: float = measured("test top-5 accuracy", column="Accuracy top-5 (%)", unit="percent")
     accuracy_by_group: dict = info("test top-1 per test group (gNN)")
+    accuracy_reversed: float = measured("test top-1 with every clip's frames in reverse order")
+    accuracy_shuffled: float = measured("test top-1 with every clip's frames shuffled (one seeded permutation each)")
+    order_drop_reversed: float = measured(
+        "what reversing the frames costs: accuracy_top1 - accuracy_reversed", column="Drop reversed (pt)",
+        unit="points", derive=lambda r: r["accuracy_top1"] - r["accuracy_reversed"],
+    )  # fmt: skip
+    order_drop_shuffled: float = measured(
+        "what shuffling the frames costs: accuracy_top1 - accuracy_shuffled", column="Drop shuffled (pt)",
+        unit="points", derive=lambda r: r["accuracy_top1"] - r["accuracy_shuffled"],
+    )  # fmt: skip
     val_accuracy: float = measured(
         "validation top-1 of the selected candidate", mlflow=False, column="Validation top-1 (%)", unit="percent"
     )

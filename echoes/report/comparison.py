@@ -167,7 +167,9 @@ overlaps no other row's; † marks rows within that noise of the best (a tie, no
 {REFERENCE_MODEL}'s, paired by split and seed, with a 95 % Student-t interval over the pairs.
 Training time: the selected candidate's fit (gradient models: all epochs incl. validation passes;
 closed-form models: state harvest + ridge solve); tuning time covers every candidate. Convergence:
-first epoch within the tolerance of the best validation accuracy (closed form: 1).
+first epoch within the tolerance of the best validation accuracy (closed form: 1). Drop reversed /
+shuffled: the test accuracy lost when every clip's frames are reversed / shuffled (seeded), in points:
+0 means the model does not use the order of the frames (MeanOfFrames, by construction).
 ⚠ k/n busy: k of the n runs were timed while other work competed (the 1-minute load above the cores + 1,
 or other processes using over half a core meanwhile): their times are not to be trusted (`machine` in
 each run's metrics.json).

@@ -91,6 +91,7 @@ class Column:
 
 UNIT_FORMATS: dict[str, Callable[[Row, str], str]] = {
     "percent": lambda row, key: fmt(row.mean.get(key), row.std.get(key), row.n, 1, 100),
+    "points": lambda row, key: fmt(row.mean.get(key), row.std.get(key), row.n, 1, 100),
     "time": lambda row, key: fmt_time(row.mean[key]) if key in row.mean else "–",
     "count": lambda row, key: fmt_count(row.mean[key]) if key in row.mean else "–",
     "": lambda row, key: fmt(row.mean.get(key), row.std.get(key), row.n),
@@ -142,7 +143,8 @@ def runs_cell(row: Row) -> str:
     return str(row.n) + (f" ({len(row.failures)} failed: {row.failures[0]['log']})" if row.failures else "")
 
 
-PLACED = ("val_accuracy", "accuracy_top5", "time_per_epoch_s", "inference_time_per_batch_s")
+PLACED = ("val_accuracy", "accuracy_top5", "order_drop_reversed", "order_drop_shuffled", "time_per_epoch_s")
+PLACED += ("inference_time_per_batch_s",)
 PLACED += ("trainable_params", "total_params")
 COLUMNS = (
     Column("Model", lambda row: f"{row.name} (control)" if is_control(row.runs[0]) else row.name),
@@ -152,7 +154,7 @@ COLUMNS = (
     ),
     Column("Accuracy top-1 (%)", accuracy_cell),
     Column(f"Δ top-1 vs {REFERENCE_MODEL} (pt, 95 % CI)", difference_cell),
-    *metric_columns("val_accuracy", "accuracy_top5"),
+    *metric_columns("val_accuracy", "accuracy_top5", "order_drop_reversed", "order_drop_shuffled"),
     Column("Training time", training_time_cell),
     *metric_columns("time_per_epoch_s"),
     Column("Epochs (convergence)", lambda row: f"{row.mean['epochs']:.0f} ({row.mean['convergence_epoch']:.0f})"),

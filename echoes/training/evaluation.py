@@ -74,6 +74,20 @@ def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int,
         return median_seconds(lambda: model(batch), repeats, device)
 
 
+def order_probes(
+    model: BaseModel, x: torch.Tensor, labels: torch.Tensor, cfg: TrainingConfig, device: str, seed: int
+) -> dict[str, float]:
+    """Test top-1 with every clip's frames reversed, and shuffled (one seeded permutation per clip):
+    what a model loses without the true order is how much it uses it (a mean over frames loses nothing)."""
+    permutations = torch.rand(x.shape[:2], generator=torch.Generator().manual_seed(seed)).argsort(1)
+    shuffled = x.gather(1, permutations[:, :, None].expand_as(x))
+    size = pass_size(model, cfg)
+    return {
+        "accuracy_reversed": top_k_accuracy(predict(model, x.flip(1), size, device), labels, 1),
+        "accuracy_shuffled": top_k_accuracy(predict(model, shuffled, size, device), labels, 1),
+    }
+
+
 def score_on_test(
     model: BaseModel,
     x: torch.Tensor,
@@ -82,8 +96,10 @@ def score_on_test(
     num_classes: int,
     cfg: TrainingConfig,
     device: str,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """The selected model on the (normalised) test clips: accuracies, per group, confusion, inference time."""
+    """The selected model on the (normalised) test clips: accuracies, order probes, per group,
+    confusion, inference time."""
     logits = predict(model, x, pass_size(model, cfg), device)
     require_finite(model, logits, "the selected model")
     return {
@@ -93,4 +109,4 @@ def score_on_test(
         "confusion": confusion_matrix(logits.argmax(1), labels, num_classes),
         "inference_time_per_batch_s": inference_time_per_batch(model, x, cfg.batch_size, cfg.inference_repeats, device),
         "inference_batch_size": min(cfg.batch_size, len(x)),
-    }
+    } | order_probes(model, x, labels, cfg, device, seed)

@@ -51,8 +51,9 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
     if load["busy"]:
         print(f"WARNING: timed on a busy machine: {load}", file=sys.stderr)
     normaliser = Normaliser.fit(data.train_x[fit_idx], best.cfg.normalisation)
+    test_x = normaliser(data.test_x)
     scores = score_on_test(
-        best.model, normaliser(data.test_x), data.test_y, data.test_groups, len(data.classes), best.cfg, spec.device
+        best.model, test_x, data.test_y, data.test_groups, len(data.classes), best.cfg, spec.device, spec.seed
     )
     metrics = RunMetrics(
         **run_fields(spec, best),
