@@ -15,7 +15,7 @@ from echoes.data.ucf101 import prepare_manifest
 from echoes.features import extract_features
 from echoes.video import decode_shard
 
-# Choices timed once per machine (echoes.models.esn_kernels.MeasuredChoices) are kept for the whole
+# Choices timed once per machine (echoes.measured.MeasuredChoices) are kept for the whole
 # session here, never in the user's ~/.cache; each test that checks timing gets a fresh folder.
 os.environ["ECHOES_CACHE_DIR"] = tempfile.mkdtemp(prefix="echoes-test-cache-")
 

@@ -343,14 +343,8 @@ class DeepESN(ReservoirStack):
         Any other parameter of :class:`ReservoirStack`.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        reservoir_size: int = 500,
-        num_classes: int = 101,
-        num_reservoirs: int = 3,
-        **reservoir: Any,
-    ) -> None:
+    def __init__(self, input_size: int, reservoir_size: int = 500, num_classes: int = 101, **reservoir: Any) -> None:
+        num_reservoirs = reservoir.pop("num_reservoirs", 3)
         if "num_layers" in reservoir:
             raise ValueError("DeepESN has no num_layers: the number of reservoirs is num_reservoirs")
         if not 1 <= num_reservoirs <= 3:

@@ -4,7 +4,7 @@
 step); this module says *how* a batch of sequences is pushed through it quickly. Every choice
 here changes speed only, never the result beyond float32 rounding (a test holds every form and
 width to the reference step), and the choices that depend on timing are made once per machine
-and kept (:class:`MeasuredChoices`), so that two runs of one seed give identical bytes.
+and kept (:class:`echoes.measured.MeasuredChoices`), so that two runs of one seed give identical bytes.
 
 - **Layout.** All sequences of a batch advance together, feature-major (``[T, N, B]``: a batch is
   a block of columns). Each step is one product of ``W^T`` with the ``[N, B]`` states,
@@ -27,26 +27,20 @@ they move with the CPU.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import math
-import os
-import platform
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import torch
 
 from echoes.devices import runs_faster
+from echoes.measured import MeasuredChoices, machine_key
 
 SPARSE_MAX_DENSITY = 0.15
 BLOCK_WIDTHS = (32, 64, 128, 256)
 RECURRENT_FORMATS = ("auto", "dense", "csr")
 INPUT_FORMATS = (*RECURRENT_FORMATS, "onednn")
-CACHE_VARIABLE = "ECHOES_CACHE_DIR"
 
 Matrices = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (W_in^T, W^T) in their forms
 EncodeBlock = Callable[[torch.Tensor, Matrices, "Workspace"], torch.Tensor]
@@ -114,66 +108,6 @@ def onednn_is_faster(dense: torch.Tensor, bias: torch.Tensor, columns: int = 256
         torch.matmul(dense, u, out=out).add_(bias[:, None])
 
     return runs_faster(onednn, matmul, repeats)
-
-
-def machine_key(device: torch.device) -> str:
-    """What a timing depends on besides the shapes: the processor, PyTorch and its thread count."""
-    if device.type == "cuda":
-        processor = torch.cuda.get_device_name(device)
-    else:
-        processor = cpu_model() or platform.processor() or platform.machine()
-    return f"{processor} | torch {torch.__version__} | {torch.get_num_threads()} threads"
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (Linux), or ''."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
-
-
-class MeasuredChoices:
-    """Choices made by timing (forms, block widths), measured once per machine and shape and kept.
-
-    Timing on a shared host is noisy, and the forms and widths round float32 differently, so a
-    choice timed anew by every run would let two runs of one seed differ in their last bits. The
-    first run on a machine times and writes the choice to ``<cache>/measured-choices.json``
-    (``$ECHOES_CACHE_DIR``, else ``~/.cache/echoes``); every later run reads it. Delete the file
-    to measure again (after a hardware or PyTorch change the key differs anyway).
-    """
-
-    def __init__(self, folder: Path | None = None) -> None:
-        folder = folder or Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "echoes")
-        self.path = folder / "measured-choices.json"
-
-    def get_or_measure(self, key: str, measure: Callable[[], Any]) -> Any:
-        """The value kept for ``key``, else ``measure()``'s, kept for the next run (under a file lock)."""
-        known = self._read()
-        if key in known:
-            return known[key]
-        value = measure()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path.with_suffix(".lock"), "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                known = self._read()
-                value = known.setdefault(key, value)  # a job that measured first wins: one value per key
-                tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-                tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
-                tmp.replace(self.path)
-        except OSError as error:  # a read-only home costs reproducibility across runs, never the run
-            warnings.warn(f"cannot keep a measured choice in {self.path} ({error})", RuntimeWarning, stacklevel=2)
-        return value
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
 
 
 def fastest_form(name: str, transposed: torch.Tensor, bias: torch.Tensor, device: torch.device) -> str:
