@@ -5,9 +5,10 @@
 Builds generated features the size of UCF101 split 1 from the official lists
 (``tests/data/ucfTrainTestlist``: 9,537 training and 3,783 test clips, 101 classes, the lists'
 groups, T = 16 x 512) and fits each model of ``config.yaml`` as a training job does, one
-candidate: a closed-form model's whole fit, a gradient model's first epoch. It prints the
-machine, those times, and per (split, seed) job the estimate ``candidates x fit`` (closed form) or
-``candidates x epochs x epoch`` with the epochs stated, labelled as estimates. The features carry
+typical trial (the middle of every range and choice of its search space): a closed-form model's
+whole fit, a gradient model's first epoch. It prints the machine, those times, and per (split,
+seed) job the estimate ``trials x fit`` (closed form) or ``trials x epochs x epoch`` with the
+epochs stated, labelled as estimates. The features carry
 a class signal so that nothing degenerates, but they measure time, never accuracy.
 
 Decoding and CNN rates come from ``benchmarks/extraction_speed.py``; ``benchmarks/README.md`` puts
@@ -24,15 +25,18 @@ import numpy as np
 import torch
 import yaml
 
+from echoes.config import validate_config
 from echoes.data.ucf101 import build_manifest
 from echoes.devices import set_threads
 from echoes.training.data import SplitData
 from echoes.training.job import train_on_split
+from echoes.training.space import is_range
 from echoes.training.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTS = ROOT / "tests" / "data" / "ucfTrainTestlist"
-#: Epochs assumed per gradient candidate for the estimate: what the synthetic default run's LSTMs
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+#: Epochs assumed per gradient trial for the estimate: what the synthetic default run's LSTMs
 #: needed on average (about 20 to converge) plus the early-stopping patience that confirms it.
 ASSUMED_EPOCHS = 35
 
@@ -49,15 +53,31 @@ def split1_features(steps: int = 16, dim: int = 512, seed: int = 0) -> SplitData
     return SplitData(x[~test], y[~test], groups[~test], x[test], y[test], groups[test], classes, {"generated": 1})
 
 
-def measure(data: SplitData, name: str, entry: dict, training: dict, threads: int) -> tuple[str, float, int]:
-    """(fit method, seconds of one candidate's fit or first epoch, candidates in the config's grid)."""
-    one = {**training, "max_epochs": 1}
-    spec = RunSpec.from_config(name, {"class": entry["class"], "params": entry.get("params", {})}, one, threads=threads)
+def typical_trial(space: dict) -> dict:
+    """The middle of every range (geometric in log scale) and the middle choice of every list."""
+    trial = {}
+    for key, values in space.items():
+        if not is_range(values):
+            trial[key] = values[len(values) // 2]
+            continue
+        low, high = values["low"], values["high"]
+        middle = (low * high) ** 0.5 if values.get("log") else (low + high) / 2
+        trial[key] = round(middle) if values["type"] == "int" else middle
+    return trial
+
+
+def measure(data: SplitData, name: str, entry: dict, config: dict, threads: int) -> tuple[str, float, int]:
+    """(fit method, seconds of one typical trial's fit or first epoch, trials per job)."""
+    one = {**config["training"], "max_epochs": 1}
+    trial = {k: [v] for k, v in typical_trial(entry.get("search") or {}).items()}
+    print(f"  {name}: trial {trial}", flush=True)
+    spec = RunSpec.from_config(name, {"class": entry["class"], "params": entry.get("params", {}), "tune": trial}, one,
+                               threads=threads)  # fmt: skip
     started = time.perf_counter()
     metrics, _, _ = train_on_split(data, spec)
     print(f"  {name}: {time.perf_counter() - started:.1f} s in all", flush=True)
-    candidates = int(np.prod([len(v) for v in (entry.get("tune") or {}).values()] or [1]))
-    return metrics["fit_method"], metrics["train_time_s"], candidates
+    grid = int(np.prod([len(v) for v in (entry.get("tune") or {}).values()] or [1]))
+    return metrics["fit_method"], metrics["train_time_s"], config["tuning"]["trials"] if entry.get("search") else grid
 
 
 def main() -> None:
@@ -68,7 +88,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="model names of config.yaml (default: all)")
     args = parser.parse_args()
     set_threads(args.threads)
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config = validate_config(yaml.safe_load((ROOT / "config.yaml").read_text()), SCHEMA, fetch_weights=False)
     models = {k: v for k, v in config["models"].items() if not args.models or k in args.models}
     print(machine_line(args.threads, torch.device("cpu")))
     data = split1_features()
@@ -76,8 +96,8 @@ def main() -> None:
           f"{len(data.classes)} classes, T = 16 x 512 (generated features)\n")  # fmt: skip
     rows = []
     for name, entry in models.items():
-        rows.append((name, *measure(data, name, entry, config["training"], args.threads)))
-    print("\n| model | one candidate (fit, or first epoch) | candidates | per (split, seed) job, estimate |")
+        rows.append((name, *measure(data, name, entry, config, args.threads)))
+    print("\n| model | one trial (fit, or first epoch) | trials | per (split, seed) job, estimate |")
     print("|---|---|---|---|")
     for name, method, seconds, candidates in rows:
         if method == "closed_form":

@@ -8,6 +8,7 @@ the constructor's signature, so a typo in an import path fails at once, not in a
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -21,13 +22,14 @@ import yaml
 
 from echoes.sweeps import SweepError, sweep_points
 from echoes.training.protocol import candidates, split_candidate
+from echoes.training.space import check_space, probes, resolve_types
 
 #: Built-in models named by name: the schema's ``$defs/<name>`` lists and checks their params, so
 #: parsing the workflow needs no PyTorch. A model named by import path is imported (and so is torch).
 BUILTIN_NAMES = ("SimpleRNN", "DeepRNN", "SimpleESN", "DeepESN", "MeanOfFrames", "AllFrames")
 
 #: Training settings that are not tunable: what to do when a run fails is not a hyperparameter.
-UNTUNABLE_TRAINING = ("on_failure",)
+UNTUNABLE_TRAINING = ("on_failure", "refit")
 
 
 class ConfigError(ValueError):
@@ -156,6 +158,34 @@ def resolve_dataset_defaults(config: MutableMapping[str, Any]) -> None:
         config["frames"]["size"] = defaults["size"]
 
 
+def resolve_search_spaces(models: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Each model entry's ``search`` made explicit (in place): a built-in with neither ``tune`` nor
+    ``search`` gets its family's default space; every range's ``type`` comes from the schema."""
+    for name, entry in models.items():
+        if entry.get("tune") and entry.get("search"):
+            raise ConfigError(f"config key models.{name}: give a tune grid or a search space, not both")
+        if not entry.get("tune") and "search" not in entry and entry["class"] in BUILTIN_NAMES:
+            entry["search"] = copy.deepcopy(schema["$defs"]["default_search"][entry["class"]])
+        if entry.get("search"):
+            try:
+                check_space(entry["search"], f"config key models.{name}.search")
+            except ValueError as error:
+                raise ConfigError(str(error)) from error
+            entry["search"] = resolve_types(entry["search"], lambda key, c=entry["class"]: _is_integer(schema, c, key))
+
+
+def _is_integer(schema: Mapping[str, Any], class_name: str, key: str) -> bool | None:
+    """Whether the schema types ``key`` (a built-in's param or a training setting) as an integer; None if unknown."""
+    defs = schema["$defs"]
+    for properties in (defs.get(class_name, {}).get("properties", {}), schema["properties"]["training"]["properties"]):
+        if key in properties:
+            definition = properties[key]
+            if "$ref" in definition:
+                definition = defs[definition["$ref"].rsplit("/", 1)[-1]]
+            return definition.get("type") == "integer"
+    return None
+
+
 def validate_config(
     config: MutableMapping[str, Any], schema_path: str | Path, fetch_weights: bool = True
 ) -> MutableMapping[str, Any]:
@@ -174,6 +204,7 @@ def validate_config(
         if errors:
             error = jsonschema.exceptions.best_match(errors)
             raise ConfigError(f"config key {_key(error)}: {error.message}{_allowed(error)}")
+    resolve_search_spaces(config["models"], schema)
     entries = {f"models.{name}": entry for name, entry in config["models"].items()}
     try:
         points = sweep_points(config)
@@ -269,18 +300,20 @@ def _first_error(schema: dict, instance: Any) -> jsonschema.ValidationError | No
 
 
 def check_tuning(entries: Mapping[str, Mapping[str, Any]], training: Mapping[str, Any], schema: dict) -> None:
-    """Every candidate of every ``tune`` grid is a valid model entry and training section.
+    """Every candidate of every ``tune`` grid, and every end and choice of every ``search`` space,
+    is a valid model entry and training section.
 
-    A grid key must be a constructor argument of the model or a training setting; each candidate's
+    A key must be a constructor argument of the model or a training setting; each candidate's
     values are checked against the same schema as ``params`` (built-in models) and ``training``.
     """
     training_schema = schema["properties"]["training"]
     training_keys = [k for k in training_schema["properties"] if k not in UNTUNABLE_TRAINING]
     for entry_key, entry in entries.items():
-        key = f"config key {entry_key}.tune"
+        searched = bool(entry.get("search"))
+        key = f"config key {entry_key}.{'search' if searched else 'tune'}"
         cls, arguments, builtin = _model_arguments(entry["class"], schema)
         params_schema = {"$ref": f"#/$defs/{builtin}", "$defs": schema["$defs"]}
-        for candidate in candidates(entry.get("tune")):
+        for candidate in probes(entry["search"]) if searched else candidates(entry.get("tune")):
             try:
                 params, overrides = split_candidate(candidate, arguments, training_keys, key)
             except ValueError as error:

@@ -3,7 +3,8 @@
 ``sweeps:`` in config.yaml names, per sweep, the model entry to vary and a grid
 (``{param: [values]}``); every combination is a point, named ``<sweep>.<param>-<value>...`` (e.g.
 ``depth.num_reservoirs-2.reservoir_size-250``), trained per split and seed like a model of
-``models:``, with the entry's ``tune`` grid, and summarised in ``results/sweeps/<sweep>.md``.
+``models:``, with the entry's ``tune`` grid or its ``search`` space less the keys the sweep fixes,
+and summarised in ``results/sweeps/<sweep>.md``.
 """
 
 from __future__ import annotations
@@ -65,5 +66,7 @@ def sweep_points(config: Mapping[str, Any]) -> dict[str, SweepPoint]:
                 "params": {**(base.get("params") or {}), **values},
                 "tune": dict(base.get("tune") or {}),
             }
+            if "search" in base:  # the point fixes what it varies and searches the rest
+                entry["search"] = {k: v for k, v in base["search"].items() if k not in spec["grid"]}
             points[point_name(sweep, values)] = SweepPoint(sweep, spec["model"], values, entry)
     return points

@@ -128,7 +128,8 @@ def model_runs(model):
 def model_spec(wildcards):
     """One model's config entry: a params function of wildcards only, so Snakemake tracks it per model."""
     entry = ENTRIES[wildcards.model]
-    return canonical({"class": entry["class"], "params": entry.get("params", {}), "tune": entry.get("tune", {})})
+    keys = ("class", "params", "tune", "search")
+    return canonical({key: entry[key] for key in keys if key in entry})
 
 
 def sweep_point_names(sweep):

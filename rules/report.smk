@@ -26,6 +26,16 @@ rule report:
             caption="../workflow/report/learning_curves.rst",
             category="Figures",
         ),
+        tuning_curves=report(
+            "results/figures/tuning_curves.png",
+            caption="../workflow/report/tuning_curves.rst",
+            category="Figures",
+        ),
+        layers=report(
+            "results/figures/layers.png",
+            caption="../workflow/report/layers.rst",
+            category="Figures",
+        ),
         confusion=report(
             "results/figures/confusion.png",
             caption="../workflow/report/confusion.rst",

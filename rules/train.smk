@@ -43,6 +43,7 @@ rule train_model:
     params:
         model=model_spec,
         training=canonical(config["training"]),
+        tuning=canonical(config["tuning"]),
         device=config["device"],
         on_partial_video=config["frames"]["on_partial_video"],
     script:

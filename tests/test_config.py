@@ -170,6 +170,57 @@ def test_tuning_grids_are_checked_candidate_by_candidate():
         validate_config(entry({"on_failure": ["fail"]}), SCHEMA)
 
 
+def test_a_built_in_model_without_tune_or_search_searches_its_familys_default_space():
+    config = validate_config({"models": {"esn": {"class": "SimpleESN"}, "lstm": {"class": "SimpleRNN"}}}, SCHEMA)
+    esn, lstm = config["models"]["esn"]["search"], config["models"]["lstm"]["search"]
+    assert esn["input_scaling"] == {"low": 0.01, "high": 10, "log": True, "type": "float"}
+    assert set(esn) == {"spectral_radius", "input_scaling", "leak_rate", "normalisation"}
+    assert lstm["learning_rate"]["log"] and lstm["hidden_size"] == [128, 256, 512]
+    assert config["tuning"] == {"trials": 4, "seconds": None, "sampler": "tpe", "pruning": False, "max_trials": 1000}
+    gridded = validate_config({"models": {"esn": {"class": "SimpleESN", "tune": {"leak_rate": [0.1]}}}}, SCHEMA)
+    assert "search" not in gridded["models"]["esn"]
+    untuned = validate_config({"models": {"esn": {"class": "SimpleESN", "search": {}}}}, SCHEMA)
+    assert untuned["models"]["esn"]["search"] == {}
+
+
+def test_a_range_takes_its_type_from_the_schema_or_else_from_its_bounds():
+    space = {"hidden_size": {"low": 16, "high": 64}, "learning_rate": {"low": 1, "high": 2}}
+    config = validate_config({"models": {"lstm": {"class": "SimpleRNN", "search": space}}}, SCHEMA)
+    resolved = config["models"]["lstm"]["search"]
+    assert resolved["hidden_size"]["type"] == "int" and resolved["learning_rate"]["type"] == "float"
+    user = {
+        "class": "tests.user_models.MyCustomRNN",
+        "params": {"hidden_size": 4},
+        "search": {"hidden_size": {"low": 4, "high": 8}},
+    }
+    assert validate_config({"models": {"gru": user}}, SCHEMA)["models"]["gru"]["search"]["hidden_size"]["type"] == "int"
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ({"dropout": {"low": 0.5, "high": 0.1}}, "search.dropout: low \\(0.5\\) must be below high"),
+        (
+            {"learning_rate": {"low": 0, "high": 0.1, "log": True}},
+            "search.learning_rate: a log-scale range needs low > 0",
+        ),
+        ({"dropout": {"low": 0.0, "high": 1.5}}, "search: candidate .*'dropout': 1.5"),
+        ({"normalisation": ["global", "per_frame"]}, "search: candidate .*per_frame"),
+        ({"leak_rate": {"low": 0.1, "high": 1}}, "search.leak_rate: neither"),
+        ({"refit": [True, False]}, "search.refit: neither"),
+    ],
+)
+def test_search_spaces_are_checked_before_any_job(search, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config({"models": {"lstm": {"class": "SimpleRNN", "search": search}}}, SCHEMA)
+
+
+def test_a_model_gives_a_grid_or_a_space_not_both():
+    entry = {"class": "SimpleESN", "tune": {"leak_rate": [0.1]}, "search": {"spectral_radius": [0.9]}}
+    with pytest.raises(ConfigError, match="models.esn: give a tune grid or a search space, not both"):
+        validate_config({"models": {"esn": entry}}, SCHEMA)
+
+
 @pytest.mark.parametrize(
     ("patch", "key"),
     [

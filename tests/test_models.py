@@ -518,3 +518,18 @@ def test_a_deep_esn_of_one_reservoir_is_a_simple_esn():
     assert len(DeepESN(input_size=6, reservoir_size=20, num_classes=2, num_reservoirs=2, seed=3).layers) == 2
     single = DeepESN(input_size=6, reservoir_size=20, num_classes=2, num_reservoirs=1, seed=3)
     assert torch.equal(single.encode(x), SimpleESN(input_size=6, reservoir_size=20, num_classes=2, seed=3).encode(x))
+
+
+def test_a_leaky_reservoirs_effective_radius_and_its_memory_follow_the_equation():
+    from echoes.models.esn_probes import effective_spectral_radius, memory_capacity
+
+    def esn(**params):
+        return SimpleESN(4, reservoir_size=50, num_classes=2, input_connectivity=1.0, **params)
+
+    leaky = esn(spectral_radius=0.9, leak_rate=0.5)
+    w = leaky.reservoir.W.double().numpy()
+    expected = max(abs(np.linalg.eigvals(0.5 * np.eye(50) + 0.5 * w)))
+    assert effective_spectral_radius(leaky) == pytest.approx([expected], rel=1e-9)
+    assert effective_spectral_radius(esn(spectral_radius=0.9, leak_rate=1.0)) == pytest.approx([0.9], rel=1e-6)
+    short, long = (memory_capacity(esn(spectral_radius=r, leak_rate=1.0, input_scaling=0.05))[0] for r in (0.1, 0.95))
+    assert 0 < short < long <= 50  # a reservoir nearer the edge of stability remembers longer, never beyond N

@@ -7,6 +7,7 @@ import pytest
 from echoes.contracts.metrics import METRICS_FORMAT, MetricsFileError
 from echoes.contracts.metrics import read_metrics as load_run
 from echoes.report.comparison import render_report
+from echoes.report.figures import best_so_far
 from echoes.report.stats import aggregate_model, paired_differences, t_interval, winners
 from echoes.report.tables import comparison_rows
 
@@ -52,7 +53,25 @@ def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
         "test_clips": 60,
         "accuracy_by_group": {"g01": acc, "g02": acc},
         "normalisation": "global",
-        "tuning": {"grid": {}, "candidates": 1, "selected": {}, "trials": [], "time_s": train_time},
+        "tuning": {
+            "sampler": "grid",
+            "space": {},
+            "candidates": 1,
+            "selected": {},
+            "trials": [
+                {
+                    "number": 0,
+                    "params": {},
+                    "state": "complete",
+                    "val_accuracy": acc,
+                    "val_loss": 0.1,
+                    "seconds": train_time,
+                    "fit_seconds": train_time,
+                }
+            ],  # fmt: skip
+            "time_s": train_time,
+            "within_seconds": None,
+        },
         "training": {"val_fraction": 0.2, "min_val_groups": 2, "patience": 15, "min_delta": 0.001},
         "params": {},
         "history": [{"epoch": e, "val_accuracy": 0.2 * e, "seconds": 1.0} for e in range(1, 5)],
@@ -105,12 +124,13 @@ def test_report_file_has_the_table_the_setup_and_valid_png_figures(runs, tmp_pat
     assert out.read_text() == text
     assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 † | +11.0 [-39.8, +61.8] (n=2) |" in text
     assert "at least 2 groups and at least 20 % of the training clips" in text
-    assert "SimpleRNN 1 (no grid)" in text and "Unequal" not in text
+    assert "SimpleRNN 1 (grid: nothing tuned)" in text and "Unequal" not in text
+    assert "Set `tuning.seconds` to also give every model the same tuning time" in text
     assert "- g01 (spread 11.0 pt): SimpleRNN 85.0, SimpleESN 96.0" in text
     assert "not pretrained" in text and "T = 16" in text and "seeds 0, 1" in text
     assert "- SimpleESN: B → A (10), A → B (5)" in text
     assert "![confusion matrices](figures/confusion.png)" in text
-    for name in ("accuracy_vs_time.png", "learning_curves.png", "confusion.png"):
+    for name in ("accuracy_vs_time.png", "learning_curves.png", "tuning_curves.png", "layers.png", "confusion.png"):
         assert (tmp_path / "results" / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"(figures/{name})" in text
 
@@ -191,6 +211,35 @@ def test_unequal_tuning_budgets_are_flagged(runs, tmp_path):
     assert "SimpleESN 4" in text and "**Unequal tuning budgets among the compared models**" in text
 
 
+def test_with_a_tuning_time_budget_the_report_shows_what_each_model_reached_within_it(runs, tmp_path):
+    for name, reached in (
+        ("SimpleESN", (12, 0.9, 0.95)),
+        ("SimpleRNN", (1, 0.7, 0.6)),
+        ("MeanOfFrames", (0, None, None)),
+    ):
+        for path in runs[name]:
+            run = json.loads(path.read_text())
+            trials, val, test = reached
+            run["tuning"]["within_seconds"] = {"seconds": 30.0, "trials": trials, "params": {}, "val_accuracy": val,
+                                               "accuracy_top1": test}  # fmt: skip
+            path.write_text(json.dumps(run))
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    assert "Every model also tuned for 30.00 s of wall clock per run" in text
+    assert "| SimpleESN | 12.0 | 90.0 ± 0.0 | 95.0 ± 0.0 |" in text
+    assert "| SimpleRNN | 1.0 | 70.0 ± 0.0 | 60.0 ± 0.0 |" in text
+    assert "| MeanOfFrames | 0.0 | none finished | none finished |" in text
+
+
+def test_the_tuning_curve_is_the_best_validation_accuracy_so_far_at_each_trials_end():
+    trials = [
+        {"seconds": 2.0, "val_accuracy": 0.5, "state": "complete"},
+        {"seconds": 1.0, "val_accuracy": 0.9, "state": "pruned"},  # a pruned trial is never the best
+        {"seconds": 3.0, "val_accuracy": 0.4, "state": "complete"},
+        {"seconds": 1.0, "val_accuracy": 0.8, "state": "complete"},
+    ]
+    assert best_so_far(trials) == ([2.0, 3.0, 6.0, 7.0], [0.5, 0.5, 0.5, 0.8])
+
+
 def test_the_table_is_also_an_html_page_with_the_same_rows(runs, tmp_path):
     render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
     page = (tmp_path / "comparison.html").read_text()
@@ -251,3 +300,21 @@ def test_at_101_classes_the_report_stays_short_and_the_confusion_matrix_has_no_p
     draw_large_confusion(fig, ax, confusion)
     assert not ax.texts and len(ax.get_xticklabels()) == 11  # every tenth class index, no names, no counts
     pyplot().close(fig)
+
+
+def test_each_reservoirs_records_are_averaged_over_runs_layer_by_layer(runs, tmp_path):
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    assert "No ESN among the models." in text
+    for seed, path in enumerate(runs["SimpleESN"]):
+        run = json.loads(path.read_text())
+        run["layers"] = [
+            {"layer": 1, "accuracy": 0.8, "accuracy_up_to": 0.8, "memory_capacity": 10.0 + seed,
+             "effective_spectral_radius": 0.95},
+            {"layer": 2, "accuracy": 0.6 + 0.2 * seed, "accuracy_up_to": 0.9, "memory_capacity": 14.0,
+             "effective_spectral_radius": 0.97},
+        ]  # fmt: skip
+        path.write_text(json.dumps(run))
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    assert "| SimpleESN | 1 | 80.0 | 80.0 | 10.5 | 0.950 |" in text
+    assert "| SimpleESN | 2 | 70.0 | 90.0 | 14.0 | 0.970 |" in text
+    assert (tmp_path / "figures" / "layers.png").read_bytes().startswith(b"\x89PNG")

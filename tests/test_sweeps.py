@@ -81,3 +81,29 @@ def test_a_sweep_renders_its_table_and_figure_and_the_frontier_joins_all_models(
     plot_frontier(paths, {"w": list(points)}, tmp_path / "frontier.png")
     for png in (tmp_path / "figures" / "sweep_w.png", tmp_path / "frontier.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_sweep_point_searches_the_rest_of_its_models_space():
+    config = validate_config(
+        {
+            "models": {"lstm": {"class": "SimpleRNN"}},
+            "sweeps": {"width": {"model": "lstm", "grid": {"hidden_size": [8]}}},
+        },
+        SCHEMA,
+    )
+    searched = sweep_points(config)["width.hidden_size-8"].entry["search"]
+    assert "hidden_size" not in searched and set(searched) == set(config["models"]["lstm"]["search"]) - {"hidden_size"}
+
+
+def test_a_depth_sweep_shows_what_each_reservoir_adds_point_by_point(tmp_path):
+    points = {f"depth.num_reservoirs-{n}": {"num_reservoirs": n} for n in (1, 2)}
+    paths = {}
+    for n, name in enumerate(points, start=1):
+        layers = [{"layer": layer, "accuracy": 0.5, "accuracy_up_to": 0.5 + 0.1 * layer, "memory_capacity": 5.0 * layer,
+                   "effective_spectral_radius": 0.9} for layer in range(1, n + 1)]  # fmt: skip
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(metrics(name, "DeepESN", 0, 0.6, 1.0, "closed_form", layers=layers)))
+        paths[name] = [path]
+    text = render_sweep("depth", points, paths, tmp_path / "depth.md", tmp_path / "sweep_depth.png")
+    assert "## What each reservoir adds" in text
+    assert "| depth.num_reservoirs-2 | 2 | 50.0 | 70.0 | 10.0 | 0.900 |" in text

@@ -1,5 +1,6 @@
 """MLflow: one database created up front, runs logged with params, per-epoch and final metrics."""
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -205,12 +206,13 @@ def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path,
     info = init_experiment(uri, "echoes-test", tmp_path / "artifacts") | {"configured_uri": uri}
     features, manifest = temporal_order_task
     started = time.time() * 1000
-    lstm = spec("SimpleRNN", {"hidden_size": 8}, {"max_epochs": 6, "patience": 6, "learning_rate": 3e-3}, name="lstm")
+    lstm = spec("SimpleRNN", {"hidden_size": 8}, {"max_epochs": 6, "patience": 6, "learning_rate": 3e-3}, name="lstm",
+                grid={"normalisation": ["global", "clip_mean"]})  # fmt: skip
     metrics = run_training_job(
         features, manifest, tmp_path / "run", lstm, tracking=info, tags={"echoes.git_commit": "abc123"}
     )
     log = "".join(capfd.readouterr())
-    assert "Add type hints" not in log and "CloudPickle" not in log
+    assert "Add type hints" not in log and "CloudPickle" not in log and "Warning" not in log
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("echoes-test")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
@@ -224,6 +226,10 @@ def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path,
     assert "accuracy_top1" in run.data.metrics and "format" not in run.data.metrics
     assert run.data.tags["mlflow.source.git.commit"] == "abc123"
     assert run.inputs.dataset_inputs[0].dataset.name == "test features"
+    trials = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "tuning_trials.json", str(tmp_path))).read_text()
+    )
+    assert len(trials["data"]) == len(metrics["tuning"]["trials"]) and "params.normalisation" in trials["columns"]
 
     assert os.environ.get("MLFLOW_TRACKING_URI") is None  # logging the model left the process's URI as it was
     mlflow.set_tracking_uri(uri)

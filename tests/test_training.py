@@ -61,8 +61,8 @@ def test_top_k_accuracy():
     assert top_k_accuracy(logits, labels, 5) == 1.0
 
 
-def spec(model_class, params=None, training=FAST, seed=0, grid=None, name=None):
-    return specs.spec(model_class, params, training, seed, grid, name)
+def spec(model_class, params=None, training=FAST, seed=0, grid=None, name=None, search=None, tuning=None):
+    return specs.spec(model_class, params, training, seed, grid, name, search, tuning)
 
 
 def _train(task, model_class, params=None, training=FAST, seed=0, grid=None):
@@ -181,18 +181,17 @@ def test_a_failing_model_writes_a_failed_metrics_file_naming_error_and_log(tempo
     assert not (tmp_path / "run2" / "metrics.json").exists()
 
 
-def test_every_candidate_of_the_grid_is_validated_and_the_best_on_validation_is_kept(temporal_order_task):
+def test_every_point_of_the_grid_is_a_trial_and_the_best_on_validation_is_kept(temporal_order_task):
     grid = {"normalisation": ["global", "clip_mean"], "leak_rate": [0.05, 1.0]}
     m = _train(temporal_order_task, "SimpleESN", {"reservoir_size": 80}, grid=grid)
     trials = m["tuning"]["trials"]
-    assert m["tuning"]["candidates"] == len(trials) == 4
-    assert [t["candidate"] for t in trials] == [
-        {"normalisation": n, "leak_rate": a} for n in ("global", "clip_mean") for a in (0.05, 1.0)
-    ]
-    best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
-    assert m["tuning"]["selected"] == best["candidate"] and m["val_accuracy"] == best["val_accuracy"]
-    assert m["params"]["leak_rate"] == best["candidate"]["leak_rate"]
-    assert m["normalisation"] == m["training"]["normalisation"] == best["candidate"]["normalisation"]
+    assert m["tuning"]["sampler"] == "grid" and m["tuning"]["candidates"] == len(trials) == 4
+    points = [{"normalisation": n, "leak_rate": a} for n in ("global", "clip_mean") for a in (0.05, 1.0)]
+    assert sorted(map(str, (t["params"] for t in trials))) == sorted(map(str, points))
+    best = max(trials, key=lambda t: (t["val_accuracy"], -t["val_loss"], -t["number"]))
+    assert m["tuning"]["selected"] == best["params"] and m["val_accuracy"] == best["val_accuracy"]
+    assert m["params"]["leak_rate"] == best["params"]["leak_rate"]
+    assert m["normalisation"] == m["training"]["normalisation"] == best["params"]["normalisation"]
 
 
 def test_the_test_clips_choose_nothing(temporal_order_task):
@@ -207,7 +206,7 @@ def test_the_test_clips_choose_nothing(temporal_order_task):
     poisoned, poisoned_model, _ = train_on_split(data, lstm)
     assert clean["tuning"]["selected"] == poisoned["tuning"]["selected"]
     for a, b in zip(clean["tuning"]["trials"], poisoned["tuning"]["trials"], strict=True):
-        assert (a["candidate"], a["val_accuracy"], a["val_loss"]) == (b["candidate"], b["val_accuracy"], b["val_loss"])
+        assert (a["params"], a["val_accuracy"], a["val_loss"]) == (b["params"], b["val_accuracy"], b["val_loss"])
     for key, value in clean_model.state_dict().items():
         assert torch.equal(value, poisoned_model.state_dict()[key])
     assert clean["accuracy_top1"] != poisoned["accuracy_top1"]
@@ -282,3 +281,103 @@ def test_two_fits_of_one_seed_write_identical_model_bytes_whatever_width_the_tim
     first, second = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("first", "second"))
     assert first["confusion"] == second["confusion"] and first["tuning"]["selected"] == second["tuning"]["selected"]
     assert (tmp_path / "first" / "model.pt").read_bytes() == (tmp_path / "second" / "model.pt").read_bytes()
+
+
+ESN_SPACE = {
+    "spectral_radius": {"low": 0.5, "high": 1.5, "type": "float"},
+    "input_scaling": {"low": 0.01, "high": 10, "log": True, "type": "float"},
+    "normalisation": ["global", "clip_mean"],
+}
+
+
+def test_a_search_gives_the_model_tuning_trials_drawn_from_its_space_and_keeps_the_best(temporal_order_task):
+    data = load_split(*temporal_order_task, split=1)
+    run = spec("SimpleESN", {"reservoir_size": 60}, search=ESN_SPACE, tuning={"trials": 6})
+    m, model, _ = train_on_split(data, run)
+    tuning = m["tuning"]
+    assert tuning["sampler"] == "tpe" and tuning["space"] == ESN_SPACE
+    assert tuning["candidates"] == len(tuning["trials"]) == 6 and tuning["within_seconds"] is None
+    for trial in tuning["trials"]:
+        assert 0.5 <= trial["params"]["spectral_radius"] <= 1.5 and 0.01 <= trial["params"]["input_scaling"] <= 10
+        assert trial["state"] == "complete" and trial["seconds"] >= trial["fit_seconds"] > 0
+    assert len({t["params"]["input_scaling"] for t in tuning["trials"]}) == 6
+    best = max(tuning["trials"], key=lambda t: (t["val_accuracy"], -t["val_loss"], -t["number"]))
+    assert tuning["selected"] == best["params"] and m["val_accuracy"] == best["val_accuracy"]
+    assert m["params"]["input_scaling"] == best["params"]["input_scaling"]
+
+
+def test_two_runs_of_one_seed_try_the_same_trials_and_another_seed_tries_others(temporal_order_task):
+    data = load_split(*temporal_order_task, split=1)
+
+    def tried(seed):
+        run = spec("SimpleESN", {"reservoir_size": 40}, seed=seed, search=ESN_SPACE, tuning={"trials": 5})
+        return [
+            (t["params"], t["val_accuracy"], t["val_loss"]) for t in train_on_split(data, run)[0]["tuning"]["trials"]
+        ]
+
+    assert tried(0) == tried(0)
+    assert [p for p, _, _ in tried(1)] != [p for p, _, _ in tried(0)]
+
+
+def test_the_test_clips_choose_nothing_under_search(temporal_order_task):
+    features, manifest = temporal_order_task
+    data = load_split(features, manifest, split=1)
+    space = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True, "type": "float"}, "hidden_size": [8, 16]}
+    lstm = spec("SimpleRNN", {}, {**FAST, "max_epochs": 3}, search=space, tuning={"trials": 3}, name="lstm")
+    clean, clean_model, _ = train_on_split(data, lstm)
+    data.test_x = torch.randn_like(data.test_x) * 1e3
+    data.test_y = 1 - data.test_y
+    poisoned, poisoned_model, _ = train_on_split(data, lstm)
+    assert clean["tuning"]["selected"] == poisoned["tuning"]["selected"]
+    for a, b in zip(clean["tuning"]["trials"], poisoned["tuning"]["trials"], strict=True):
+        assert (a["params"], a["val_accuracy"], a["val_loss"]) == (b["params"], b["val_accuracy"], b["val_loss"])
+    for key, value in clean_model.state_dict().items():
+        assert torch.equal(value, poisoned_model.state_dict()[key])
+
+
+def test_a_time_budget_runs_trials_until_it_is_spent_and_scores_the_best_within_it(temporal_order_task):
+    data = load_split(*temporal_order_task, split=1)
+    run = spec("SimpleESN", {"reservoir_size": 40}, search=ESN_SPACE, tuning={"trials": 2, "seconds": 1.5})
+    tuning = train_on_split(data, run)[0]["tuning"]
+    spent = np.cumsum([t["seconds"] for t in tuning["trials"]])
+    within = tuning["within_seconds"]
+    assert tuning["candidates"] == 2 and len(tuning["trials"]) > 2 and spent[-2] < 1.5 <= spent[-1]
+    assert within["seconds"] == 1.5 and within["trials"] == int((spent <= 1.5).sum())
+    finished = tuning["trials"][: within["trials"]]
+    assert within["val_accuracy"] == max(t["val_accuracy"] for t in finished)
+    assert 0 <= within["accuracy_top1"] <= 1
+
+
+def test_refit_fits_the_selected_trial_again_on_training_and_validation_clips(temporal_order_task):
+    data = load_split(*temporal_order_task, split=1)
+    grid = {"dropout": [0.0]}
+    validated = train_on_split(data, spec("SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 6}, grid=grid))[0]
+    refitted = train_on_split(
+        data, spec("SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 6, "refit": True}, grid=grid)
+    )[0]
+    assert refitted["train_clips"] == len(data.train_x) == validated["train_clips"] + validated["val_clips"]
+    assert refitted["epochs"] == validated["best_epoch"] and "val_loss" not in refitted["history"][0]
+    assert refitted["training"]["refit"] is True and refitted["tuning"] == {**refitted["tuning"], "candidates": 1}
+    esn = train_on_split(data, spec("SimpleESN", {"reservoir_size": 40}, {**FAST, "refit": True}))[0]
+    assert esn["train_clips"] == len(data.train_x) and esn["fit_info"]["train_clips"] == len(data.train_x)
+
+
+def test_pruning_stops_trials_whose_validation_loss_trails_the_median_and_never_selects_them(temporal_order_task):
+    data = load_split(*temporal_order_task, split=1)
+    space = {"learning_rate": {"low": 1e-5, "high": 1e-2, "log": True, "type": "float"}}
+    run = spec("SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 12, "patience": 12}, search=space,
+               tuning={"trials": 10, "sampler": "random", "pruning": True})  # fmt: skip
+    tuning = train_on_split(data, run)[0]["tuning"]
+    pruned = [t for t in tuning["trials"] if t["state"] == "pruned"]
+    assert pruned and tuning["selected"] not in [t["params"] for t in pruned]
+
+
+def test_an_esn_run_records_what_each_reservoir_adds(temporal_order_task):
+    params = {"reservoir_size": 40, "num_reservoirs": 2, "leak_rate": 1.0, "spectral_radius": 0.9}
+    m = _train(temporal_order_task, "DeepESN", params)
+    layers = m["layers"]
+    assert [r["layer"] for r in layers] == [1, 2]
+    assert layers[-1]["accuracy_up_to"] == m["accuracy_top1"]  # layers 1..L under the same GCV readout: the model
+    assert all(0 <= r["accuracy"] <= 1 and 0 < r["memory_capacity"] <= 40 for r in layers)
+    assert [round(r["effective_spectral_radius"], 6) for r in layers] == [0.9, 0.9]  # leak 1: W's own radius
+    assert _train(temporal_order_task, "SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 2})["layers"] is None

@@ -61,3 +61,35 @@ def test_selection_prefers_validation_accuracy_then_lower_loss_then_the_earlier_
     assert better(Trial({"a": 2}, 1.0, 0.1, 1), first)
     assert not better(Trial({"a": 2}, 1.0, 0.2, 1), first)
     assert not better(Trial({"a": 2}, 0.99, 0.0, 1), first)
+
+
+def test_tuning_runs_the_headlines_trials_then_until_the_time_budget_is_spent():
+    from echoes.training.protocol import wants_another
+    from echoes.training.space import TuningBudget
+
+    trials = TuningBudget(trials=3)
+    assert [wants_another(n, 0.0, trials, None) for n in range(5)] == [True, True, True, False, False]
+    timed = TuningBudget(trials=2, seconds=10.0, max_trials=6)
+    assert wants_another(2, 9.9, timed, None) and not wants_another(2, 10.0, timed, None)
+    assert wants_another(1, 50.0, timed, None)  # the headline's trials even past the time
+    assert not wants_another(6, 1.0, timed, None)  # never past max_trials
+    assert wants_another(3, 0.0, trials, 4) and not wants_another(4, 0.0, timed, 4)  # a grid: all its points, no more
+
+
+def test_a_space_is_described_probed_at_its_ends_and_typed():
+    from echoes.training.space import check_space, describe, probes, resolve_types
+
+    space = resolve_types({"lr": {"low": 1e-4, "high": 1e-2, "log": True}, "width": {"low": 8, "high": 64},
+                           "norm": ["global", "clip_mean"]}, lambda key: None)  # fmt: skip
+    assert space["lr"]["type"] == "float" and space["width"]["type"] == "int"
+    assert describe(space) == "lr 0.0001–0.01 (log) × width 8–64 × norm {global, clip_mean}"
+    assert probes(space) == [
+        {"lr": 1e-4, "width": 8, "norm": "global"},
+        {"lr": 1e-2, "width": 8, "norm": "global"},
+        {"lr": 1e-4, "width": 64, "norm": "global"},
+        {"lr": 1e-4, "width": 8, "norm": "clip_mean"},
+    ]
+    with pytest.raises(ValueError, match="m.search.norm: give a range"):
+        check_space({"norm": []}, "m.search")
+    with pytest.raises(ValueError, match="either log-scale or stepped"):
+        check_space({"lr": {"low": 0.1, "high": 1, "log": True, "step": 0.1}}, "m.search")

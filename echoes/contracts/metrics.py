@@ -26,7 +26,7 @@ from typing import Any
 
 from echoes.files import read_json, write_json
 
-METRICS_FORMAT = 4
+METRICS_FORMAT = 5
 FAILED_FIELDS = ("model", "class", "split", "seed", "error", "log")
 
 
@@ -107,7 +107,15 @@ class RunMetrics:
     val_groups: list = info("validation groups (gNN)")
     test_clips: int = info("test clips")
     normalisation: str = info("input normalisation of the selected candidate")
-    tuning: dict = info("grid, candidates, every trial's validation scores, the one selected, time")
+    layers: list | None = info(
+        "ESNs: per reservoir, test top-1 of a readout on its states alone (accuracy) and on layers 1..l "
+        "(accuracy_up_to), effective_spectral_radius and memory_capacity (echoes.training.layers)",
+        default=None,
+    )
+    tuning: dict = info(
+        "sampler, space, trials the headline chose from (candidates), every trial (params, validation scores, "
+        "seconds), the one selected, time, and within_seconds (the tuning.seconds view)"
+    )
     machine: dict = info("the load around the timed fit (echoes.devices.MachineState)")
     classes: list = info("class names in label order")
     confusion: list = info("test confusion counts, rows true, columns predicted")

@@ -12,9 +12,18 @@ from typing import Any
 
 from echoes.contracts.metrics import MetricsFileError, failed, read_metrics
 from echoes.files import atomic_path
-from echoes.report.figures import model_colours, plot_accuracy_vs_time, plot_confusions, plot_learning_curves
+from echoes.report.figures import (
+    layer_means,
+    model_colours,
+    plot_accuracy_vs_time,
+    plot_confusions,
+    plot_layers,
+    plot_learning_curves,
+    plot_tuning_curves,
+)
 from echoes.report.stats import REFERENCE_MODEL, finished, is_control, mean_confusion
-from echoes.report.tables import comparison_rows, html_table, markdown_table
+from echoes.report.tables import comparison_rows, fmt, fmt_time, html_table, markdown_table
+from echoes.training.space import describe
 
 ByModel = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -68,10 +77,9 @@ def protocol_lines(by_model: ByModel) -> list[str]:
     val_groups = [len(r["val_groups"]) for r in runs]
     val_share = [r["val_clips"] / (r["val_clips"] + r["train_clips"]) for r in runs]
     budgets = {name: rs[0]["tuning"]["candidates"] for name, rs in by_model.items()}
-    grids = {
-        name: " × ".join(f"{k} {v}" for k, v in rs[0]["tuning"]["grid"].items()) or "no grid"
-        for name, rs in by_model.items()
-    }
+    spaces = {name: f"{rs[0]['tuning']['sampler']}: {describe(rs[0]['tuning']['space']) or 'nothing tuned'}"
+              for name, rs in by_model.items()}  # fmt: skip
+    refit = bool(training.get("refit"))
     compared = {name: n for name, n in budgets.items() if not is_control(by_model[name][0])}
     equal = len(set(compared.values())) <= 1
     chosen = [
@@ -84,21 +92,78 @@ def protocol_lines(by_model: ByModel) -> list[str]:
         f"({min(val_groups)}–{max(val_groups)} groups, {100 * min(val_share):.0f}–{100 * max(val_share):.0f} % of "
         "the clips here; each run's groups are `val_groups` in its metrics.json). The same seed gives every model "
         "the same validation groups.",
-        "- Final models: every model, of both families, is fitted on the training clips minus the validation groups "
-        "(no refit on training + validation); validation chooses the hyperparameters and, for gradient models, the "
-        f"epoch (lowest validation loss, by more than {training.get('min_delta', '?')}; patience "
-        f"{training.get('patience', '?')}). Closed-form readouts choose their ridge by GCV on the fit clips. "
-        "The test clips choose nothing.",
-        "- Tuning budget (candidates, chosen by validation accuracy, ties by the family's own validation loss): "
-        + "; ".join(f"{name} {budgets[name]} ({grids[name]})" for name in by_model)
+        "- Final models: validation chooses the hyperparameters and, for gradient models, the epoch (lowest "
+        f"validation loss, by more than {training.get('min_delta', '?')}; patience {training.get('patience', '?')}); "
+        + (
+            "then the selected trial is **refitted on training + validation clips** (gradient models for the kept "
+            "number of epochs; ridge readouts with their ridge by GCV again) and that model is tested."
+            if refit
+            else "every model, of both families, is tested as fitted on the training clips minus the validation "
+            "groups (no refit on training + validation)."
+        )
+        + " Closed-form readouts with `ridge: auto` choose it by GCV on the fit clips. The test clips choose nothing.",
+        "- Tuning budget (trials, one Optuna study per run seeded by its seed, chosen by validation accuracy, ties by "
+        "the family's own validation loss): "
+        + "; ".join(f"{name} {budgets[name]} ({spaces[name]})" for name in by_model)
         + (
             "."
             if equal
-            else ". **Unequal tuning budgets among the compared models**: the one with more candidates is favoured."
+            else ". **Unequal tuning budgets among the compared models**: the one with more trials is favoured."
         ),
         "- Input normalisation (the same choices for every model; chosen on validation, per run): " + "; ".join(chosen),
         *ridge_edge_lines(by_model),
     ]
+
+
+def equal_time_lines(by_model: ByModel) -> list[str]:
+    """With ``tuning.seconds``: per model, the trials that fit in that time and the best they reached."""
+    budgets = {name: [w for r in runs if (w := r["tuning"].get("within_seconds"))] for name, runs in by_model.items()}
+    if not any(budgets.values()):
+        return [
+            "Every model had the same number of trials (above). Set `tuning.seconds` to also give every model the "
+            "same tuning time and see what each reaches within it (docs/protocol.md)."
+        ]
+    seconds = next(w["seconds"] for ws in budgets.values() for w in ws)
+    lines = [
+        f"Every model also tuned for {fmt_time(seconds)} of wall clock per run; the best trial finished within "
+        "that time (by validation), its validation and test top-1 (%, mean ± std over runs):",
+        "",
+        "| Model | Trials within the time | Validation top-1 | Test top-1 |",
+        "|---|---|---|---|",
+    ]
+    for name, within in budgets.items():
+        reached = [w for w in within if w["accuracy_top1"] is not None]
+        trials = statistics.fmean(w["trials"] for w in within) if within else 0
+        cells = [mean_std([100 * w[k] for w in reached]) if reached else "none finished"
+                 for k in ("val_accuracy", "accuracy_top1")]  # fmt: skip
+        lines.append(f"| {name} | {trials:.1f} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def layer_lines(by_model: ByModel) -> list[str]:
+    """Per ESN and layer: test top-1 of a readout on that layer alone and on layers 1..l, memory
+    capacity, effective spectral radius (each run's ``layers``, averaged)."""
+    lines = [
+        "A ridge readout (GCV) on each reservoir's pooled states alone, and on layers 1..l, scored on the test "
+        "clips; the linear memory capacity (delays 1-200 recalled from i.i.d. input, held-out r², summed) and the "
+        "spectral radius of the leaky update (1-a)I + aW (`layers` in metrics.json).",
+        "",
+        "| Model | Layer | Top-1 alone (%) | Top-1 layers 1..l (%) | Memory capacity | Effective spectral radius |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = [
+        f"| {name} | {layer + 1} | {100 * means['accuracy'][layer]:.1f} | {100 * means['accuracy_up_to'][layer]:.1f} "
+        f"| {means['memory_capacity'][layer]:.1f} | {means['effective_spectral_radius'][layer]:.3f} |"
+        for name, runs in by_model.items()
+        if any(run.get("layers") for run in runs)
+        for means in [layer_means(runs)]
+        for layer in range(len(means["accuracy"]))
+    ]
+    return lines + rows if rows else ["No ESN among the models."]
+
+
+def mean_std(values: Sequence[float]) -> str:
+    return fmt(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values), 1)
 
 
 def ridge_edge_lines(by_model: ByModel) -> list[str]:
@@ -178,7 +243,12 @@ Memory: the peak resident memory of the fit (every tuning candidate) above what 
 when it began (runtime, libraries, the clips); in brackets the process's whole peak RSS.
 Controls: MeanOfFrames averages frame features over time (no order); AllFrames is a ridge readout on
 all frames concatenated (order, but no recurrence). Between them lies what recurrence itself buys.""".splitlines()
-FIGURES = {"accuracy_vs_time": "accuracy vs training time", "learning_curves": "learning curves"}
+FIGURES = {
+    "accuracy_vs_time": "accuracy vs training time",
+    "learning_curves": "learning curves",
+    "tuning_curves": "what tuning buys: best validation accuracy so far vs tuning time",
+    "layers": "what each reservoir adds: accuracy, memory capacity and effective spectral radius by layer",
+}
 
 
 def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
@@ -194,6 +264,8 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
     colours = model_colours(list(loaded))
     plot_accuracy_vs_time(by_model, figures_dir / "accuracy_vs_time.png", colours)
     plot_learning_curves(by_model, figures_dir / "learning_curves.png", colours)
+    plot_tuning_curves(by_model, figures_dir / "tuning_curves.png", colours)
+    plot_layers(by_model, figures_dir / "layers.png", colours)
     plot_confusions(by_model, figures_dir / "confusion.png")
     with atomic_path(Path(out).with_suffix(".html")) as tmp:
         caption = "Echoes: measured from the runs' metrics.json; mean ± std over runs (details in comparison.md)"
@@ -225,6 +297,8 @@ def report_lines(table: str, by_model: ByModel, rel: Any, figures_dir: Path) -> 
         *LEGEND,
         "",
         *section("Protocol", protocol_lines(by_model)),
+        *section("Equal tuning time", equal_time_lines(by_model)),
+        *section("What each reservoir adds (ESNs, mean over runs)", layer_lines(by_model)),
         *section("Test groups where the models differ most (top-1 %, mean over runs)", group_lines(by_model)),
         *section("Setup", setup_lines(all_runs)),
         *section("Figures", figures[:-1]),

@@ -98,6 +98,80 @@ def plot_learning_curves(by_model: ByModel, out: Path, colours: Mapping[str, Any
             ax.legend(fontsize=8)
 
 
+def best_so_far(trials: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float]]:
+    """(cumulative tuning seconds at each trial's end, best validation accuracy up to it) of one run."""
+    ends, best, top = [], [], 0.0
+    spent = 0.0
+    for trial in trials:
+        spent += trial["seconds"]
+        if trial.get("state", "complete") == "complete":
+            top = max(top, trial["val_accuracy"])
+        ends.append(spent)
+        best.append(top)
+    return ends, best
+
+
+def plot_tuning_curves(by_model: ByModel, out: Path, colours: Mapping[str, Any] | None = None) -> None:
+    """What tuning buys: the best validation accuracy so far against cumulative tuning time, per model;
+    the mean over runs as a line, the runs' range as a band (each run a step function of time)."""
+    import numpy as np
+
+    colours = colours or model_colours(list(by_model))
+    with figure(out, dpi=120, figsize=(6, 4)) as (_, ax):
+        for name, runs in by_model.items():
+            curves = [best_so_far(run["tuning"]["trials"]) for run in runs if run["tuning"].get("trials")]
+            if not curves:
+                continue
+            start = min(ends[0] for ends, _ in curves)
+            stop = max(ends[-1] for ends, _ in curves)
+            grid = np.geomspace(start, stop, 200) if stop > start else np.array([start])
+            steps = np.array([[100 * best[i - 1] if (i := np.searchsorted(ends, t, "right")) else np.nan for t in grid]
+                              for ends, best in curves])  # fmt: skip
+            ax.plot(grid, np.nanmean(steps, 0), color=colours[name], label=f"{name} (n={len(curves)})")
+            if len(curves) > 1:
+                ax.fill_between(grid, np.nanmin(steps, 0), np.nanmax(steps, 0), color=colours[name], alpha=0.15,
+                                linewidth=0, step="post")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("cumulative tuning time (s, log scale)")
+        ax.set_ylabel("best validation accuracy so far (%)")
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+
+
+def layer_means(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Per-layer records of an ESN's runs averaged layer by layer: ``{key: [value of layer 1, ...]}``."""
+    records = [run["layers"] for run in runs if run.get("layers")]
+    keys = ("accuracy", "accuracy_up_to", "memory_capacity", "effective_spectral_radius")
+    depth = min(len(r) for r in records)
+    return {key: [sum(r[layer][key] for r in records) / len(records) for layer in range(depth)] for key in keys}
+
+
+def plot_layers(by_model: ByModel, out: Path, colours: Mapping[str, Any] | None = None) -> None:
+    """What each reservoir adds, per ESN model: test top-1 of a readout on layer l alone (dashed)
+    and on layers 1..l (solid), memory capacity and effective spectral radius, by layer."""
+    colours = colours or model_colours(list(by_model))
+    with figure(out, dpi=110, figsize=(11, 3.4), ncols=3) as (_, axes):
+        for name, runs in by_model.items():
+            if not any(run.get("layers") for run in runs):
+                continue
+            means = layer_means(runs)
+            layers = range(1, len(means["accuracy"]) + 1)
+            colour = colours[name]
+            axes[0].plot(layers, [100 * a for a in means["accuracy_up_to"]], "o-", color=colour, label=f"{name} 1..l")
+            axes[0].plot(layers, [100 * a for a in means["accuracy"]], "s--", color=colour, label=f"{name} l alone")
+            axes[1].plot(layers, means["memory_capacity"], "o-", color=colour, label=name)
+            axes[2].plot(layers, means["effective_spectral_radius"], "o-", color=colour, label=name)
+        titles = ("test top-1 (%) of a readout on", "linear memory capacity", "effective spectral radius")
+        for ax, title in zip(axes, titles, strict=True):
+            ax.set_xlabel("reservoir (layer)")
+            ax.set_title(title, fontsize=9)
+            ax.grid(True, alpha=0.3)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+
+
 #: Above this many classes a confusion matrix is drawn without per-cell counts or class names:
 #: they would overlap (the report lists the most confused pairs by name instead).
 LABELLED_CLASSES = 20

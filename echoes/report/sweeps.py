@@ -8,7 +8,7 @@ from typing import Any
 
 from echoes.contracts.metrics import MetricsFileError, read_metrics
 from echoes.files import atomic_path
-from echoes.report.comparison import link_target
+from echoes.report.comparison import layer_lines, link_target
 from echoes.report.figures import figure
 from echoes.report.stats import finished, summarise
 from echoes.report.tables import fmt, fmt_count, fmt_time
@@ -73,6 +73,13 @@ def plot_sweep(sweep: str, points: Mapping[str, Mapping[str, Any]], loaded: Mapp
         fig.suptitle(f"sweep {sweep}: mean ± std over runs")
 
 
+def layer_section(by_point: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """For ESN points (a depth sweep above all): what each reservoir adds, point by point."""
+    if not any(run.get("layers") for runs in by_point.values() for run in runs):
+        return []
+    return ["## What each reservoir adds (mean over runs)", "", *layer_lines(by_point), ""]
+
+
 def render_sweep(
     sweep: str,
     points: Mapping[str, Mapping[str, Any]],
@@ -97,6 +104,7 @@ def render_sweep(
             "",
             f"![sweep {sweep}]({link_target(Path(figure), Path(out).parent)})",
             "",
+            *layer_section({name: finished(runs) for name, runs in loaded.items()}),
         ]
     )
     with atomic_path(out) as tmp:

@@ -96,6 +96,7 @@ def finish_training_run(
     metrics: Mapping[str, float],
     history: Sequence[Mapping[str, float]],
     artifacts: Sequence[Path] = (),
+    tables: Mapping[str, Mapping[str, list]] = (),
     params: Mapping[str, Any] = (),
     tags: Mapping[str, str] = (),
     dataset: Mapping[str, Any] | None = None,
@@ -105,6 +106,7 @@ def finish_training_run(
     """Log what training measured and close the run; False (with a warning) if tracking failed.
 
     ``history`` entries carry ``epoch`` (the step) and ``timestamp`` (ms, when the epoch ended);
+    ``tables`` are ``{artifact file: {column: values}}``, shown as tables in the run's artifacts;
     ``dataset`` (name, digest, source, profile) is logged as the run's input; ``model`` logs the
     MLflow model inside the run.
     """
@@ -121,6 +123,10 @@ def finish_training_run(
             log_dataset(client, run_id, dataset)
         for artifact in artifacts:
             client.log_artifact(run_id, str(artifact))
+        for artifact_file, columns in dict(tables).items():
+            with warnings.catch_warnings():  # MLflow's own pandas call, deprecated in pandas 3: not the user's to fix
+                warnings.filterwarnings("ignore", message="For backward compatibility, 'str' dtypes")
+                client.log_table(run_id, data=dict(columns), artifact_file=artifact_file)
         if model is not None:
             log_model_in_run(uri, run_id, model)
         client.set_terminated(run_id, status=status)
@@ -173,6 +179,15 @@ def log_model_in_run(uri: str, run_id: str, model: Callable[[], None]) -> None:
         mlflow.set_tracking_uri(saved)
 
 
+def trial_table(tuning: Mapping[str, Any]) -> dict[str, list]:
+    """Every tuning trial as a row (number, state, validation scores, seconds, one column per setting):
+    one table artifact reads better in the MLflow UI than a child run per trial."""
+    trials = tuning["trials"]
+    keys = list(dict.fromkeys(k for t in trials for k in t["params"]))
+    columns = {k: [t[k] for t in trials] for k in ("number", "state", "val_accuracy", "val_loss", "seconds")}
+    return columns | {f"params.{k}": [t["params"].get(k) for t in trials] for k in keys}
+
+
 class TrainingRun:
     """The MLflow run of one training job (a no-op without tracking): opened when training starts,
     finished with what the job wrote; a run whose job raised is closed as FAILED."""
@@ -196,6 +211,7 @@ class TrainingRun:
             metrics=mlflow_metrics(record) if ok else {},
             history=record["history"],
             artifacts=[files["metrics"]],
+            tables={"tuning_trials.json": trial_table(record["tuning"])} if ok else {},
             params={
                 "params": record["params"],
                 "training": record.get("training", {}),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -91,8 +91,14 @@ def train_epoch(
     return loss_sum / len(train[0]), correct / len(train[0])
 
 
-def fit_gradient(model: BaseModel, train: Clips, val: Clips, cfg: TrainingConfig, device: str, seed: int) -> list[dict]:
-    """AdamW with early stopping on validation loss; leaves the kept epoch's weights in ``model``."""
+def fit_gradient(
+    model: BaseModel, train: Clips, val: Clips, cfg: TrainingConfig, device: str, seed: int,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> list[dict]:  # fmt: skip
+    """AdamW with early stopping on validation loss; leaves the kept epoch's weights in ``model``.
+
+    ``on_epoch`` sees each epoch's history entry (a pruner's report; it may raise to stop the fit).
+    """
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     stopping = EarlyStopping(cfg.patience, cfg.min_delta)
@@ -119,6 +125,8 @@ def fit_gradient(model: BaseModel, train: Clips, val: Clips, cfg: TrainingConfig
             progress.set_postfix(loss=f"{loss:.3f}", val_loss=f"{val_loss:.3f}", val=f"{val_acc:.3f}")
             if not math.isfinite(val_loss):
                 raise TrainingDiverged(f"epoch {epoch}: validation loss is {val_loss}")
+            if on_epoch is not None:
+                on_epoch(history[-1])
             if stopping.should_stop(model, val_loss):
                 break
     kept = history[kept_epoch(history, cfg.min_delta) - 1]
@@ -128,6 +136,29 @@ def fit_gradient(model: BaseModel, train: Clips, val: Clips, cfg: TrainingConfig
         file=sys.stderr,
     )
     model.load_state_dict(stopping.best_state)
+    return history
+
+
+def fit_epochs(model: BaseModel, train: Clips, cfg: TrainingConfig, device: str, seed: int, epochs: int) -> list[dict]:
+    """AdamW for exactly ``epochs`` epochs, without validation: the refit on training + validation
+    clips (``training.refit``), for as many epochs as early stopping kept in the selected trial."""
+    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    history: list[dict] = []
+    for epoch in tqdm(range(1, epochs + 1), desc="refit epochs", unit="epoch", mininterval=2):
+        synchronize(device)
+        start = time.perf_counter()
+        loss, train_accuracy = train_epoch(model, optimiser, train, cfg, device, epoch, generator)
+        synchronize(device)
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": loss,
+                "train_accuracy": train_accuracy,
+                "seconds": time.perf_counter() - start,
+                "timestamp": int(time.time() * 1000),
+            }
+        )
     return history
 
 

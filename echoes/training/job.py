@@ -22,13 +22,15 @@ from echoes.contracts.bundle import write_bundle
 from echoes.contracts.metrics import RunMetrics, failed_record, write_metrics
 from echoes.devices import MachineState, MemoryWindow, peak_rss_mib, pick_device, set_threads
 from echoes.models import BaseModel
+from echoes.models.esn import ReservoirStack
 from echoes.normalisation import Normaliser
 from echoes.training.data import SplitData, load_split
-from echoes.training.evaluation import TrainingDiverged, score_on_test
+from echoes.training.evaluation import TrainingDiverged, pass_size, predict, score_on_test, top_k_accuracy
 from echoes.training.fits import convergence_epoch, kept_epoch
-from echoes.training.protocol import Trial, group_holdout
+from echoes.training.layers import layer_records
+from echoes.training.protocol import group_holdout
 from echoes.training.spec import RunSpec
-from echoes.training.tuning import Fitted, tune
+from echoes.training.tuning import Fitted, Tuned, refit, tune
 
 
 def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Normaliser]:
@@ -45,36 +47,58 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
     machine = MachineState.now()
     memory = MemoryWindow()  # the fit's own peak, above the runtime, libraries and data already held
     start = time.perf_counter()
-    best, trials = tune(data, fit_idx, val_idx, spec)
+    tuned = tune(data, fit_idx, val_idx, spec)
     tuning_seconds = time.perf_counter() - start
-    load = machine.until_now(tuning_seconds)
+    final, normaliser = final_fit(data, spec, tuned.best, fit_idx)
+    load = machine.until_now(time.perf_counter() - start)
     if load["busy"]:
         print(f"WARNING: timed on a busy machine: {load}", file=sys.stderr)
-    normaliser = Normaliser.fit(data.train_x[fit_idx], best.cfg.normalisation)
+    resources = {  # the fit's, before anything else is computed
+        "peak_rss_mib": peak_rss_mib(),
+        "training_peak_mib": memory.peak_above_baseline_mib(),
+        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if spec.device == "cuda" else None,
+    }
     test_x = normaliser(data.test_x)
     scores = score_on_test(
-        best.model, test_x, data.test_y, data.test_groups, len(data.classes), best.cfg, spec.device, spec.seed
+        final.model, test_x, data.test_y, data.test_groups, len(data.classes), final.cfg, spec.device, spec.seed
     )
+    fitted_on = np.arange(len(data.train_x)) if spec.training.refit else fit_idx
+    fit = (data.train_x[fitted_on], data.train_y[fitted_on])
     metrics = RunMetrics(
-        **run_fields(spec, best),
+        **run_fields(spec, final),
         **scores,
-        **epoch_fields(best),
-        peak_rss_mib=peak_rss_mib(),
-        training_peak_mib=memory.peak_above_baseline_mib(),
-        peak_gpu_mib=torch.cuda.max_memory_allocated() / 2**20 if spec.device == "cuda" else None,
-        train_clips=len(fit_idx),
+        layers=per_layer(final, spec, normaliser, fit, (test_x, data.test_y)),
+        **epoch_fields(final, tuned.best),
+        **resources,
+        train_clips=len(fitted_on),
         val_clips=len(val_idx),
         val_groups=[f"g{int(g):02d}" for g in val_groups],
         test_clips=len(data.test_x),
-        tuning=tuning_record(spec, best, trials, tuning_seconds),
-        val_accuracy=best.trial.val_accuracy,
+        tuning=tuning_record(tuned, tuning_seconds, within_budget_test(tuned, spec, data, fit_idx)),
+        val_accuracy=tuned.best.trial.val_accuracy,
         machine=load,
         classes=data.classes,
         features=data.attrs,
     ).record()
     if not all(math.isfinite(metrics[k]) for k in ("accuracy_top1", "train_time_s")):
         raise TrainingDiverged(f"{spec.name}: non-finite final metrics")
-    return metrics, best.model, normaliser
+    return metrics, final.model, normaliser
+
+
+def final_fit(data: SplitData, spec: RunSpec, selected: Fitted, fit_idx: np.ndarray) -> tuple[Fitted, Normaliser]:
+    """The model the test clips score: the selected trial's, or with ``training.refit`` its refit
+    on all training clips; and the normaliser of the clips it was fitted on."""
+    if spec.training.refit:
+        return refit(data, spec, selected)
+    return selected, Normaliser.fit(data.train_x[fit_idx], selected.cfg.normalisation)
+
+
+def per_layer(final: Fitted, spec: RunSpec, normaliser: Normaliser, fit: tuple, test: tuple) -> list[dict] | None:
+    """An ESN's per-reservoir records (:mod:`echoes.training.layers`); None for other models."""
+    if not isinstance(final.model, ReservoirStack):
+        return None
+    fit = (normaliser(fit[0]), fit[1])
+    return layer_records(final.model, fit, test, final.cfg.harvest_batch_size, spec.device, spec.seed)
 
 
 def run_fields(spec: RunSpec, best: Fitted) -> dict[str, Any]:
@@ -98,14 +122,16 @@ def run_fields(spec: RunSpec, best: Fitted) -> dict[str, Any]:
     }
 
 
-def epoch_fields(best: Fitted) -> dict[str, Any]:
-    """Training time and convergence of the selected candidate's fit (closed form: one epoch)."""
-    history, cfg = best.history, best.cfg
-    if best.model.fit_method == "closed_form":
+def epoch_fields(final: Fitted, selected: Fitted) -> dict[str, Any]:
+    """Training time of the final model's fit (the selected trial's, or its refit) and convergence
+    of the selected trial (closed form: one epoch; a refit keeps all its epochs)."""
+    history, cfg = final.history, final.cfg
+    if final.model.fit_method == "closed_form":
         converged = kept = 1
     else:
-        kept = kept_epoch(history, cfg.min_delta)
-        converged = convergence_epoch([h["val_accuracy"] for h in history], cfg.convergence_tolerance)
+        validated = [h["val_accuracy"] for h in selected.history]
+        converged = convergence_epoch(validated, cfg.convergence_tolerance)
+        kept = len(history) if final is not selected else kept_epoch(history, cfg.min_delta)
     seconds = [h["seconds"] for h in history]
     return {
         "train_time_s": sum(seconds),
@@ -118,13 +144,33 @@ def epoch_fields(best: Fitted) -> dict[str, Any]:
     }
 
 
-def tuning_record(spec: RunSpec, best: Fitted, trials: list[Trial], seconds: float) -> dict[str, Any]:
+def within_budget_test(tuned: Tuned, spec: RunSpec, data: SplitData, fit_idx: np.ndarray) -> dict[str, Any] | None:
+    """With ``tuning.seconds``: the best trial finished within that time, and its test top-1
+    (the equal-time view; the test clips still choose nothing)."""
+    if spec.budget.seconds is None:
+        return None
+    within, budget = tuned.within_budget, {"seconds": spec.budget.seconds, "trials": tuned.within_count}
+    if within is None:
+        return budget | dict.fromkeys(("params", "val_accuracy", "accuracy_top1"))
+    test_x = Normaliser.fit(data.train_x[fit_idx], within.cfg.normalisation)(data.test_x)
+    logits = predict(within.model, test_x, pass_size(within.model, within.cfg), spec.device)
+    return budget | {
+        "params": within.trial.params,
+        "val_accuracy": within.trial.val_accuracy,
+        "accuracy_top1": top_k_accuracy(logits, data.test_y, 1),
+    }
+
+
+def tuning_record(tuned: Tuned, seconds: float, within: dict[str, Any] | None) -> dict[str, Any]:
+    """How the selected trial was found: sampler, space, every trial, the headline's count."""
     return {
-        "grid": {k: list(v) for k, v in spec.tune.items()},
-        "candidates": len(trials),
-        "selected": best.trial.candidate,
-        "trials": [t.record() for t in trials],
+        "sampler": tuned.sampler,
+        "space": tuned.space,
+        "candidates": tuned.wanted,
+        "selected": tuned.best.trial.params,
+        "trials": [t.record() for t in tuned.trials],
         "time_s": seconds,
+        "within_seconds": within,
     }
 
 
@@ -153,7 +199,8 @@ def run_training_job(
 
     out_dir = Path(out_dir)
     files = {"metrics": out_dir / "metrics.json", "model": out_dir / "model.pt", "features": Path(features_path)}
-    params = {"model": spec.name, "class": spec.model_class, "tune": dict(spec.tune), "split": spec.split}
+    space = dict(spec.search or spec.tune)
+    params = {"model": spec.name, "class": spec.model_class, "space": space, "split": spec.split}
     with training_run(
         tracking,
         run_name(spec.name, spec.split, spec.seed),

@@ -7,12 +7,14 @@ The same rules hold for every model family, so that the comparison favours none:
   training clips, whichever takes more. A single group is one scene and says little about test.
 - **Final fit on the same clips.** Every model, gradient-trained or closed-form, is fitted on the
   training clips minus the validation groups; validation only chooses.
-- **Equal tuning budget.** A model entry's ``tune`` grid (``{key: [values]}``) is expanded to its
-  cartesian product; each candidate is fitted and scored on validation. Keys are the model's
-  constructor arguments or ``training`` settings (``normalisation``, ``weight_decay``, ...).
+- **Equal tuning budget.** Every model gets the same number of trials (``tuning.trials``, or
+  the whole of its ``tune`` grid), each fitted on the fit clips and scored on validation; with
+  ``tuning.seconds`` also the same tuning time, and the report shows both views. What a trial
+  sets is a point of the model's ``search`` space or ``tune`` grid (:mod:`echoes.training.space`):
+  constructor arguments or ``training`` settings (``normalisation``, ``learning_rate``, ...).
 - **Selection on validation only**: highest validation accuracy; ties (a saturated validation set)
   go to the lower validation loss of the family's own objective (cross-entropy for gradient models,
-  squared error to one-hot targets for ridge readouts), then to the earlier candidate. The test
+  squared error to one-hot targets for ridge readouts), then to the earlier trial. The test
   clips are never passed to anything in this module.
 
 Inputs are normalised identically for every model (``training.normalisation``, a tunable key;
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from echoes.training.space import TuningBudget
     from echoes.training.spec import TrainingConfig
 
 
@@ -85,29 +88,55 @@ def split_candidate(
 
 @dataclass
 class Trial:
-    """One candidate fitted on the fit clips and scored on the validation clips."""
+    """One trial: a candidate fitted on the fit clips and scored on the validation clips.
 
-    candidate: dict[str, Any]
+    ``seconds`` is the trial's wall clock (normalising, building, fitting, validating), what a
+    tuning budget in seconds counts; ``fit_seconds`` the fit alone. A ``pruned`` trial was stopped
+    early by the pruner: its scores are those of its last epoch, and it is never selected.
+    """
+
+    params: dict[str, Any]
     val_accuracy: float
     val_loss: float
     fit_seconds: float
+    seconds: float = 0.0
+    number: int = 0
+    state: str = "complete"
 
     def record(self) -> dict[str, Any]:
         return {
-            "candidate": self.candidate,
+            "number": self.number,
+            "params": self.params,
+            "state": self.state,
             "val_accuracy": self.val_accuracy,
             "val_loss": self.val_loss,
+            "seconds": self.seconds,
             "fit_seconds": self.fit_seconds,
         }
 
 
 def better(trial: Trial, incumbent: Trial | None) -> bool:
     """Whether ``trial`` beats the best so far: higher validation accuracy, then lower validation loss."""
+    if trial.state != "complete":
+        return False
     if incumbent is None:
         return True
     if trial.val_accuracy != incumbent.val_accuracy:
         return trial.val_accuracy > incumbent.val_accuracy
     return trial.val_loss < incumbent.val_loss
+
+
+def trials_wanted(budget: TuningBudget, grid_size: int | None) -> int:
+    """Trials every model of the headline comparison gets: the whole grid, else ``tuning.trials``."""
+    return grid_size if grid_size is not None else budget.trials
+
+
+def wants_another(done: int, elapsed: float, budget: TuningBudget, grid_size: int | None) -> bool:
+    """Whether tuning goes on: until the headline's trials are done and, with ``tuning.seconds``,
+    until that much tuning time is spent too (never past the grid's end or ``max_trials``)."""
+    if done >= (grid_size if grid_size is not None else budget.max_trials):
+        return False
+    return done < trials_wanted(budget, grid_size) or (budget.seconds is not None and elapsed < budget.seconds)
 
 
 def group_holdout(groups: np.ndarray, cfg: TrainingConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from echoes.training.space import TuningBudget
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -25,6 +27,7 @@ class TrainingConfig:
     grad_clip: float = 1.0
     convergence_tolerance: float = 0.005
     inference_repeats: int = 10
+    refit: bool = False
     on_failure: str = "report"
 
     @classmethod
@@ -45,13 +48,16 @@ class RunSpec:
     """One training run, as the workflow asks for it: everything that decides its result.
 
     ``params`` are the model's constructor arguments from config; ``tune`` its grid
-    (``{key: [values]}``, keys being constructor arguments or training settings).
+    (``{key: [values]}``) or ``search`` its space (:mod:`echoes.training.space`), keys being
+    constructor arguments or training settings; ``budget`` is ``tuning:``.
     """
 
     name: str
     model_class: str
     params: Mapping[str, Any] = field(default_factory=dict)
     tune: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    search: Mapping[str, Any] = field(default_factory=dict)
+    budget: TuningBudget = field(default_factory=TuningBudget)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     split: int = 1
     seed: int = 0
@@ -59,13 +65,25 @@ class RunSpec:
     threads: int = 1
 
     @classmethod
-    def from_config(cls, name: str, entry: Mapping[str, Any], training: Mapping[str, Any], **run: Any) -> RunSpec:
-        """From a ``models:`` entry (``class``, ``params``, ``tune``) and the ``training:`` section."""
+    def from_config(
+        cls,
+        name: str,
+        entry: Mapping[str, Any],
+        training: Mapping[str, Any],
+        tuning: Mapping[str, Any] | None = None,
+        **run: Any,
+    ) -> RunSpec:
+        """From a ``models:`` entry (``class``, ``params``, ``tune`` or ``search``), the ``training:``
+        and ``tuning:`` sections."""
+        if entry.get("tune") and entry.get("search"):
+            raise ValueError(f"models.{name}: give a tune grid or a search space, not both")
         return cls(
             name=name,
             model_class=entry["class"],
             params=dict(entry.get("params") or {}),
             tune=dict(entry.get("tune") or {}),
+            search=dict(entry.get("search") or {}),
+            budget=TuningBudget.from_mapping(tuning),
             training=TrainingConfig.from_mapping(training),
             **run,
         )

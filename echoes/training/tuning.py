@@ -1,25 +1,36 @@
-"""Tuning: every candidate of a run's grid fitted on the fit clips and scored on validation, the best kept.
+"""Tuning: one Optuna study per run, every trial fitted on the fit clips and scored on validation.
 
-The rules (which clips validate, which candidates, which wins) are :mod:`echoes.training.protocol`'s.
+The rules (which clips validate, how many trials, which wins) are :mod:`echoes.training.protocol`'s;
+what a trial may set is :mod:`echoes.training.space`'s. Optuna proposes the trials (``GridSampler``
+for a ``tune`` grid, TPE or random sampling for a ``search`` space, seeded from the run's seed, so
+two runs of one seed try the same trials); the study maximises validation accuracy, and the
+selection among the trials is the protocol's own (accuracy, then validation loss). With
+``tuning.pruning``, gradient models report each epoch's validation loss (negated: the study
+maximises) to Optuna's median pruner, which stops trials that trail the median of earlier ones.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import optuna
 
 from echoes.devices import seed_everything
 from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
-from echoes.normalisation import normalise
+from echoes.normalisation import Normaliser, normalise
 from echoes.training.data import SplitData
 from echoes.training.evaluation import pass_size, predict, require_finite, top_k_accuracy, validation_loss
-from echoes.training.fits import fit_closed_form, fit_gradient
-from echoes.training.protocol import Trial, better, candidates, split_candidate
+from echoes.training.fits import fit_closed_form, fit_epochs, fit_gradient, kept_epoch
+from echoes.training.protocol import Trial, better, candidates, split_candidate, trials_wanted, wants_another
+from echoes.training.space import is_range
 from echoes.training.spec import RunSpec, TrainingConfig
+
+PRUNING_WARMUP_EPOCHS = 5  # a trial's first epochs say little about where it ends
 
 
 @dataclass
@@ -34,47 +45,178 @@ class Fitted:
     info: dict
 
 
-def fit_candidate(
-    data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec, candidate: Mapping[str, Any]
-) -> Fitted:
-    """Fit one candidate of ``spec``'s grid on the fit clips and score it on the validation clips (never on test)."""
+@dataclass
+class Tuned:
+    """What a study found: the headline's selected trial (best of the first ``trials_wanted``),
+    with ``tuning.seconds`` the best finished within that time, and every trial in order."""
+
+    best: Fitted
+    trials: list[Trial]
+    sampler: str
+    space: dict[str, Any]
+    wanted: int
+    within_budget: Fitted | None = None
+    within_count: int = 0
+
+
+def _settings(spec: RunSpec, candidate: Mapping[str, Any]) -> tuple[dict, TrainingConfig]:
+    """The model params and training settings of one trial (its values over the entry's)."""
     arguments, _ = constructor_arguments(resolve_model_class(spec.model_class))
-    overrides, training_overrides = split_candidate(
-        candidate, arguments, TrainingConfig.__dataclass_fields__, f"models.{spec.name}.tune"
-    )
-    params, cfg = {**spec.params, **overrides}, spec.training.with_overrides(training_overrides)
+    key = f"models.{spec.name}.{'search' if spec.search else 'tune'}"
+    overrides, training_overrides = split_candidate(candidate, arguments, TrainingConfig.__dataclass_fields__, key)
+    return {**spec.params, **overrides}, spec.training.with_overrides(training_overrides)
+
+
+def _build(spec: RunSpec, params: dict, feature_shape: tuple[int, ...], num_classes: int) -> BaseModel:
+    seed_everything(spec.seed)
+    return build_model(
+        spec.model_class, params, feature_shape[-1], num_classes, spec.seed, key=f"models.{spec.name}",
+        num_frames=feature_shape[1],
+    ).to(spec.device)  # fmt: skip
+
+
+def fit_candidate(
+    data: SplitData,
+    fit_idx: np.ndarray,
+    val_idx: np.ndarray,
+    spec: RunSpec,
+    candidate: Mapping[str, Any],
+    on_epoch: Callable[[dict], None] | None = None,
+) -> Fitted:
+    """Fit one candidate on the fit clips and score it on the validation clips (never on test)."""
+    start = time.perf_counter()
+    params, cfg = _settings(spec, candidate)
     fit_x, val_x = normalise(data.train_x[fit_idx], data.train_x[val_idx], mode=cfg.normalisation)
     fit_y, val_y = data.train_y[fit_idx], data.train_y[val_idx]
-    seed_everything(spec.seed)
-    num_classes, key = len(data.classes), f"models.{spec.name}"
-    model = build_model(
-        spec.model_class, params, fit_x.shape[-1], num_classes, spec.seed, key=key, num_frames=fit_x.shape[1]
-    ).to(spec.device)
+    model = _build(spec, params, tuple(fit_x.shape), len(data.classes))
     if model.fit_method == "closed_form":
         history, info = fit_closed_form(model, (fit_x, fit_y), cfg, spec.device)
     else:
-        history, info = fit_gradient(model, (fit_x, fit_y), (val_x, val_y), cfg, spec.device, spec.seed), {}
+        history = fit_gradient(model, (fit_x, fit_y), (val_x, val_y), cfg, spec.device, spec.seed, on_epoch)
+        info = {}
     logits = predict(model, val_x, pass_size(model, cfg), spec.device)
     require_finite(model, logits, f"candidate {dict(candidate)}")
-    seconds = sum(h["seconds"] for h in history)
-    trial = Trial(dict(candidate), top_k_accuracy(logits, val_y, 1), validation_loss(model, logits, val_y), seconds)
-    print(
-        f"candidate {dict(candidate)}: validation accuracy {trial.val_accuracy:.3f}, loss {trial.val_loss:.4f}",
-        file=sys.stderr,
-    )
+    fit_seconds = sum(h["seconds"] for h in history)
+    accuracy, loss = top_k_accuracy(logits, val_y, 1), validation_loss(model, logits, val_y)
+    trial = Trial(dict(candidate), accuracy, loss, fit_seconds, time.perf_counter() - start)
+    print(f"candidate {dict(candidate)}: validation accuracy {accuracy:.3f}, loss {loss:.4f}", file=sys.stderr)
     return Fitted(trial, model, params, cfg, history, info)
 
 
-def tune(data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec) -> tuple[Fitted, list[Trial]]:
-    """Every candidate of ``spec.tune`` fitted and validated; the best (:func:`better`) and all trials.
+def suggest(trial: optuna.Trial, key: str, values: Any) -> Any:
+    """The trial's value for one key of the space: a choice, or a draw from a range."""
+    if not is_range(values):
+        return trial.suggest_categorical(key, list(values))
+    log, step = bool(values.get("log")), values.get("step")
+    if values["type"] == "int":
+        return trial.suggest_int(key, int(values["low"]), int(values["high"]), step=int(step or 1), log=log)
+    return trial.suggest_float(key, float(values["low"]), float(values["high"]), step=step, log=log)
+
+
+def study_for(spec: RunSpec) -> tuple[optuna.Study, str, int | None]:
+    """The run's study (its sampler seeded from the run's seed), the sampler's name and the grid's
+    size (None for a search)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # each trial is logged below, in the protocol's words
+    if spec.search:
+        grid_size, name = None, spec.budget.sampler
+        samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+        sampler = samplers[name](seed=spec.seed)
+    else:
+        grid, name = {k: list(v) for k, v in spec.tune.items()}, "grid"
+        grid_size = len(candidates(grid))
+        sampler = optuna.samplers.GridSampler(grid, seed=spec.seed) if grid else optuna.samplers.RandomSampler()
+    pruner = (
+        optuna.pruners.MedianPruner(n_warmup_steps=PRUNING_WARMUP_EPOCHS)
+        if spec.budget.pruning
+        else optuna.pruners.NopPruner()
+    )
+    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner), name, grid_size
+
+
+class _Reporter:
+    """Reports each epoch's validation loss to the trial; raises :class:`optuna.TrialPruned` when told."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.last: dict | None = None
+
+    def __call__(self, entry: dict) -> None:
+        self.last = entry
+        self.trial.report(-entry["val_loss"], entry["epoch"])
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {entry['epoch']}")
+
+
+class _Tuning:
+    """One study's objective and stopping rule, and what its trials found so far."""
+
+    def __init__(self, data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec, grid_size: int | None):
+        self.data, self.fit_idx, self.val_idx, self.spec, self.grid_size = data, fit_idx, val_idx, spec, grid_size
+        self.space = dict(spec.search or spec.tune)
+        self.wanted = trials_wanted(spec.budget, grid_size)
+        self.trials: list[Trial] = []
+        self.best: Fitted | None = None
+        self.within: Fitted | None = None
+        self.spent, self.within_count = 0.0, 0
+
+    def objective(self, asked: optuna.Trial) -> float:
+        """Fit the trial's candidate and return its validation accuracy, which the study maximises."""
+        candidate = {key: suggest(asked, key, values) for key, values in self.space.items()}
+        reporter = _Reporter(asked) if self.spec.budget.pruning else None
+        start = time.perf_counter()
+        try:
+            fitted = fit_candidate(self.data, self.fit_idx, self.val_idx, self.spec, candidate, reporter)
+        except optuna.TrialPruned as pruned:
+            last, seconds = reporter.last, time.perf_counter() - start
+            print(f"candidate {candidate}: pruned at {pruned}", file=sys.stderr)
+            self.add(Trial(candidate, last["val_accuracy"], last["val_loss"], 0.0, seconds, asked.number, "pruned"))
+            raise
+        fitted.trial.number = asked.number
+        self.add(fitted.trial, fitted)
+        return fitted.trial.val_accuracy
+
+    def add(self, trial: Trial, fitted: Fitted | None = None) -> None:
+        if fitted is not None and len(self.trials) < self.wanted and better(trial, self.best and self.best.trial):
+            self.best = fitted
+        seconds = self.spec.budget.seconds
+        in_time = seconds is not None and self.spent + trial.seconds <= seconds
+        if in_time:
+            self.within_count += 1
+            if fitted is not None and better(trial, self.within and self.within.trial):
+                self.within = fitted
+        self.trials.append(trial)
+        self.spent += trial.seconds
+
+    def stop_when_spent(self, study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
+        if not wants_another(len(self.trials), self.spent, self.spec.budget, self.grid_size):
+            study.stop()
+
+
+def tune(data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec) -> Tuned:
+    """Trials until the budget is spent (:func:`echoes.training.protocol.wants_another`); the best
+    of the headline's trials and, with ``tuning.seconds``, the best within that time.
 
     Takes the split's training clips only: the test clips cannot choose anything here.
     """
-    best: Fitted | None = None
-    trials = []
-    for candidate in candidates(spec.tune):
-        fitted = fit_candidate(data, fit_idx, val_idx, spec, candidate)
-        trials.append(fitted.trial)
-        if best is None or better(fitted.trial, best.trial):
-            best = fitted
-    return best, trials
+    study, sampler, grid_size = study_for(spec)
+    tuning = _Tuning(data, fit_idx, val_idx, spec, grid_size)
+    study.optimize(tuning.objective, callbacks=[tuning.stop_when_spent])
+    if tuning.best is None:
+        raise RuntimeError(f"models.{spec.name}: every trial was pruned; turn tuning.pruning off")
+    return Tuned(tuning.best, tuning.trials, sampler, tuning.space, tuning.wanted, tuning.within, tuning.within_count)
+
+
+def refit(data: SplitData, spec: RunSpec, selected: Fitted) -> tuple[Fitted, Normaliser]:
+    """The selected trial's settings fitted again on all training clips (``training.refit``):
+    gradient models for the epochs early stopping kept, closed-form ones with their ridge chosen
+    by GCV again. Returns the refitted model and the normaliser of all training clips."""
+    normaliser = Normaliser.fit(data.train_x, selected.cfg.normalisation)
+    train = (normaliser(data.train_x), data.train_y)
+    model = _build(spec, selected.params, tuple(train[0].shape), len(data.classes))
+    if model.fit_method == "closed_form":
+        history, info = fit_closed_form(model, train, selected.cfg, spec.device)
+    else:
+        epochs = kept_epoch(selected.history, selected.cfg.min_delta)
+        history, info = fit_epochs(model, train, selected.cfg, spec.device, spec.seed, epochs), {}
+    print(f"refitted the selected trial on all {len(train[0])} training clips", file=sys.stderr)
+    return Fitted(selected.trial, model, selected.params, selected.cfg, history, info), normaliser

@@ -15,6 +15,7 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         smk.wildcards.model,
         entry,
         smk.params.training,
+        smk.params.tuning,
         split=int(smk.wildcards.split),
         seed=int(smk.wildcards.seed),
         device=smk.params.device,
@@ -31,6 +32,8 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         tags={
             "echoes.rule": smk.rule,
             "echoes.git_commit": git_commit(Path(smk.scriptdir)),
-            "echoes.config_hash": config_hash({"model": entry, "training": smk.params.training}),
+            "echoes.config_hash": config_hash(
+                {"model": entry, "training": smk.params.training, "tuning": smk.params.tuning}
+            ),
         },
     )
