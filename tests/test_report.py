@@ -52,6 +52,8 @@ def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
         "val_groups": ["g04", "g06"],
         "test_clips": 60,
         "accuracy_by_group": {"g01": acc, "g02": acc},
+        "accuracy_by_family": {},
+        "val_accuracy_by_family": {},
         "normalisation": "global",
         "tuning": {
             "sampler": "grid",
@@ -318,3 +320,16 @@ def test_each_reservoirs_records_are_averaged_over_runs_layer_by_layer(runs, tmp
     assert "| SimpleESN | 1 | 80.0 | 80.0 | 10.5 | 0.950 |" in text
     assert "| SimpleESN | 2 | 70.0 | 90.0 | 14.0 | 0.970 |" in text
     assert (tmp_path / "figures" / "layers.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_accuracy_per_task_family_is_shown_when_the_runs_have_families(runs, tmp_path):
+    assert "## Accuracy per task family" not in render_report(runs, tmp_path / "comparison.md", tmp_path / "f")
+    for name, (order, match) in {"SimpleESN": (1.0, 0.9), "SimpleRNN": (1.0, 0.95), "MeanOfFrames": (0.5, 0.5)}.items():
+        for path in runs[name]:
+            run = json.loads(path.read_text())
+            run["accuracy_by_family"] = {"order": order, "same_different": match}
+            run["val_accuracy_by_family"] = {"order": order, "same_different": match - 0.1}
+            path.write_text(json.dumps(run))
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "f")
+    assert "| Model | order | same_different |" in text
+    assert "| MeanOfFrames | 50.0 ± 0.0 (50.0) | 50.0 ± 0.0 (40.0) |" in text

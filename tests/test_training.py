@@ -381,3 +381,13 @@ def test_an_esn_run_records_what_each_reservoir_adds(temporal_order_task):
     assert all(0 <= r["accuracy"] <= 1 and 0 < r["memory_capacity"] <= 40 for r in layers)
     assert [round(r["effective_spectral_radius"], 6) for r in layers] == [0.9, 0.9]  # leak 1: W's own radius
     assert _train(temporal_order_task, "SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 2})["layers"] is None
+
+
+def test_a_searchs_first_trial_is_the_entrys_own_settings():
+    from echoes.training.tuning import entry_settings
+
+    space = {**ESN_SPACE, "leak_rate": {"low": 0.05, "high": 0.2, "type": "float"}}
+    run = spec("SimpleESN", {"input_scaling": 0.5}, {**FAST, "normalisation": "clip_mean"}, search=space)
+    # input_scaling from params, spectral_radius the model's default, normalisation the training section's;
+    # the default leak rate (0.3) lies outside this space, so Optuna draws it
+    assert entry_settings(run) == {"spectral_radius": 0.9, "input_scaling": 0.5, "normalisation": "clip_mean"}

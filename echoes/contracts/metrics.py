@@ -74,6 +74,7 @@ class RunMetrics:
     accuracy_top1: float = measured("test top-1 accuracy of the selected candidate")
     accuracy_top5: float = measured("test top-5 accuracy", column="Accuracy top-5 (%)", unit="percent")
     accuracy_by_group: dict = info("test top-1 per test group (gNN)")
+    accuracy_by_family: dict = info("test top-1 per task family of the synthetic set ({} for other data)")
     accuracy_reversed: float = measured("test top-1 with every clip's frames in reverse order")
     accuracy_shuffled: float = measured("test top-1 with every clip's frames shuffled (one seeded permutation each)")
     order_drop_reversed: float = measured(
@@ -87,6 +88,7 @@ class RunMetrics:
     val_accuracy: float = measured(
         "validation top-1 of the selected candidate", mlflow=False, column="Validation top-1 (%)", unit="percent"
     )
+    val_accuracy_by_family: dict = info("the selected trial's validation top-1 per task family")
     train_time_s: float = measured("seconds of the selected candidate's fit")
     epochs: int = measured("epochs run (closed form: 1)")
     time_per_epoch_s: float = measured("train_time_s / epochs", column="Time per epoch", unit="time")

@@ -1,11 +1,22 @@
 """The embedded synthetic action dataset: real AVI files in the UCF101 layout.
 
-Every class comes with its time-reversed twin (a disk that grows / one that shrinks, a square
-fading red->blue / blue->red, ...). A clip and its reversal contain exactly the same set of
-frames, so anything that averages frame features over time cannot tell the two classes of a
-pair apart: only a model of temporal order can. Per-clip nuisance (position, size, colour
-jitter, pixel noise, clip length) and per-group scenes (background, object colour) make the
-task non-trivial, and groups play the role of UCF101's ``gNN`` (clips cut from one scene).
+Classes come in pairs, each pair one task of a **task family** (``accuracy_by_family`` in every
+run's metrics):
+
+- ``order``: a class and its time-reversed twin (a disk that grows / one that shrinks, a square
+  fading red->blue / blue->red, ...). A clip and its reversal contain exactly the same set of
+  frames, so anything that averages frame features over time cannot tell them apart; a linear
+  filter over the frames in order can (the ``AllFrames`` control does).
+- ``same_different``: a disk flashes twice, once in each half of the clip at a random time, red
+  or blue each time; the class is whether the two colours match (an XOR). No linear function of
+  the frames separates it: the frames of a "different" clip average to the midpoint of the two
+  kinds of "same" clips, and the random times leave a linear filter over the frames no better
+  off. A model must remember the first colour and compare it with the second: memory and a
+  nonlinearity.
+
+Per-clip nuisance (position, size, colour jitter, pixel noise, clip length) and per-group scenes
+(background, object colour) make the tasks non-trivial, and groups play the role of UCF101's
+``gNN`` (clips cut from one scene); neither depends on the class.
 """
 
 from __future__ import annotations
@@ -22,14 +33,26 @@ from tqdm import tqdm
 from echoes.data.ucf101 import write_split_files
 from echoes.files import atomic_dir
 
-# (forward class, reversed class) pairs; a clip of the reversed class plays the forward motion backwards.
-CLASS_PAIRS: tuple[tuple[str, str], ...] = (
-    ("GrowingDisk", "ShrinkingDisk"),
-    ("FadeRedToBlue", "FadeBlueToRed"),
-    ("SlideLeftToRight", "SlideRightToLeft"),
-    ("RotateClockwise", "RotateCounterClockwise"),
+# Class pairs in the order num_classes takes them, with their task family. In an ``order`` pair
+# the second class plays the first one's motion backwards; in ``same_different`` it is "different".
+CLASS_PAIRS: tuple[tuple[str, str, str], ...] = (
+    ("GrowingDisk", "ShrinkingDisk", "order"),
+    ("SameColours", "DifferentColours", "same_different"),
+    ("FadeRedToBlue", "FadeBlueToRed", "order"),
+    ("SlideLeftToRight", "SlideRightToLeft", "order"),
+    ("RotateClockwise", "RotateCounterClockwise", "order"),
 )
 MAX_CLASSES = 2 * len(CLASS_PAIRS)
+#: Each synthetic class's task family (the report's accuracy per family).
+TASK_FAMILIES = {name: family for *pair, family in CLASS_PAIRS for name in pair}
+
+
+def task_families(classes: list[str]) -> list[str] | None:
+    """The task family of each class, if every class is one of the synthetic set's; else None."""
+    families = [TASK_FAMILIES.get(name) for name in classes]
+    return None if None in families else families
+
+
 FPS = 25
 
 
@@ -60,7 +83,7 @@ class SyntheticSpec:
 
     @property
     def classes(self) -> list[str]:
-        return [name for pair in CLASS_PAIRS[: self.num_classes // 2] for name in pair]
+        return [name for *pair, _ in CLASS_PAIRS[: self.num_classes // 2] for name in pair]
 
 
 @dataclass(frozen=True)
@@ -108,24 +131,59 @@ def _rotate(yy: np.ndarray, xx: np.ndarray, scene: Scene, p: float) -> np.ndarra
     return inside[..., None] * scene.colour
 
 
-PAINTERS: tuple[Painter, ...] = (_disk, _fade, _slide, _rotate)
+#: The motion of each ``order`` pair, by the pair's position in CLASS_PAIRS.
+PAINTERS: dict[int, Painter] = {0: _disk, 2: _fade, 3: _slide, 4: _rotate}
+
+
+def _flash(yy: np.ndarray, xx: np.ndarray, scene: Scene, blue: bool, cx: float, cy: float) -> np.ndarray:
+    """A red or a blue disk (the scene's colour only tints it)."""
+    inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= (0.6 * scene.scale) ** 2
+    return inside[..., None] * ((BLUE if blue else RED) + 0.15 * (scene.colour - 128.0))
+
+
+def event_layers(different: bool, n_frames: int, scene: Scene, spec: SyntheticSpec, rng: np.random.Generator):
+    """Per frame, the flash shown (or None): two flashes, one in each half of the clip at a random
+    time, each ``max(2, n/4)`` frames long; the second's colour matches the first's unless ``different``."""
+    yy, xx = np.mgrid[0 : spec.height, 0 : spec.width].astype(np.float32)
+    length = max(2, n_frames // 4)
+    half = n_frames // 2
+    starts = (int(rng.integers(0, half - length + 1)), int(rng.integers(half, n_frames - length + 1)))
+    first = bool(rng.integers(2))
+    kinds = (first, first != different)
+    layers: list[np.ndarray | None] = [None] * n_frames
+    for start, blue in zip(starts, kinds, strict=True):
+        cx = scene.cx + rng.uniform(-0.1, 0.1) * spec.width
+        cy = scene.cy + rng.uniform(-0.1, 0.1) * spec.height
+        layer = _flash(yy, xx, scene, blue, cx, cy)
+        for i in range(start, start + length):
+            layers[i] = layer
+    return layers
+
+
+def motion_layers(class_index: int, n_frames: int, scene: Scene, spec: SyntheticSpec) -> list[np.ndarray]:
+    """Per frame, the moving object of an ``order`` class; odd class indices play it backwards."""
+    painter = PAINTERS[class_index // 2]
+    yy, xx = np.mgrid[0 : spec.height, 0 : spec.width].astype(np.float32)
+    progress = np.linspace(0.0, 1.0, n_frames)
+    if class_index % 2:
+        progress = progress[::-1]
+    return [painter(yy, xx, scene, float(p)) for p in progress]
 
 
 def render_clip(
     class_index: int, n_frames: int, scene: Scene, spec: SyntheticSpec, rng: np.random.Generator
 ) -> np.ndarray:
-    """Frames [n, H, W, 3] uint8 of one clip; odd class indices play their pair's motion backwards."""
-    painter = PAINTERS[class_index // 2]
-    yy, xx = np.mgrid[0 : spec.height, 0 : spec.width].astype(np.float32)
+    """Frames [n, H, W, 3] uint8 of one clip of class ``class_index`` (of CLASS_PAIRS, in order)."""
+    if CLASS_PAIRS[class_index // 2][2] == "order":
+        layers = motion_layers(class_index, n_frames, scene, spec)
+    else:
+        layers = event_layers(bool(class_index % 2), n_frames, scene, spec, rng)
     background = scene.background.astype(np.float32)
-    progress = np.linspace(0.0, 1.0, n_frames)
-    if class_index % 2:
-        progress = progress[::-1]
     frames = np.empty((n_frames, spec.height, spec.width, 3), dtype=np.uint8)
-    for i, p in enumerate(progress):
-        layer = painter(yy, xx, scene, float(p))
-        mask = layer.any(axis=-1, keepdims=True)
-        image = np.where(mask, layer, background)
+    for i, layer in enumerate(layers):
+        image = np.broadcast_to(background, (spec.height, spec.width, 3))
+        if layer is not None:
+            image = np.where(layer.any(axis=-1, keepdims=True), layer, background)
         image = image + spec.noise * rng.standard_normal(image.shape, dtype=np.float32)
         frames[i] = np.clip(image, 0, 255).astype(np.uint8)
     return frames

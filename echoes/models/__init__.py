@@ -59,6 +59,19 @@ def resolve_model_class(name: str, key: str = "class") -> type[BaseModel]:
     return cls
 
 
+def constructor_defaults(cls: type[BaseModel]) -> dict[str, Any]:
+    """The defaults of the named arguments ``cls(...)`` accepts (a preset's own before its base's)."""
+    defaults: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass in (BaseModel, nn.Module, object):
+            break
+        if "__init__" in vars(klass):
+            for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
+                if p.default is not p.empty:
+                    defaults.setdefault(p.name, p.default)
+    return defaults
+
+
 def constructor_arguments(cls: type[BaseModel]) -> tuple[list[str], bool]:
     """Named arguments ``cls(...)`` accepts, and whether it accepts any other keyword.
 

@@ -140,6 +140,32 @@ def equal_time_lines(by_model: ByModel) -> list[str]:
     return lines
 
 
+def family_section(by_model: ByModel) -> list[str]:
+    """Test (and validation) top-1 per task family of the synthetic set; nothing for real data."""
+    families = list(
+        dict.fromkeys(f for runs in by_model.values() for r in runs for f in r.get("accuracy_by_family", {}))
+    )
+    if not families:
+        return []
+    lines = [
+        "Each task family of the embedded dataset separately (docs/datasets.md): `order` needs the frames' order "
+        "(a linear filter over them suffices), `same_different` memory and a nonlinearity. Test top-1 (%), mean ± "
+        "std over runs; the selected trial's validation top-1 in brackets.",
+        "",
+        "| Model | " + " | ".join(families) + " |",
+        "|---|" + "---|" * len(families),
+    ]
+    for name, runs in by_model.items():
+        cells = []
+        for family in families:
+            test = [100 * r["accuracy_by_family"][family] for r in runs if family in r.get("accuracy_by_family", {})]
+            val = [100 * r["val_accuracy_by_family"][family] for r in runs
+                   if family in r.get("val_accuracy_by_family", {})]  # fmt: skip
+            cells.append((mean_std(test) if test else "–") + (f" ({statistics.fmean(val):.1f})" if val else ""))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return section("Accuracy per task family", lines)
+
+
 def layer_lines(by_model: ByModel) -> list[str]:
     """Per ESN and layer: test top-1 of a readout on that layer alone and on layers 1..l, memory
     capacity, effective spectral radius (each run's ``layers``, averaged)."""
@@ -297,6 +323,7 @@ def report_lines(table: str, by_model: ByModel, rel: Any, figures_dir: Path) -> 
         *LEGEND,
         "",
         *section("Protocol", protocol_lines(by_model)),
+        *family_section(by_model),
         *section("Equal tuning time", equal_time_lines(by_model)),
         *section("What each reservoir adds (ESNs, mean over runs)", layer_lines(by_model)),
         *section("Test groups where the models differ most (top-1 %, mean over runs)", group_lines(by_model)),

@@ -122,7 +122,7 @@ def plot_tuning_curves(by_model: ByModel, out: Path, colours: Mapping[str, Any] 
             curves = [best_so_far(run["tuning"]["trials"]) for run in runs if run["tuning"].get("trials")]
             if not curves:
                 continue
-            start = min(ends[0] for ends, _ in curves)
+            start = max(ends[0] for ends, _ in curves)  # every run has a best from here on: the mean never dips
             stop = max(ends[-1] for ends, _ in curves)
             grid = np.geomspace(start, stop, 200) if stop > start else np.array([start])
             steps = np.array([[100 * best[i - 1] if (i := np.searchsorted(ends, t, "right")) else np.nan for t in grid]

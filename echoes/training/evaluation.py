@@ -66,6 +66,16 @@ def accuracy_by_group(logits: torch.Tensor, labels: torch.Tensor, groups: np.nda
     return {f"g{int(g):02d}": float(hits[groups == g].mean()) for g in np.unique(groups)}
 
 
+def accuracy_by_family(logits: torch.Tensor, labels: torch.Tensor, families: list[str] | None) -> dict[str, float]:
+    """Top-1 accuracy per task family (``families[c]`` is class c's): which kind of temporal
+    structure a model captures. Empty without families (real datasets)."""
+    if not families:
+        return {}
+    hits = (logits.argmax(1) == labels).numpy()
+    family = np.array(families)[labels.numpy()]
+    return {name: float(hits[family == name].mean()) for name in dict.fromkeys(families) if (family == name).any()}
+
+
 def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int, repeats: int, device: str) -> float:
     """Median seconds to classify one batch, after one warm-up pass (no first-call overheads)."""
     batch = x[:batch_size].to(device)
@@ -97,15 +107,17 @@ def score_on_test(
     cfg: TrainingConfig,
     device: str,
     seed: int = 0,
+    families: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The selected model on the (normalised) test clips: accuracies, order probes, per group,
-    confusion, inference time."""
+    """The selected model on the (normalised) test clips: accuracies, order probes, per group and
+    task family, confusion, inference time."""
     logits = predict(model, x, pass_size(model, cfg), device)
     require_finite(model, logits, "the selected model")
     return {
         "accuracy_top1": top_k_accuracy(logits, labels, 1),
         "accuracy_top5": top_k_accuracy(logits, labels, 5),
         "accuracy_by_group": accuracy_by_group(logits, labels, groups),
+        "accuracy_by_family": accuracy_by_family(logits, labels, families),
         "confusion": confusion_matrix(logits.argmax(1), labels, num_classes),
         "inference_time_per_batch_s": inference_time_per_batch(model, x, cfg.batch_size, cfg.inference_repeats, device),
         "inference_batch_size": min(cfg.batch_size, len(x)),

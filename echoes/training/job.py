@@ -20,12 +20,20 @@ import torch
 
 from echoes.contracts.bundle import write_bundle
 from echoes.contracts.metrics import RunMetrics, failed_record, write_metrics
+from echoes.data.synthetic import task_families
 from echoes.devices import MachineState, MemoryWindow, peak_rss_mib, pick_device, set_threads
 from echoes.models import BaseModel
 from echoes.models.esn import ReservoirStack
 from echoes.normalisation import Normaliser
 from echoes.training.data import SplitData, load_split
-from echoes.training.evaluation import TrainingDiverged, pass_size, predict, score_on_test, top_k_accuracy
+from echoes.training.evaluation import (
+    TrainingDiverged,
+    accuracy_by_family,
+    pass_size,
+    predict,
+    score_on_test,
+    top_k_accuracy,
+)
 from echoes.training.fits import convergence_epoch, kept_epoch
 from echoes.training.layers import layer_records
 from echoes.training.protocol import group_holdout
@@ -59,9 +67,11 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
         "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if spec.device == "cuda" else None,
     }
     test_x = normaliser(data.test_x)
+    families = task_families(data.classes)
     scores = score_on_test(
-        final.model, test_x, data.test_y, data.test_groups, len(data.classes), final.cfg, spec.device, spec.seed
-    )
+        final.model, test_x, data.test_y, data.test_groups, len(data.classes), final.cfg, spec.device, spec.seed,
+        families,
+    )  # fmt: skip
     fitted_on = np.arange(len(data.train_x)) if spec.training.refit else fit_idx
     fit = (data.train_x[fitted_on], data.train_y[fitted_on])
     metrics = RunMetrics(
@@ -76,6 +86,7 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
         test_clips=len(data.test_x),
         tuning=tuning_record(tuned, tuning_seconds, within_budget_test(tuned, spec, data, fit_idx)),
         val_accuracy=tuned.best.trial.val_accuracy,
+        val_accuracy_by_family=validation_by_family(tuned.best, data, fit_idx, val_idx, spec.device, families),
         machine=load,
         classes=data.classes,
         features=data.attrs,
@@ -83,6 +94,17 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
     if not all(math.isfinite(metrics[k]) for k in ("accuracy_top1", "train_time_s")):
         raise TrainingDiverged(f"{spec.name}: non-finite final metrics")
     return metrics, final.model, normaliser
+
+
+def validation_by_family(
+    selected: Fitted, data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, device: str, families: list | None
+) -> dict[str, float]:
+    """The selected trial's validation top-1 per task family (as it was validated: fit-clip normalisation)."""
+    if not families:
+        return {}
+    val_x = Normaliser.fit(data.train_x[fit_idx], selected.cfg.normalisation)(data.train_x[val_idx])
+    logits = predict(selected.model, val_x, pass_size(selected.model, selected.cfg), device)
+    return accuracy_by_family(logits, data.train_y[val_idx], families)
 
 
 def final_fit(data: SplitData, spec: RunSpec, selected: Fitted, fit_idx: np.ndarray) -> tuple[Fitted, Normaliser]:

@@ -3,8 +3,9 @@
 The rules (which clips validate, how many trials, which wins) are :mod:`echoes.training.protocol`'s;
 what a trial may set is :mod:`echoes.training.space`'s. Optuna proposes the trials (``GridSampler``
 for a ``tune`` grid, TPE or random sampling for a ``search`` space, seeded from the run's seed, so
-two runs of one seed try the same trials); the study maximises validation accuracy, and the
-selection among the trials is the protocol's own (accuracy, then validation loss). With
+two runs of one seed try the same trials; a search's first trial is the entry's own settings);
+the study maximises validation accuracy, and the selection among the trials is the protocol's own
+(accuracy, then validation loss). With
 ``tuning.pruning``, gradient models report each epoch's validation loss (negated: the study
 maximises) to Optuna's median pruner, which stops trials that trail the median of earlier ones.
 """
@@ -21,7 +22,7 @@ import numpy as np
 import optuna
 
 from echoes.devices import seed_everything
-from echoes.models import BaseModel, build_model, constructor_arguments, resolve_model_class
+from echoes.models import BaseModel, build_model, constructor_arguments, constructor_defaults, resolve_model_class
 from echoes.normalisation import Normaliser, normalise
 from echoes.training.data import SplitData
 from echoes.training.evaluation import pass_size, predict, require_finite, top_k_accuracy, validation_loss
@@ -130,7 +131,29 @@ def study_for(spec: RunSpec) -> tuple[optuna.Study, str, int | None]:
         if spec.budget.pruning
         else optuna.pruners.NopPruner()
     )
-    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner), name, grid_size
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    if spec.search:
+        study.enqueue_trial(entry_settings(spec))
+    return study, name, grid_size
+
+
+def entry_settings(spec: RunSpec) -> dict[str, Any]:
+    """The first trial of a search: the entry's own settings (its params, the training section, the
+    model's defaults) for each key of the space they lie in; Optuna draws the rest. So a search
+    never ends below the untuned model on validation, for every family alike."""
+    cls = resolve_model_class(spec.model_class)
+    own = constructor_defaults(cls) | dict(spec.params)
+    settings = {}
+    for key, values in spec.search.items():
+        value = own[key] if key in own else getattr(spec.training, key, None)
+        inside = (
+            isinstance(value, int | float) and not isinstance(value, bool) and values["low"] <= value <= values["high"]
+            if is_range(values)
+            else value in values
+        )
+        if inside:
+            settings[key] = value
+    return settings
 
 
 class _Reporter:
