@@ -300,7 +300,7 @@ def test_a_search_gives_the_model_tuning_trials_drawn_from_its_space_and_keeps_t
     for trial in tuning["trials"]:
         assert 0.5 <= trial["params"]["spectral_radius"] <= 1.5 and 0.01 <= trial["params"]["input_scaling"] <= 10
         assert trial["state"] == "complete" and trial["seconds"] >= trial["fit_seconds"] > 0
-    assert len({t["params"]["input_scaling"] for t in tuning["trials"]}) == 6
+    assert len({t["params"]["input_scaling"] for t in tuning["trials"]}) == 5  # the first two: the entry's own
     best = max(tuning["trials"], key=lambda t: (t["val_accuracy"], -t["val_loss"], -t["number"]))
     assert tuning["selected"] == best["params"] and m["val_accuracy"] == best["val_accuracy"]
     assert m["params"]["input_scaling"] == best["params"]["input_scaling"]
@@ -391,3 +391,11 @@ def test_a_searchs_first_trial_is_the_entrys_own_settings():
     # input_scaling from params, spectral_radius the model's default, normalisation the training section's;
     # the default leak rate (0.3) lies outside this space, so Optuna draws it
     assert entry_settings(run) == {"spectral_radius": 0.9, "input_scaling": 0.5, "normalisation": "clip_mean"}
+
+
+def test_a_search_tries_the_entrys_own_settings_first_under_every_normalisation(temporal_order_task):
+    data = load_split(*temporal_order_task, split=1)
+    run = spec("SimpleESN", {"reservoir_size": 40}, search=ESN_SPACE, tuning={"trials": 3})
+    trials = train_on_split(data, run)[0]["tuning"]["trials"]
+    own = {"spectral_radius": 0.9, "input_scaling": 0.1}
+    assert [t["params"] for t in trials[:2]] == [own | {"normalisation": n} for n in ("global", "clip_mean")]

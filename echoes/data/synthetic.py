@@ -143,9 +143,9 @@ def _flash(yy: np.ndarray, xx: np.ndarray, scene: Scene, blue: bool, cx: float, 
 
 def event_layers(different: bool, n_frames: int, scene: Scene, spec: SyntheticSpec, rng: np.random.Generator):
     """Per frame, the flash shown (or None): two flashes, one in each half of the clip at a random
-    time, each ``max(2, n/4)`` frames long; the second's colour matches the first's unless ``different``."""
+    time, each ``max(1, n/4)`` frames long; the second's colour matches the first's unless ``different``."""
     yy, xx = np.mgrid[0 : spec.height, 0 : spec.width].astype(np.float32)
-    length = max(2, n_frames // 4)
+    length = max(1, n_frames // 4)
     half = n_frames // 2
     starts = (int(rng.integers(0, half - length + 1)), int(rng.integers(half, n_frames - length + 1)))
     first = bool(rng.integers(2))

@@ -3,7 +3,8 @@
 The rules (which clips validate, how many trials, which wins) are :mod:`echoes.training.protocol`'s;
 what a trial may set is :mod:`echoes.training.space`'s. Optuna proposes the trials (``GridSampler``
 for a ``tune`` grid, TPE or random sampling for a ``search`` space, seeded from the run's seed, so
-two runs of one seed try the same trials; a search's first trial is the entry's own settings);
+two runs of one seed try the same trials; a search's first trials are the entry's own settings
+under each input normalisation);
 the study maximises validation accuracy, and the selection among the trials is the protocol's own
 (accuracy, then validation loss). With
 ``tuning.pruning``, gradient models report each epoch's validation loss (negated: the study
@@ -133,8 +134,22 @@ def study_for(spec: RunSpec) -> tuple[optuna.Study, str, int | None]:
     )
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     if spec.search:
-        study.enqueue_trial(entry_settings(spec))
+        for trial in entry_trials(spec)[: spec.budget.trials]:
+            study.enqueue_trial(trial)
     return study, name, grid_size
+
+
+def entry_trials(spec: RunSpec) -> list[dict[str, Any]]:
+    """A search's first trials: the entry's own settings (:func:`entry_settings`) under every input
+    normalisation of the space, the entry's first. The protocol offers every model the same
+    normalisations; a few random draws could leave one of them untried (and on the synthetic set
+    an LSTM without ``clip_mean`` learns the scenes instead of the motion)."""
+    settings = entry_settings(spec)
+    choices = spec.search.get("normalisation")
+    if not choices or is_range(choices):
+        return [settings]
+    first = settings.get("normalisation", choices[0])
+    return [settings | {"normalisation": mode} for mode in [first, *(c for c in choices if c != first)]]
 
 
 def entry_settings(spec: RunSpec) -> dict[str, Any]:
