@@ -114,4 +114,4 @@ def test_features_training_and_the_report_at_full_size(manifest_path, tmp_path):
     text = render_report({"MeanOfFrames": [tmp_path / "metrics.json"]}, tmp_path / "comparison.md", tmp_path / "fig")
     assert "Clips of split 1: 9537 training, 3783 test" in text and run["accuracy_top1"] > 0.5
     confused = [line for line in text.split("## Most confused classes")[1].splitlines() if line.startswith("- ")]
-    assert len(confused) == 1 and confused[0].count("→") == 3 and len(text.splitlines()) < 60  # short at 101
+    assert len(confused) == 1 and confused[0].count("→") == 3 and len(text.splitlines()) < 80  # short at 101

@@ -185,7 +185,7 @@ def layer_lines(by_model: ByModel) -> list[str]:
         for means in [layer_means(runs)]
         for layer in range(len(means["accuracy"]))
     ]
-    return lines + rows if rows else ["No ESN among the models."]
+    return lines + rows
 
 
 def mean_std(values: Sequence[float]) -> str:
@@ -312,7 +312,9 @@ def report_lines(table: str, by_model: ByModel, rel: Any, figures_dir: Path) -> 
         for name, runs in by_model.items()
         if classes and runs[0].get("confusion")
     ]
-    figures = [line for key, alt in FIGURES.items() for line in (f"![{alt}]({rel(figures_dir / f'{key}.png')})", "")]
+    layered = any(run.get("layers") for run in all_runs)
+    shown = [key for key in FIGURES if key != "layers" or layered]  # layers.png is blank without an ESN
+    figures = [line for key in shown for line in (f"![{FIGURES[key]}]({rel(figures_dir / f'{key}.png')})", "")]
     return [
         "# Echoes: ESN vs LSTM on frozen CNN features",
         "",
@@ -325,7 +327,7 @@ def report_lines(table: str, by_model: ByModel, rel: Any, figures_dir: Path) -> 
         *section("Protocol", protocol_lines(by_model)),
         *family_section(by_model),
         *section("Equal tuning time", equal_time_lines(by_model)),
-        *section("What each reservoir adds (ESNs, mean over runs)", layer_lines(by_model)),
+        *(section("What each reservoir adds (ESNs, mean over runs)", layer_lines(by_model)) if layered else []),
         *section("Test groups where the models differ most (top-1 %, mean over runs)", group_lines(by_model)),
         *section("Setup", setup_lines(all_runs)),
         *section("Figures", figures[:-1]),
