@@ -73,15 +73,17 @@ def test_tuning_runs_the_headlines_trials_then_until_the_time_budget_is_spent():
     assert wants_another(2, 9.9, timed, None) and not wants_another(2, 10.0, timed, None)
     assert wants_another(1, 50.0, timed, None)  # the headline's trials even past the time
     assert not wants_another(6, 1.0, timed, None)  # never past max_trials
-    assert wants_another(3, 0.0, trials, 4) and not wants_another(4, 0.0, timed, 4)  # a grid: all its points, no more
+    assert wants_another(3, 0.0, trials, 4, grid=True) and not wants_another(4, 0.0, timed, 4, grid=True)  # a grid
+    assert wants_another(1, 0.0, trials, 2) and not wants_another(2, 0.0, timed, 2)  # 2 choices: 2 trials, no more
 
 
 def test_a_space_is_described_probed_at_its_ends_and_typed():
-    from echoes.training.space import check_space, describe, probes, resolve_types
+    from echoes.training.space import check_space, describe, probes, resolve_types, space_size
 
     space = resolve_types({"lr": {"low": 1e-4, "high": 1e-2, "log": True}, "width": {"low": 8, "high": 64},
                            "norm": ["global", "clip_mean"]}, lambda key: None)  # fmt: skip
     assert space["lr"]["type"] == "float" and space["width"]["type"] == "int"
+    assert space_size(space) is None and space_size({"norm": ["a", "b"], "k": [1, 2, 3]}) == 6
     assert describe(space) == "lr 0.0001–0.01 (log) × width 8–64 × norm {global, clip_mean}"
     assert probes(space) == [
         {"lr": 1e-4, "width": 8, "norm": "global"},

@@ -126,17 +126,21 @@ def better(trial: Trial, incumbent: Trial | None) -> bool:
     return trial.val_loss < incumbent.val_loss
 
 
-def trials_wanted(budget: TuningBudget, grid_size: int | None) -> int:
-    """Trials every model of the headline comparison gets: the whole grid, else ``tuning.trials``."""
-    return grid_size if grid_size is not None else budget.trials
+def trials_wanted(budget: TuningBudget, points: int | None, grid: bool = False) -> int:
+    """Trials every model of the headline comparison gets: a grid's every point; a search
+    ``tuning.trials``, or its number of ``points`` if it has fewer (a space of choices only)."""
+    if grid:
+        return points
+    return budget.trials if points is None else min(budget.trials, points)
 
 
-def wants_another(done: int, elapsed: float, budget: TuningBudget, grid_size: int | None) -> bool:
+def wants_another(done: int, elapsed: float, budget: TuningBudget, points: int | None, grid: bool = False) -> bool:
     """Whether tuning goes on: until the headline's trials are done and, with ``tuning.seconds``,
-    until that much tuning time is spent too (never past the grid's end or ``max_trials``)."""
-    if done >= (grid_size if grid_size is not None else budget.max_trials):
+    until that much tuning time is spent too (never past the space's ``points``, if it has a
+    finite number, or ``max_trials``)."""
+    if done >= (points if points is not None else budget.max_trials):
         return False
-    return done < trials_wanted(budget, grid_size) or (budget.seconds is not None and elapsed < budget.seconds)
+    return done < trials_wanted(budget, points, grid) or (budget.seconds is not None and elapsed < budget.seconds)
 
 
 def group_holdout(groups: np.ndarray, cfg: TrainingConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

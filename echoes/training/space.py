@@ -15,6 +15,7 @@ has neither PyTorch nor Optuna: the workflow checks spaces with it while it buil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,13 @@ def resolve_types(space: Space, integer: Callable[[str], bool | None]) -> dict[s
         whole = all(isinstance(values[b], int) and not isinstance(values[b], bool) for b in ("low", "high"))
         resolved[key] = {**values, "type": "int" if (known if known is not None else whole) else "float"}
     return resolved
+
+
+def space_size(space: Space) -> int | None:
+    """How many distinct points a space has: the product of its choices; None with any range."""
+    if any(is_range(values) for values in space.values()):
+        return None
+    return math.prod(len(values) for values in space.values())
 
 
 def check_space(space: Space, key: str) -> None:

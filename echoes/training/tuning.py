@@ -29,7 +29,7 @@ from echoes.training.data import SplitData
 from echoes.training.evaluation import pass_size, predict, require_finite, top_k_accuracy, validation_loss
 from echoes.training.fits import fit_closed_form, fit_epochs, fit_gradient, kept_epoch
 from echoes.training.protocol import Trial, better, candidates, split_candidate, trials_wanted, wants_another
-from echoes.training.space import is_range
+from echoes.training.space import is_range, space_size
 from echoes.training.spec import RunSpec, TrainingConfig
 
 PRUNING_WARMUP_EPOCHS = 5  # a trial's first epochs say little about where it ends
@@ -116,16 +116,16 @@ def suggest(trial: optuna.Trial, key: str, values: Any) -> Any:
 
 
 def study_for(spec: RunSpec) -> tuple[optuna.Study, str, int | None]:
-    """The run's study (its sampler seeded from the run's seed), the sampler's name and the grid's
-    size (None for a search)."""
+    """The run's study (its sampler seeded from the run's seed), the sampler's name and the
+    space's number of distinct points (None for a search with a range)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # each trial is logged below, in the protocol's words
     if spec.search:
-        grid_size, name = None, spec.budget.sampler
+        points, name = space_size(spec.search), spec.budget.sampler
         samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
         sampler = samplers[name](seed=spec.seed)
     else:
         grid, name = {k: list(v) for k, v in spec.tune.items()}, "grid"
-        grid_size = len(candidates(grid))
+        points = len(candidates(grid))
         sampler = optuna.samplers.GridSampler(grid, seed=spec.seed) if grid else optuna.samplers.RandomSampler()
     pruner = (
         optuna.pruners.MedianPruner(n_warmup_steps=PRUNING_WARMUP_EPOCHS)
@@ -136,7 +136,7 @@ def study_for(spec: RunSpec) -> tuple[optuna.Study, str, int | None]:
     if spec.search:
         for trial in entry_trials(spec)[: spec.budget.trials]:
             study.enqueue_trial(trial)
-    return study, name, grid_size
+    return study, name, points
 
 
 def entry_trials(spec: RunSpec) -> list[dict[str, Any]]:
@@ -188,10 +188,11 @@ class _Reporter:
 class _Tuning:
     """One study's objective and stopping rule, and what its trials found so far."""
 
-    def __init__(self, data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec, grid_size: int | None):
-        self.data, self.fit_idx, self.val_idx, self.spec, self.grid_size = data, fit_idx, val_idx, spec, grid_size
+    def __init__(self, data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec, points: int | None):
+        self.data, self.fit_idx, self.val_idx, self.spec, self.points = data, fit_idx, val_idx, spec, points
         self.space = dict(spec.search or spec.tune)
-        self.wanted = trials_wanted(spec.budget, grid_size)
+        self.grid = not spec.search
+        self.wanted = trials_wanted(spec.budget, points, self.grid)
         self.trials: list[Trial] = []
         self.best: Fitted | None = None
         self.within: Fitted | None = None
@@ -226,7 +227,7 @@ class _Tuning:
         self.spent += trial.seconds
 
     def stop_when_spent(self, study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
-        if not wants_another(len(self.trials), self.spent, self.spec.budget, self.grid_size):
+        if not wants_another(len(self.trials), self.spent, self.spec.budget, self.points, self.grid):
             study.stop()
 
 
@@ -236,8 +237,8 @@ def tune(data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpe
 
     Takes the split's training clips only: the test clips cannot choose anything here.
     """
-    study, sampler, grid_size = study_for(spec)
-    tuning = _Tuning(data, fit_idx, val_idx, spec, grid_size)
+    study, sampler, points = study_for(spec)
+    tuning = _Tuning(data, fit_idx, val_idx, spec, points)
     study.optimize(tuning.objective, callbacks=[tuning.stop_when_spent])
     if tuning.best is None:
         raise RuntimeError(f"models.{spec.name}: every trial was pruned; turn tuning.pruning off")
