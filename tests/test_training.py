@@ -196,14 +196,17 @@ def test_every_point_of_the_grid_is_a_trial_and_the_best_on_validation_is_kept(t
 
 def test_the_test_clips_choose_nothing(temporal_order_task):
     """Replacing every test clip by garbage changes the test accuracy, never the tuning or the fitted model."""
-    features, manifest = temporal_order_task
     grid = {"normalisation": ["global", "clip_mean"], "dropout": [0.0, 0.5]}
-    data = load_split(features, manifest, split=1)
     lstm = spec("SimpleRNN", {"hidden_size": 8}, {**FAST, "max_epochs": 4}, grid=grid, name="lstm")
-    clean, clean_model, _ = train_on_split(data, lstm)
+    assert_test_clips_choose_nothing(load_split(*temporal_order_task, split=1), lstm)
+
+
+def assert_test_clips_choose_nothing(data, run) -> None:
+    """Train ``run``, replace every test clip by garbage, train again: the same trials, selection and weights."""
+    clean, clean_model, _ = train_on_split(data, run)
     data.test_x = torch.randn_like(data.test_x) * 1e3
     data.test_y = 1 - data.test_y
-    poisoned, poisoned_model, _ = train_on_split(data, lstm)
+    poisoned, poisoned_model, _ = train_on_split(data, run)
     assert clean["tuning"]["selected"] == poisoned["tuning"]["selected"]
     for a, b in zip(clean["tuning"]["trials"], poisoned["tuning"]["trials"], strict=True):
         assert (a["params"], a["val_accuracy"], a["val_loss"]) == (b["params"], b["val_accuracy"], b["val_loss"])
@@ -320,19 +323,9 @@ def test_two_runs_of_one_seed_try_the_same_trials_and_another_seed_tries_others(
 
 
 def test_the_test_clips_choose_nothing_under_search(temporal_order_task):
-    features, manifest = temporal_order_task
-    data = load_split(features, manifest, split=1)
     space = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True, "type": "float"}, "hidden_size": [8, 16]}
     lstm = spec("SimpleRNN", {}, {**FAST, "max_epochs": 3}, search=space, tuning={"trials": 3}, name="lstm")
-    clean, clean_model, _ = train_on_split(data, lstm)
-    data.test_x = torch.randn_like(data.test_x) * 1e3
-    data.test_y = 1 - data.test_y
-    poisoned, poisoned_model, _ = train_on_split(data, lstm)
-    assert clean["tuning"]["selected"] == poisoned["tuning"]["selected"]
-    for a, b in zip(clean["tuning"]["trials"], poisoned["tuning"]["trials"], strict=True):
-        assert (a["params"], a["val_accuracy"], a["val_loss"]) == (b["params"], b["val_accuracy"], b["val_loss"])
-    for key, value in clean_model.state_dict().items():
-        assert torch.equal(value, poisoned_model.state_dict()[key])
+    assert_test_clips_choose_nothing(load_split(*temporal_order_task, split=1), lstm)
 
 
 def test_a_time_budget_runs_trials_until_it_is_spent_and_scores_the_best_within_it(temporal_order_task):
