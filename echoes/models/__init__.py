@@ -59,38 +59,38 @@ def resolve_model_class(name: str, key: str = "class") -> type[BaseModel]:
     return cls
 
 
-def constructor_defaults(cls: type[BaseModel]) -> dict[str, Any]:
-    """The defaults of the named arguments ``cls(...)`` accepts (a preset's own before its base's)."""
-    defaults: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        if klass in (BaseModel, nn.Module, object):
-            break
-        if "__init__" in vars(klass):
-            for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
-                if p.default is not p.empty:
-                    defaults.setdefault(p.name, p.default)
-    return defaults
-
-
-def constructor_arguments(cls: type[BaseModel]) -> tuple[list[str], bool]:
-    """Named arguments ``cls(...)`` accepts, and whether it accepts any other keyword.
+def _constructor_parameters(cls: type[BaseModel]) -> tuple[list[inspect.Parameter], bool]:
+    """The named parameters ``cls(...)`` accepts (a preset's own before its base's), and whether it
+    accepts any other keyword.
 
     A preset that forwards ``**kwargs`` to its base class (``SimpleESN`` to ``ReservoirStack``)
     accepts the base's named arguments too; the walk stops at the first constructor without
     ``**kwargs``, or at ``BaseModel`` (beyond which anything goes).
     """
-    names: list[str] = []
+    found: dict[str, inspect.Parameter] = {}
     for klass in cls.__mro__:
         if klass in (BaseModel, nn.Module, object):
-            return names, True
+            return list(found.values()), True
         if "__init__" not in vars(klass):
             continue
         parameters = list(inspect.signature(klass.__init__).parameters.values())[1:]
-        named = (p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
-        names += [n for n in named if n not in names]
+        for p in parameters:
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                found.setdefault(p.name, p)
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            return names, False
-    return names, True
+            return list(found.values()), False
+    return list(found.values()), True
+
+
+def constructor_arguments(cls: type[BaseModel]) -> tuple[list[str], bool]:
+    """Named arguments ``cls(...)`` accepts, and whether it accepts any other keyword."""
+    parameters, accepts_any = _constructor_parameters(cls)
+    return [p.name for p in parameters], accepts_any
+
+
+def constructor_defaults(cls: type[BaseModel]) -> dict[str, Any]:
+    """The defaults of the named arguments ``cls(...)`` accepts (a preset's own before its base's)."""
+    return {p.name: p.default for p in _constructor_parameters(cls)[0] if p.default is not p.empty}
 
 
 def model_arguments(

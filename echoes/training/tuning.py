@@ -4,11 +4,10 @@ The rules (which clips validate, how many trials, which wins) are :mod:`echoes.t
 what a trial may set is :mod:`echoes.training.space`'s. Optuna proposes the trials (``GridSampler``
 for a ``tune`` grid, TPE or random sampling for a ``search`` space, seeded from the run's seed, so
 two runs of one seed try the same trials; a search's first trials are the entry's own settings
-under each input normalisation);
-the study maximises validation accuracy, and the selection among the trials is the protocol's own
-(accuracy, then validation loss). With
-``tuning.pruning``, gradient models report each epoch's validation loss (negated: the study
-maximises) to Optuna's median pruner, which stops trials that trail the median of earlier ones.
+under each input normalisation); the study maximises validation accuracy, and the selection among
+the trials is the protocol's own (accuracy, then validation loss). With ``tuning.pruning``,
+gradient models report each epoch's validation loss (negated: the study maximises) to Optuna's
+median pruner, which stops trials that trail the median of earlier ones.
 """
 
 from __future__ import annotations
