@@ -256,11 +256,19 @@ def busy_cpu_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def is_busy(load_start: float, load_end: float, cores: int, other_cores: float | None) -> bool:
-    """Whether other work competed with a timed fit: a 1-minute load above the cores this process may
-    use plus one, or other processes using more than ``OTHER_CORES_BUSY`` cores on average meanwhile
-    (the load average lags by a minute and misses a competitor that takes one core of two)."""
-    return max(load_start, load_end) > cores + 1 or (other_cores is not None and other_cores > OTHER_CORES_BUSY)
+def is_busy(
+    load_start: float, load_end: float, cores: int, other_cores: float | None, threads: int | None = None
+) -> bool:
+    """Whether other work competed with a timed fit for the cores its ``threads`` run on.
+
+    Busy: a 1-minute load above the cores this process may use plus one, or other processes using,
+    on average, more than ``OTHER_CORES_BUSY`` cores beyond those this fit leaves free (``cores -
+    threads``: a 1-thread job beside another on 2 cores has its core to itself). The load average
+    lags by a minute and misses a competitor that takes one core of two; the CPU time does not.
+    """
+    spare = max(0, cores - threads) if threads is not None else 0
+    overloaded = max(load_start, load_end) > cores + 1
+    return overloaded or (other_cores is not None and other_cores > spare + OTHER_CORES_BUSY)
 
 
 @dataclass(frozen=True)
@@ -298,5 +306,5 @@ class MachineState:
             "wall_time_s": wall_seconds,
             "cpu_utilisation": cpu / max(wall_seconds * threads, 1e-9),
             "other_processes_cores": other,
-            "busy": is_busy(self.load_start, load_end, self.cores, other),
+            "busy": is_busy(self.load_start, load_end, self.cores, other, threads),
         }

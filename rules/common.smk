@@ -4,6 +4,7 @@ import re
 import sys
 import urllib.parse
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from echoes.codegraph import package_files
@@ -15,6 +16,8 @@ from echoes.config import (
     validate_config,
 )
 from echoes.data.preflight import clip_summary, preflight
+from echoes.devices import available_cores, count_gpus
+from echoes.scheduling import claimed_threads, job_uses_gpu, oversubscription
 from echoes.sweeps import sweep_points
 
 min_version("9.0")
@@ -42,6 +45,32 @@ ENTRIES = {**config["models"], **{name: point.entry for name, point in SWEEP_POI
 TRAINED = sorted(ENTRIES)  # every model entry and sweep point: one training job per split and seed
 N_SHARDS = config["frames"]["shards"]
 THREADS = config["threads"]
+# PyTorch jobs hold the `gpu` resource only when they will run on CUDA (a cluster profile sets it
+# per rule), and claim their share of --cores when it exceeds this machine's CPUs: a job granted
+# `threads` runs threads // cores_per_cpu PyTorch threads (echoes.scheduling). A resource, not a
+# param: how many cores a run was given must not rerun its jobs.
+GPU = int(job_uses_gpu(config["device"], count_gpus()))
+
+
+def granted_cores():
+    """``--cores``, or None where it is not set (a cluster executor submits each job with its own)."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return None
+
+
+CPU_FACTOR = oversubscription(granted_cores(), available_cores())
+
+
+def training_threads():
+    """What a training or predict job declares to run ``threads`` PyTorch threads beside its peers."""
+    return claimed_threads(THREADS, CPU_FACTOR)
+
+
+def alone_threads():
+    """What feature extraction declares: every granted core, since no job can run beside it."""
+    return granted_cores() or THREADS
 
 
 def code(script):

@@ -16,9 +16,10 @@ if DATASET != "precomputed":  # imported features need no CNN (rules/data.smk)
             f"logs/{DATASET}/features.benchmark.tsv"
         conda:
             "../envs/echoes.yaml"
-        threads: THREADS
+        threads: alone_threads()
         resources:
-            gpu=1,
+            gpu=GPU,
+            cores_per_cpu=CPU_FACTOR,
         params:
             features=canonical(config["features"]),
             device=config["device"],

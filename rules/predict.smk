@@ -14,9 +14,10 @@ if config["predict"]["videos_dir"]:
             "logs/predict/{model}.log",
         conda:
             "../envs/echoes.yaml"
-        threads: THREADS
+        threads: training_threads()
         resources:
-            gpu=1,
+            gpu=GPU,
+            cores_per_cpu=CPU_FACTOR,
         params:
             device=config["device"],
         script:

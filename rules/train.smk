@@ -37,9 +37,10 @@ rule train_model:
         "logs/train/{model}/split{split}-seed{seed}.benchmark.tsv"
     conda:
         "../envs/echoes.yaml"
-    threads: THREADS
+    threads: training_threads()
     resources:
-        gpu=1,
+        gpu=GPU,
+        cores_per_cpu=CPU_FACTOR,
     params:
         model=model_spec,
         training=canonical(config["training"]),

@@ -5,6 +5,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from echoes.devices import MachineState, gpu_lease, is_busy, lease, median_seconds, runs_faster, visible_devices
 
@@ -139,9 +140,16 @@ def test_a_fit_timed_while_another_process_takes_a_core_is_flagged_busy_whatever
     assert not is_busy(load_start=0.5, load_end=0.5, cores=2, other_cores=0.1)
     assert is_busy(load_start=3.5, load_end=0.5, cores=2, other_cores=0.0)  # the load average says so
     assert is_busy(load_start=0.5, load_end=0.5, cores=2, other_cores=0.9)  # the load average lags; this does not
+    torch.set_num_threads(2)
     state = MachineState.now()
     started = time.perf_counter()
     spin = "import time\nt = time.time()\nwhile time.time() - t < 2: pass"
     subprocess.run([sys.executable, "-c", spin], check=True)  # another process takes a core for 2 s
     machine = state.until_now(time.perf_counter() - started)
     assert machine["other_processes_cores"] > 0.5 and machine["busy"]
+
+
+def test_a_job_beside_another_is_busy_only_when_the_other_takes_more_than_the_cores_it_leaves_free():
+    assert not is_busy(load_start=2.0, load_end=2.0, cores=2, other_cores=1.0, threads=1)  # one core each
+    assert is_busy(load_start=2.0, load_end=2.0, cores=2, other_cores=1.0, threads=2)
+    assert is_busy(load_start=3.0, load_end=3.0, cores=2, other_cores=1.8, threads=1)  # two neighbours on 2 cores

@@ -255,7 +255,7 @@ def test_a_run_records_the_machine_load_and_a_closed_form_fit_its_parts_and_gcv_
     machine = m["machine"]
     assert machine["cores"] >= 1 and machine["wall_time_s"] > 0 and machine["cpu_time_s"] > 0
     loads, other = (machine["load_1m_start"], machine["load_1m_end"]), machine["other_processes_cores"]
-    assert machine["busy"] == is_busy(*loads, machine["cores"], other) and other is not None
+    assert machine["busy"] == is_busy(*loads, machine["cores"], other, machine["threads"]) and other is not None
     info = m["fit_info"]
     assert info["harvest_s"] > 0 and info["solve_s"] > 0 and len(info["gcv"]) >= 17  # the grid, widened at an end
     assert min(info["gcv"], key=info["gcv"].get) == f"{info['ridge']:.4g}"

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from echoes.devices import available_cores
+from echoes.runlog import job_spans, most_at_once
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTHING_TO_DO = "Nothing to be done (all requested files are present and up to date)."
 
@@ -48,7 +51,7 @@ def snakemake(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile") -
             "--cores",
             "2",
             "--resources",
-            "gpu=2",  # no GPU here: two 1-thread PyTorch jobs (TINY_CONFIG's threads) share the 2 cores
+            "gpu=2",  # gates CUDA jobs only: here every PyTorch job runs on the CPU, side by side up to --cores
             "--configfile",
             str(workdir / "config.yaml"),
         ],
@@ -72,7 +75,7 @@ def pending_jobs(output: str) -> dict[str, int]:
 def workflow_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
-    snakemake(workdir)
+    (workdir / "snakemake.log").write_text(snakemake(workdir))
     return workdir
 
 
@@ -92,6 +95,13 @@ def test_the_report_has_a_measured_row_per_configured_model(workflow_run):
     families = {m: json.loads((runs / m / "runs/split1-seed0/metrics.json").read_text()).get("family") for m in
                 ("MyGRU", "SimpleRNN", "DeepESN", "MeanOfFrames")}  # fmt: skip
     assert families == {"MyGRU": "GRU", "SimpleRNN": "LSTM", "DeepESN": "ESN", "MeanOfFrames": "control"}
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(available_cores() < 2, reason="one CPU: CPU jobs run one at a time")
+def test_cpu_training_jobs_run_side_by_side_up_to_the_cores_whatever_the_gpu_resource(workflow_run):
+    """--cores 2 and 1-thread jobs on a machine without a GPU: two training jobs at once."""
+    assert most_at_once(job_spans((workflow_run / "snakemake.log").read_text()), "train_model") == 2
 
 
 @pytest.mark.e2e

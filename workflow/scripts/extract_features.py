@@ -3,6 +3,7 @@
 from echoes.devices import gpu_lease
 from echoes.features import extract_features
 from echoes.files import log_to
+from echoes.scheduling import torch_threads
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts
@@ -12,7 +13,7 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         smk.output[0],
         **smk.params.features,
         device=smk.params.device,
-        threads=smk.threads,
+        threads=torch_threads(smk.threads, smk.resources.cores_per_cpu),
         dataset=smk.params.dataset,
         # from the config, not params: other splits or policies must not re-extract
         splits=smk.config["splits"],

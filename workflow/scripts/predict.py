@@ -5,11 +5,16 @@ from pathlib import Path
 from echoes.devices import gpu_lease
 from echoes.files import log_to
 from echoes.predict import predict_folder
+from echoes.scheduling import torch_threads
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts
     problems = predict_folder(
-        Path(smk.input.videos), Path(smk.input.bundle).parent, Path(smk.output[0]), smk.params.device, smk.threads
+        Path(smk.input.videos),
+        Path(smk.input.bundle).parent,
+        Path(smk.output[0]),
+        smk.params.device,
+        torch_threads(smk.threads, smk.resources.cores_per_cpu),
     )
     for problem in problems:
         print(f"not classified: {problem}")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from echoes.devices import gpu_lease
 from echoes.files import log_to
+from echoes.scheduling import torch_threads
 from echoes.tracking.experiment import config_hash, git_commit, read_tracking_info
 from echoes.training.job import run_training_job
 from echoes.training.spec import RunSpec
@@ -19,7 +20,7 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         split=int(smk.wildcards.split),
         seed=int(smk.wildcards.seed),
         device=smk.params.device,
-        threads=smk.threads,
+        threads=torch_threads(smk.threads, smk.resources.cores_per_cpu),
     )
     run_training_job(
         smk.input.features,
