@@ -38,7 +38,7 @@ def test_a_minimal_config_gets_every_default():
 def test_the_cnn_and_frame_size_default_to_what_fits_the_dataset(tmp_path):
     synthetic = {"models": {"esn": {"class": "SimpleESN"}}}
     validate_config(synthetic, SCHEMA)
-    assert (synthetic["features"]["weights"], synthetic["frames"]["size"]) == ("random", 112)
+    assert (synthetic["features"]["weights"], synthetic["frames"]["size"]) == ("random", 64)
     weights = tmp_path / "resnet18.pth"
     torch.save(resnet18(weights=None).state_dict(), weights)
     real = {"dataset": "folder", "folder": {"videos_dir": str(tmp_path)}, "features": {"weights": str(weights)}}
