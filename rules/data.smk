@@ -21,6 +21,7 @@ if DATASET == "synthetic":
             f"logs/{DATASET}/synthesize.benchmark.tsv"
         conda:
             "../envs/echoes.yaml"
+        threads: alone_threads()
         params:
             spec=canonical(config["synthetic"]),
         script:

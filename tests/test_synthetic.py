@@ -53,6 +53,13 @@ def test_same_seed_gives_the_same_videos_and_another_seed_does_not(tmp_path, tin
     assert not np.array_equal(first, decode_clip(other / "videos" / clip, 4, 32))
 
 
+def test_worker_processes_write_the_same_files_as_one_process(tmp_path, tiny_dataset):
+    parallel = generate(tmp_path / "parallel", TINY, workers=2)
+    files = sorted(p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(parallel) for p in parallel.rglob("*") if p.is_file())
+    assert all((tiny_dataset / f).read_bytes() == (parallel / f).read_bytes() for f in files)
+
+
 @pytest.mark.parametrize("pair", [0, 2, 3, 4])
 def test_a_class_and_its_twin_hold_the_same_frames_in_reverse_order(pair):
     """So the mean of a clip's frames cannot tell the two classes of an order pair apart."""

@@ -22,7 +22,9 @@ Per-clip nuisance (position, size, colour jitter, pixel noise, clip length) and 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,33 +231,65 @@ def held_out_groups(split: int, groups: int) -> set[int]:
     return {g for g in range(1, groups + 1) if (split - 1) * fold < g <= split * fold}
 
 
-def generate(root: Path, spec: SyntheticSpec) -> Path:
+def write_clip(videos: Path, spec: SyntheticSpec, class_index: int, k: int) -> tuple[str, int]:
+    """Render and encode clip ``k`` of class ``class_index`` under ``videos``; its relative path and group.
+
+    Each clip draws from its own seeded generator, so clips can be written in any order or process.
+    """
+    group, clip = k % spec.groups + 1, k // spec.groups + 1
+    rng = np.random.default_rng([spec.seed, class_index, k])
+    n_frames = int(rng.integers(spec.frames - spec.frames // 4, spec.frames + spec.frames // 4 + 1))
+    frames = render_clip(class_index, n_frames, _clip_scene(spec, group, rng), spec, rng)
+    name = spec.classes[class_index]
+    relpath = f"{name}/{clip_name(name, group, clip)}.avi"
+    (videos / name).mkdir(parents=True, exist_ok=True)
+    write_avi(videos / relpath, frames)
+    return relpath, group
+
+
+def _write_clip(job: tuple[Path, SyntheticSpec, int, int]) -> tuple[str, int]:
+    return write_clip(*job)
+
+
+def generate(root: Path, spec: SyntheticSpec, workers: int = 1) -> Path:
     """Write ``root/videos/<Class>/<clip>.avi`` and ``root/splits/`` (UCF101 formats); returns root.
 
+    ``workers`` processes render and encode clips side by side; the files do not depend on it.
     The folder is built under a temporary name and renamed at the end, so an interrupted run
     never leaves a dataset that looks complete.
     """
     root = Path(root)
-    classes = spec.classes
     with atomic_dir(root) as tmp:
-        clips: list[tuple[str, int]] = []
-        jobs = [(c, k) for c in range(len(classes)) for k in range(spec.clips_per_class)]
-        for class_index, k in tqdm(jobs, desc="synthesize", unit="clip", mininterval=2):
-            group, clip = k % spec.groups + 1, k // spec.groups + 1
-            rng = np.random.default_rng([spec.seed, class_index, k])
-            n_frames = int(rng.integers(spec.frames - spec.frames // 4, spec.frames + spec.frames // 4 + 1))
-            frames = render_clip(class_index, n_frames, _clip_scene(spec, group, rng), spec, rng)
-            name = classes[class_index]
-            relpath = f"{name}/{clip_name(name, group, clip)}.avi"
-            (tmp / "videos" / name).mkdir(parents=True, exist_ok=True)
-            write_avi(tmp / "videos" / relpath, frames)
-            clips.append((relpath, group))
+        jobs = [(tmp / "videos", spec, c, k) for c in range(len(spec.classes)) for k in range(spec.clips_per_class)]
+        with _pool(workers) as pool:
+            written = pool.map(_write_clip, jobs, chunksize=4)
+            clips = list(tqdm(written, total=len(jobs), desc="synthesize", unit="clip", mininterval=2))
         write_split_files(
             tmp / "splits",
-            classes,
+            spec.classes,
             {
                 split: [(path, group in held_out_groups(split, spec.groups)) for path, group in clips]
                 for split in (1, 2, 3)
             },
         )
     return root
+
+
+class _InProcess:
+    """``map`` in this process: the pool of one worker, without starting one."""
+
+    def __enter__(self) -> _InProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, fn: Callable, jobs: list, chunksize: int = 1) -> Iterator:
+        return map(fn, jobs)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor | _InProcess:
+    """Worker processes forked from this one: a Snakemake script has no ``__main__`` guard for spawn to re-import."""
+    if workers <= 1:
+        return _InProcess()
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))

@@ -3,7 +3,10 @@
 from pathlib import Path
 
 from echoes.data.synthetic import SyntheticSpec, generate
+from echoes.devices import available_cores
 from echoes.files import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
-    generate(Path(snakemake.output.videos).parent, SyntheticSpec(**snakemake.params.spec))  # noqa: F821
+smk = snakemake  # noqa: F821 - injected by Snakemake
+with log_to(smk.log[0]):
+    workers = min(smk.threads, available_cores())
+    generate(Path(smk.output.videos).parent, SyntheticSpec(**smk.params.spec), workers=workers)
