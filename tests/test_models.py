@@ -533,3 +533,28 @@ def test_a_leaky_reservoirs_effective_radius_and_its_memory_follow_the_equation(
     assert effective_spectral_radius(esn(spectral_radius=0.9, leak_rate=1.0)) == pytest.approx([0.9], rel=1e-6)
     short, long = (memory_capacity(esn(spectral_radius=r, leak_rate=1.0, input_scaling=0.05))[0] for r in (0.1, 0.95))
     assert 0 < short < long <= 50  # a reservoir nearer the edge of stability remembers longer, never beyond N
+
+
+def _rewired(units: int, w: np.ndarray, w_in: np.ndarray) -> SimpleESN:
+    """A one-reservoir ESN whose weights are set by hand (no bias), for probes with known answers."""
+    esn = SimpleESN(4, reservoir_size=units, num_classes=2, leak_rate=1.0, bias_scaling=0.0)
+    layer = esn.layers[0]
+    layer.W.copy_(torch.from_numpy(w))
+    layer.W_in.copy_(torch.from_numpy(w_in))
+    layer.forget_recurrent_matrix()
+    return esn
+
+
+def test_memory_capacity_of_a_delay_line_is_its_length_and_of_a_reservoir_without_input_zero():
+    """Known answers: unit j of a shift register holds u(t - j) (tanh is linear at this scale), so
+    delays 1..N-1 are recalled exactly (delay 0, the input itself, does not count): MC = N - 1."""
+    from echoes.models.esn_probes import memory_capacity
+
+    units = 12
+    shift = np.eye(units, k=1, dtype=np.float32)  # (state @ W)_j = state_{j-1}
+    w_in = np.zeros((4, units), dtype=np.float32)
+    w_in[:, 0] = 0.01 / 4  # u(t) reaches unit 0 alone, summed over the 4 identical inputs
+    # delays up to 2N: each delay it cannot recall adds only the held-out r^2 of chance (~1/2000)
+    assert memory_capacity(_rewired(units, shift, w_in), max_delay=2 * units)[0] == pytest.approx(units - 1, abs=0.02)
+    silent = _rewired(units, 0.9 * shift, np.zeros((4, units), dtype=np.float32))
+    assert memory_capacity(silent)[0] == 0.0
