@@ -331,5 +331,8 @@ def test_accuracy_per_task_family_is_shown_when_the_runs_have_families(runs, tmp
             run["val_accuracy_by_family"] = {"order": order, "same_different": match - 0.1}
             path.write_text(json.dumps(run))
     text = render_report(runs, tmp_path / "comparison.md", tmp_path / "f")
-    assert "| Model | order | same_different |" in text
-    assert "| MeanOfFrames | 50.0 ± 0.0 (50.0) | 50.0 ± 0.0 (40.0) |" in text
+    assert "| Model | order | Δ order | same_different | Δ same_different |" in text
+    # each family's difference to SimpleRNN, paired by split and seed, with its interval
+    order, same_different = "-50.0 [-50.0, -50.0] (n=2)", "-45.0 [-45.0, -45.0] (n=2)"
+    assert f"| MeanOfFrames | 50.0 ± 0.0 (50.0) | {order} | 50.0 ± 0.0 (40.0) | {same_different} |" in text
+    assert "| SimpleRNN | 100.0 ± 0.0 (100.0) | reference | 95.0 ± 0.0 (85.0) | reference |" in text

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,13 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple
     return mean - half, mean + half
 
 
-def paired_differences(runs: Runs, reference: Runs) -> list[float]:
-    """Top-1 accuracy of ``runs`` minus the reference's, for each (split, seed) both have."""
-    by_run = {(r["split"], r["seed"]): r["accuracy_top1"] for r in reference}
-    return [r["accuracy_top1"] - by_run[key] for r in runs if (key := (r["split"], r["seed"])) in by_run]
+def paired_differences(
+    runs: Runs, reference: Runs, accuracy: Callable[[Mapping[str, Any]], float | None] = itemgetter("accuracy_top1")
+) -> list[float]:
+    """``accuracy`` (default: test top-1) of ``runs`` minus the reference's, for each (split, seed) both have."""
+    by_run = {(r["split"], r["seed"]): accuracy(r) for r in reference}
+    pairs = [(accuracy(r), by_run.get((r["split"], r["seed"]))) for r in runs]
+    return [mine - theirs for mine, theirs in pairs if mine is not None and theirs is not None]
 
 
 def winners(intervals: Mapping[str, tuple[float, float] | None], means: Mapping[str, float]) -> tuple[str | None, set]:
