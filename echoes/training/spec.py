@@ -19,7 +19,7 @@ class TrainingConfig:
     harvest_batch_size: int = 1024
     learning_rate: float = 1e-3
     weight_decay: float = 1e-2
-    patience: int = 15
+    patience: int = 8
     min_delta: float = 1e-3
     val_fraction: float = 0.2
     min_val_groups: int = 2
