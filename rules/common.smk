@@ -69,7 +69,7 @@ def training_threads():
 
 
 def alone_threads():
-    """What feature extraction declares: every granted core, since no job can run beside it."""
+    """What synthesis and feature extraction declare: every granted core, since no job can run beside them."""
     return granted_cores() or THREADS
 
 
