@@ -52,9 +52,13 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         f"`logs/{features.get('dataset', '?')}/decode/`",
         frames_line(features, weights, note),
         f"- Training device: {', '.join(sorted({r['device'] for r in runs}))} "
-        f"({first.get('threads', '?')} threads); torch {first.get('versions', {}).get('torch', '?')}, "
+        f"({threads_text(first.get('threads'))} per job); torch {first.get('versions', {}).get('torch', '?')}, "
         f"echoes {features.get('echoes_version', '?')}",
     ]
+
+
+def threads_text(threads: int | None) -> str:
+    return "? threads" if threads is None else f"{threads} thread{'' if threads == 1 else 's'}"
 
 
 def frames_line(features: Mapping[str, Any], weights: str, note: str) -> str:
