@@ -12,6 +12,7 @@ from typing import Any
 
 from echoes.contracts.metrics import MetricsFileError, failed, read_metrics
 from echoes.files import atomic_path
+from echoes.report.families import family_lines
 from echoes.report.figures import (
     layer_means,
     model_colours,
@@ -21,8 +22,8 @@ from echoes.report.figures import (
     plot_learning_curves,
     plot_tuning_curves,
 )
-from echoes.report.stats import REFERENCE_MODEL, Runs, finished, is_control, mean_confusion, paired_differences
-from echoes.report.tables import comparison_rows, fmt, fmt_diff, fmt_time, html_table, markdown_table
+from echoes.report.stats import REFERENCE_MODEL, finished, is_control, mean_confusion
+from echoes.report.tables import comparison_rows, fmt_time, html_table, markdown_table, mean_std
 from echoes.training.space import describe
 
 ByModel = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -144,44 +145,6 @@ def equal_time_lines(by_model: ByModel) -> list[str]:
     return lines
 
 
-def family_section(by_model: ByModel) -> list[str]:
-    """Test (and validation) top-1 per task family of the synthetic set, and each model's paired
-    difference to the reference model on that family; nothing for real data."""
-    families = list(
-        dict.fromkeys(f for runs in by_model.values() for r in runs for f in r.get("accuracy_by_family", {}))
-    )
-    if not families:
-        return []
-    reference = by_model.get(REFERENCE_MODEL, [])
-    lines = [
-        "Each task family of the embedded dataset separately (docs/datasets.md): `order` needs the frames' order "
-        "(a linear filter over them suffices), `same_different` memory and a nonlinearity. Test top-1 (%), mean ± "
-        f"std over runs; the selected trial's validation top-1 in brackets; then Δ: the test top-1 minus "
-        f"{REFERENCE_MODEL}'s on that family, paired by split and seed, with its 95 % t-interval (pt).",
-        "",
-        "| Model | " + " | ".join(f"{f} | Δ {f}" for f in families) + " |",
-        "|---|" + "---|---|" * len(families),
-    ]
-    for name, runs in by_model.items():
-        cells = []
-        for family in families:
-            cells += [family_cell(runs, family), family_difference(runs, reference, family, name)]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return section("Accuracy per task family", lines)
-
-
-def family_cell(runs: Runs, family: str) -> str:
-    test = [100 * r["accuracy_by_family"][family] for r in runs if family in r.get("accuracy_by_family", {})]
-    val = [100 * r["val_accuracy_by_family"][family] for r in runs if family in r.get("val_accuracy_by_family", {})]
-    return (mean_std(test) if test else "–") + (f" ({statistics.fmean(val):.1f})" if val else "")
-
-
-def family_difference(runs: Runs, reference: Runs, family: str, name: str) -> str:
-    if name == REFERENCE_MODEL or not reference:
-        return "reference" if name == REFERENCE_MODEL else "–"
-    return fmt_diff(paired_differences(runs, reference, lambda r: r.get("accuracy_by_family", {}).get(family)))
-
-
 def layer_lines(by_model: ByModel) -> list[str]:
     """Per ESN and layer: test top-1 of a readout on that layer alone and on layers 1..l, memory
     capacity, effective spectral radius (each run's ``layers``, averaged)."""
@@ -202,10 +165,6 @@ def layer_lines(by_model: ByModel) -> list[str]:
         for layer in range(len(means["accuracy"]))
     ]
     return lines + rows
-
-
-def mean_std(values: Sequence[float]) -> str:
-    return fmt(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values), 1)
 
 
 def ridge_edge_lines(by_model: ByModel) -> list[str]:
@@ -341,7 +300,7 @@ def report_lines(table: str, by_model: ByModel, rel: Any, figures_dir: Path) -> 
         *LEGEND,
         "",
         *section("Protocol", protocol_lines(by_model)),
-        *family_section(by_model),
+        *(section("Accuracy per task family", family) if (family := family_lines(by_model)) else []),
         *section("Equal tuning time", equal_time_lines(by_model)),
         *(section("What each reservoir adds (ESNs, mean over runs)", layer_lines(by_model)) if layered else []),
         *section("Test groups where the models differ most (top-1 %, mean over runs)", group_lines(by_model)),

@@ -232,3 +232,7 @@ def html_table(rows: Sequence[Mapping[str, str]], caption: str) -> str:
         f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>{body}</tbody></table></body></html>\n"
     )
+
+
+def mean_std(values: Sequence[float]) -> str:
+    return fmt(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values), 1)

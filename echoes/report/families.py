@@ -1,0 +1,48 @@
+"""The report's accuracy per task family (the embedded synthetic set's): test and validation top-1, and
+each model's paired difference to the reference model on every family."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+
+from echoes.report.stats import REFERENCE_MODEL, Runs, paired_differences
+from echoes.report.tables import fmt_diff, mean_std
+
+
+def family_lines(by_model: Mapping[str, Runs]) -> list[str]:
+    """Test (and validation) top-1 per task family of the synthetic set, and each model's paired
+    difference to the reference model on that family; nothing for real data."""
+    families = list(
+        dict.fromkeys(f for runs in by_model.values() for r in runs for f in r.get("accuracy_by_family", {}))
+    )
+    if not families:
+        return []
+    reference = by_model.get(REFERENCE_MODEL, [])
+    lines = [
+        "Each task family of the embedded dataset separately (docs/datasets.md): `order` needs the frames' order "
+        "(a linear filter over them suffices), `same_different` memory and a nonlinearity. Test top-1 (%), mean ± "
+        f"std over runs; the selected trial's validation top-1 in brackets; then Δ: the test top-1 minus "
+        f"{REFERENCE_MODEL}'s on that family, paired by split and seed, with its 95 % t-interval (pt).",
+        "",
+        "| Model | " + " | ".join(f"{f} | Δ {f}" for f in families) + " |",
+        "|---|" + "---|---|" * len(families),
+    ]
+    for name, runs in by_model.items():
+        cells = []
+        for family in families:
+            cells += [family_cell(runs, family), family_difference(runs, reference, family, name)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def family_cell(runs: Runs, family: str) -> str:
+    test = [100 * r["accuracy_by_family"][family] for r in runs if family in r.get("accuracy_by_family", {})]
+    val = [100 * r["val_accuracy_by_family"][family] for r in runs if family in r.get("val_accuracy_by_family", {})]
+    return (mean_std(test) if test else "–") + (f" ({statistics.fmean(val):.1f})" if val else "")
+
+
+def family_difference(runs: Runs, reference: Runs, family: str, name: str) -> str:
+    if name == REFERENCE_MODEL or not reference:
+        return "reference" if name == REFERENCE_MODEL else "–"
+    return fmt_diff(paired_differences(runs, reference, lambda r: r.get("accuracy_by_family", {}).get(family)))
