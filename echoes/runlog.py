@@ -41,20 +41,21 @@ def job_spans(log: str) -> list[JobSpan]:
     spans: dict[int, JobSpan] = {}
     now: datetime | None = None
     rule: str | None = None
+    current: JobSpan | None = None  # the job whose block is being read
     for number, line in enumerate(log.splitlines()):
         if stamp := _TIME.match(line):
-            now = datetime.strptime(" ".join(stamp[1].split()), "%a %b %d %H:%M:%S %Y")
+            now, current = datetime.strptime(" ".join(stamp[1].split()), "%a %b %d %H:%M:%S %Y"), None
         elif started := _RULE.match(line):
             rule = started[1]
         elif rule and now and (job := _JOBID.match(line)):
-            spans[int(job[1])] = JobSpan(rule, int(job[1]), now, number)
-        elif rule and (wildcards := _WILDCARDS.match(line)) and spans:
-            list(spans.values())[-1].wildcards = wildcards[1]
+            current = spans[int(job[1])] = JobSpan(rule, int(job[1]), now, number)
+        elif current and (wildcards := _WILDCARDS.match(line)):
+            current.wildcards = wildcards[1]
         elif now and (finished := _FINISHED.match(line)) and int(finished[1]) in spans:
             span = spans[int(finished[1])]
             span.end, span.end_line = now, number
         if not line.strip():
-            rule = None
+            rule = current = None
     return sorted(spans.values(), key=lambda s: s.start_line)
 
 

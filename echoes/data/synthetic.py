@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,9 +261,7 @@ def generate(root: Path, spec: SyntheticSpec, workers: int = 1) -> Path:
     root = Path(root)
     with atomic_dir(root) as tmp:
         jobs = [(tmp / "videos", spec, c, k) for c in range(len(spec.classes)) for k in range(spec.clips_per_class)]
-        with _pool(workers) as pool:
-            written = pool.map(_write_clip, jobs, chunksize=4)
-            clips = list(tqdm(written, total=len(jobs), desc="synthesize", unit="clip", mininterval=2))
+        clips = _write_clips(jobs, workers)
         write_split_files(
             tmp / "splits",
             spec.classes,
@@ -275,21 +273,11 @@ def generate(root: Path, spec: SyntheticSpec, workers: int = 1) -> Path:
     return root
 
 
-class _InProcess:
-    """``map`` in this process: the pool of one worker, without starting one."""
-
-    def __enter__(self) -> _InProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def map(self, fn: Callable, jobs: list, chunksize: int = 1) -> Iterator:
-        return map(fn, jobs)
-
-
-def _pool(workers: int) -> ProcessPoolExecutor | _InProcess:
-    """Worker processes forked from this one: a Snakemake script has no ``__main__`` guard for spawn to re-import."""
+def _write_clips(jobs: list[tuple[Path, SyntheticSpec, int, int]], workers: int) -> list[tuple[str, int]]:
+    """Every job's clip, in job order; ``workers`` processes forked from this one (a Snakemake
+    script has no ``__main__`` guard for a spawned worker to re-import)."""
+    progress = {"total": len(jobs), "desc": "synthesize", "unit": "clip", "mininterval": 2}
     if workers <= 1:
-        return _InProcess()
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        return [_write_clip(job) for job in tqdm(jobs, **progress)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(tqdm(pool.map(_write_clip, jobs, chunksize=4), **progress))
