@@ -26,7 +26,7 @@ from echoes.training.space import check_space, probes, resolve_types
 
 #: Built-in models named by name: the schema's ``$defs/<name>`` lists and checks their params, so
 #: parsing the workflow needs no PyTorch. A model named by import path is imported (and so is torch).
-BUILTIN_NAMES = ("SimpleRNN", "DeepRNN", "SimpleESN", "DeepESN", "MeanOfFrames", "AllFrames")
+BUILTIN_NAMES = ("SimpleRNN", "DeepRNN", "SimpleESN", "DeepESN", "NGRC", "MeanOfFrames", "AllFrames")
 
 #: Training settings that are not tunable: what to do when a run fails is not a hyperparameter.
 UNTUNABLE_TRAINING = ("on_failure", "refit")
@@ -218,7 +218,7 @@ def validate_config(
     check_tracking_uri(config["tracking"]["uri"])
     resolve_dataset_defaults(config)
     if config["dataset"] == "precomputed":
-        check_precomputed_file(config["precomputed"])
+        check_precomputed_file(config["precomputed"], config["on_unseen_test_class"])
         return config
     weights = config["features"]["weights"]
     if weights != "random":  # pretrained or a file: this imports torch, which the default config never does
@@ -240,14 +240,21 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return f" (allowed: {', '.join(error.schema['properties'])})"
 
 
-def check_precomputed_file(section: Mapping[str, Any]) -> None:
-    """A features file of the user's own: every array checked now, before any job (no CNN is involved)."""
-    from echoes.data.precomputed import PrecomputedError, check_precomputed
+def check_precomputed_file(section: Mapping[str, Any], on_unseen: str = "warn") -> None:
+    """A features file of the user's own: every array checked now, before any job (no CNN is involved);
+    test rows of classes no training row has are printed, or refused under ``on_unseen_test_class: fail``."""
+    from echoes.data.precomputed import PrecomputedError, check_precomputed, unseen_test_classes
+    from echoes.data.preflight import UnseenClassError, apply_unseen_policy
 
     try:
-        check_precomputed(section["path"], section.get("splits_dir"))
+        data = check_precomputed(section["path"], section.get("splits_dir"))
     except (PrecomputedError, OSError) as error:
         raise ConfigError(f"config key precomputed.path: {error}") from error
+    try:
+        for warning in apply_unseen_policy(unseen_test_classes(data), on_unseen):
+            print(f"WARNING: precomputed.path {section['path']}: {warning}", file=sys.stderr)
+    except UnseenClassError as error:
+        raise ConfigError(f"config key on_unseen_test_class: {section['path']}: {error}") from error
 
 
 def check_dataset_folders(config: MutableMapping[str, Any]) -> None:

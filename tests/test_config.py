@@ -174,7 +174,10 @@ def test_a_built_in_model_without_tune_or_search_searches_its_familys_default_sp
     config = validate_config({"models": {"esn": {"class": "SimpleESN"}, "lstm": {"class": "SimpleRNN"}}}, SCHEMA)
     esn, lstm = config["models"]["esn"]["search"], config["models"]["lstm"]["search"]
     assert esn["input_scaling"] == {"low": 0.01, "high": 10, "log": True, "type": "float"}
-    assert set(esn) == {"spectral_radius", "input_scaling", "leak_rate", "normalisation"}
+    assert set(esn) == {
+        "spectral_radius", "input_scaling", "leak_rate", "representation", "bidirectional", "reservoir_size",
+        "normalisation",
+    }  # fmt: skip
     assert lstm["learning_rate"]["log"] and lstm["hidden_size"] == [128, 256, 512]
     assert config["tuning"] == {"trials": 4, "seconds": None, "sampler": "tpe", "pruning": False, "max_trials": 1000}
     gridded = validate_config({"models": {"esn": {"class": "SimpleESN", "tune": {"leak_rate": [0.1]}}}}, SCHEMA)

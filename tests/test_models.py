@@ -460,10 +460,10 @@ def test_a_ridge_at_the_end_of_its_grid_widens_the_grid_and_says_so_where_the_sc
 
 
 def test_only_the_readout_counts_as_trainable():
-    esn = SimpleESN(input_size=16, reservoir_size=50, num_classes=5, pooling="last_mean")
+    esn = SimpleESN(input_size=16, reservoir_size=50, num_classes=5, representation="last_mean")
     assert esn.trainable_parameters() == (2 * 50 + 1) * 5
     assert esn.total_parameters() == (2 * 50 + 1) * 5 + 16 * 50 + 50 * 50 + 50
-    deep = DeepESN(input_size=16, reservoir_size=20, num_classes=5, num_reservoirs=3, pooling="last")
+    deep = DeepESN(input_size=16, reservoir_size=20, num_classes=5, num_reservoirs=3, representation="last")
     assert deep.trainable_parameters() == (3 * 20 + 1) * 5
     assert deep.total_parameters() == deep.trainable_parameters() + (16 * 20 + 2 * 20 * 20) + 3 * (20 * 20 + 20)
 

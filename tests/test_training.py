@@ -392,3 +392,20 @@ def test_a_search_tries_the_entrys_own_settings_first_under_every_normalisation(
     trials = train_on_split(data, run)[0]["tuning"]["trials"]
     own = {"spectral_radius": 0.9, "input_scaling": 0.1}
     assert [t["params"] for t in trials[:2]] == [own | {"normalisation": n} for n in ("global", "clip_mean")]
+
+
+def test_a_layer_diagnostic_that_cannot_be_computed_is_recorded_missing_with_its_reason(monkeypatch, capsys):
+    import echoes.training.layers as layers
+    from echoes.models import SimpleESN
+
+    def no_convergence(model):
+        raise RuntimeError("ARPACK error -1: No convergence")
+
+    monkeypatch.setattr(layers, "effective_spectral_radius", no_convergence)
+    model = SimpleESN(6, 20, 2, seed=0)
+    x, y = torch.randn(12, 5, 6), torch.arange(12) % 2
+    model.fit([(x, y)])
+    records = layers.layer_records(model, (x, y), (x, y), 8, "cpu", 0)
+    assert records[0]["effective_spectral_radius"] is None and records[0]["memory_capacity"] > 0
+    assert records[0]["unavailable"] == {"effective_spectral_radius": "RuntimeError: ARPACK error -1: No convergence"}
+    assert "effective_spectral_radius could not be computed" in capsys.readouterr().err

@@ -16,10 +16,11 @@ from torch import nn
 from echoes.models.base import BaseModel
 from echoes.models.baselines import AllFrames, MeanOfFrames
 from echoes.models.esn import DeepESN, SimpleESN
+from echoes.models.ngrc import NGRC
 from echoes.models.simple_models import DeepRNN, SimpleRNN
 
 BUILTIN_MODELS: dict[str, type[BaseModel]] = {
-    cls.__name__: cls for cls in (SimpleRNN, DeepRNN, SimpleESN, DeepESN, MeanOfFrames, AllFrames)
+    cls.__name__: cls for cls in (SimpleRNN, DeepRNN, SimpleESN, DeepESN, NGRC, MeanOfFrames, AllFrames)
 }
 
 #: Arguments Echoes fills in itself; config ``params`` must not set them. ``seed`` and ``num_frames``

@@ -1,207 +1,23 @@
-"""Echo State Networks: frozen random reservoirs, batched over sequences, under a ridge readout.
-
-Reservoir update (leaky-integrator ESN, as in ReservoirPy and Gallicchio et al.):
-
-    x[t] = (1 - leak_rate) * x[t-1] + leak_rate * tanh(u[t] W_in + x[t-1] W + b)
+"""Echo State Networks: frozen random reservoirs (:mod:`echoes.models.reservoir`), batched over
+sequences, under a ridge readout; what the readout sees of their states is a representation
+(:mod:`echoes.models.representations`).
 
 The parameters have one meaning each, as in ``config.yaml`` and its schema: see the Parameters of
 :class:`ReservoirStack`, of which SimpleESN (one reservoir) and DeepESN (1-3) are presets.
-:meth:`Reservoir.step` is the equation as written; the harvest computes the same states for all
-sequences and steps at once, fast (:mod:`echoes.models.esn_kernels`), held to the reference step
-by a test. Weights are drawn with NumPy from the seed: one seed, one reservoir on every device.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-import numpy as np
-import scipy.sparse.linalg
 import torch
 from torch import nn
 
 from echoes.models import esn_kernels as kernels
+from echoes.models.representations import REDUCED, StatePCA, model_space, pool_states, representation_width
+from echoes.models.reservoir import Reservoir, check_range
 from echoes.models.ridge import ClosedFormModel
-
-POOLINGS = ("last", "mean", "last_mean")
-
-
-def spectral_radius(matrix: np.ndarray, rng: np.random.Generator | None = None) -> float:
-    """Largest absolute eigenvalue; ARPACK for large matrices, a dense solve for small ones."""
-    n = matrix.shape[0]
-    if n <= 256:
-        return float(np.abs(np.linalg.eigvals(matrix)).max())
-    v0 = (rng or np.random.default_rng(0)).standard_normal(n)
-    values = scipy.sparse.linalg.eigs(matrix, k=1, which="LM", v0=v0, tol=1e-10, return_eigenvectors=False)
-    return float(np.abs(values).max())
-
-
-def recurrent_weights(units: int, spectral_radius_: float, sparsity: float, rng: np.random.Generator) -> np.ndarray:
-    """A ``units x units`` matrix with exactly ``round(sparsity * units**2)`` zeros, rescaled to the radius."""
-    total = units * units
-    nonzero = total - round(sparsity * total)
-    flat = np.zeros(total)
-    flat[rng.choice(total, size=nonzero, replace=False)] = rng.uniform(-1.0, 1.0, nonzero)
-    matrix = flat.reshape(units, units)
-    radius = spectral_radius(matrix, rng)
-    if radius == 0.0:
-        raise ValueError(f"reservoir of {units} units with sparsity {sparsity} has no non-zero eigenvalue")
-    return matrix * (spectral_radius_ / radius)
-
-
-def keep_fraction(weights: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """``weights`` with all but ``round(fraction * size)`` entries, drawn without replacement, set to zero."""
-    if fraction == 1.0:
-        return weights
-    kept = round(fraction * weights.size)
-    if kept == 0:
-        rows, columns = weights.shape
-        raise ValueError(f"input_connectivity {fraction} keeps no entry of a {rows} x {columns} W_in")
-    sparse = np.zeros(weights.size)
-    chosen = rng.choice(weights.size, size=kept, replace=False)
-    sparse[chosen] = weights.reshape(-1)[chosen]
-    return sparse.reshape(weights.shape)
-
-
-def _forget_matrices(reservoir: Reservoir, _incompatible_keys: object) -> None:
-    """After ``load_state_dict`` the cached matrices are the old weights' (a function, so that models pickle)."""
-    reservoir.forget_recurrent_matrix()
-
-
-def _check(name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a number, got nan")
-    below = value <= low if low_open else value < low
-    above = value >= high if high_open else value > high
-    if below or above:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
-
-
-class Reservoir(nn.Module):
-    """One frozen leaky-tanh reservoir; its weights are buffers (frozen), not parameters.
-
-    Parameters: those of :class:`ReservoirStack` of the same names (start from its defaults);
-    ``input_size`` counts what drives it (features, or the units of the layer below).
-    ``recurrent_format`` and ``input_format`` (``auto``, ``dense``, ``csr``; ``onednn`` too for
-    the input) force a matrix's form (:mod:`echoes.models.esn_kernels`).
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        reservoir_size: int,
-        *,
-        spectral_radius: float,
-        sparsity: float,
-        leak_rate: float,
-        input_scaling: float,
-        bias_scaling: float,
-        input_connectivity: float,
-        seed: int | tuple[int, ...] = 0,
-    ) -> None:
-        super().__init__()
-        if reservoir_size < 1:
-            raise ValueError(f"reservoir_size must be >= 1, got {reservoir_size}")
-        _check("spectral_radius", spectral_radius, 0.0, float("inf"), low_open=True)
-        _check("sparsity", sparsity, 0.0, 1.0, high_open=True)
-        _check("leak_rate", leak_rate, 0.0, 1.0, low_open=True)
-        _check("input_scaling", input_scaling, 0.0, float("inf"), low_open=True)
-        _check("bias_scaling", bias_scaling, 0.0, float("inf"))
-        _check("input_connectivity", input_connectivity, 0.0, 1.0, low_open=True)
-        rng = np.random.default_rng(seed)
-        self.leak_rate = leak_rate
-        self.recurrent_format = "auto"  # or "dense" / "csr": forces the form of W^T (benchmarks, tests)
-        self.input_format = "auto"  # the same for W_in^T
-        self._matrix_cache: dict[str, tuple] = {}
-        self.register_load_state_dict_post_hook(_forget_matrices)
-        w_in = rng.uniform(-input_scaling, input_scaling, (input_size, reservoir_size))
-        self.register_buffer(
-            "W", torch.from_numpy(recurrent_weights(reservoir_size, spectral_radius, sparsity, rng)).float()
-        )
-        self.register_buffer("bias", torch.from_numpy(rng.uniform(-bias_scaling, bias_scaling, reservoir_size)).float())
-        self.register_buffer("W_in", torch.from_numpy(keep_fraction(w_in, input_connectivity, rng)).float())
-
-    @property
-    def units(self) -> int:
-        return self.W.shape[0]
-
-    @property
-    def input_connectivity(self) -> float:
-        return kernels.density(self.W_in)
-
-    def forget_recurrent_matrix(self) -> None:
-        """Drop the cached ``W^T`` and ``W_in^T``: weights loaded or moved (how a frozen reservoir changes)."""
-        self._matrix_cache = {}
-
-    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Reservoir:
-        self.forget_recurrent_matrix()  # .to(), .float(), .cuda() ... may give W new storage
-        return super()._apply(fn, *args, **kwargs)
-
-    def recurrent_matrix(self, device: torch.device) -> torch.Tensor:
-        """``W^T`` in the form whose product is fastest on ``device`` (``recurrent_format``; see
-        :func:`echoes.models.esn_kernels.fastest_form`), built once per device and format."""
-        return self._matrix("W", device)
-
-    def input_matrix(self, device: torch.device) -> torch.Tensor:
-        """``W_in^T`` in the form whose product is fastest on ``device`` (``input_format``)."""
-        return self._matrix("W_in", device)
-
-    def _matrix(self, name: str, device: torch.device) -> torch.Tensor:
-        form = self.recurrent_format if name == "W" else self.input_format
-        return kernels.matrix_in_form(self._matrix_cache, name, getattr(self, name), form, self.bias, device)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Copies and pickles leave the cached matrices behind (oneDNN's packed weight has no storage to copy)."""
-        return {**super().__getstate__(), "_matrix_cache": {}}
-
-    def step(self, state: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """The reference step, as the equation reads: the next states ``[B, N]`` of states ``[B, N]``
-        driven by inputs ``[B, input_size]``. Plain and slow; the harvest (:meth:`run`) must match it."""
-        a = self.leak_rate
-        return (1 - a) * state + a * torch.tanh(u @ self.W_in + state @ self.W + self.bias)
-
-    def run(
-        self,
-        u: torch.Tensor,
-        w_t: torch.Tensor | None = None,
-        initial_state: torch.Tensor | None = None,
-        w_in_t: torch.Tensor | None = None,
-        out: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """States ``[T, N, B]`` for feature-major inputs ``[T, input_size, B]``, written to ``out`` if given.
-
-        ``w_t`` and ``w_in_t``: ``recurrent_matrix`` and ``input_matrix`` (looked up if not given).
-        """
-        w_t = self.recurrent_matrix(u.device) if w_t is None else w_t
-        w_in_t = self.input_matrix(u.device) if w_in_t is None else w_in_t
-        return kernels.run_reservoir(u, w_t, w_in_t, self.bias, self.leak_rate, initial_state, out)
-
-    def forward(self, u: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
-        """States ``[B, T, N]`` for inputs ``[B, T, input_size]`` (and an initial state ``[B, N]``)."""
-        start = None if initial_state is None else initial_state.T.contiguous()
-        return self.run(u.permute(1, 2, 0), initial_state=start).permute(2, 0, 1)
-
-
-def pool_states(states: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Summarise feature-major states ``[T, N, B]`` as ``[B, N]`` (last, mean) or ``[B, 2N]`` (last_mean)."""
-    if pooling == "last":
-        return states[-1].T
-    if pooling == "mean":
-        return states.mean(0).T
-    if pooling == "last_mean":
-        return torch.cat([states[-1].T, states.mean(0).T], dim=1)
-    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-
-
-def pooled_size(units: int, pooling: str) -> int:
-    """Readout features per reservoir; checked before the readout is built, so a bad value fails by its name."""
-    if units < 1:
-        raise ValueError(f"reservoir_size must be >= 1, got {units}")
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    return 2 * units if pooling == "last_mean" else units
 
 
 class ReservoirStack(ClosedFormModel):
@@ -209,13 +25,14 @@ class ReservoirStack(ClosedFormModel):
 
     Layer 1 is driven by the input; layer l > 1 by the states of layer l-1 through its own input
     weights (Gallicchio, Micheli & Pedrelli 2017). Layers run one after another over the whole
-    sequence, and the readout sees the pooled states of all layers, concatenated. A single
-    reservoir is drawn from ``seed``, layer l of a deeper stack from ``(seed, l)``.
+    sequence, and the readout sees a representation of all layers' states, concatenated
+    (:mod:`echoes.models.representations`). A single reservoir is drawn from ``seed``, layer l of
+    a deeper stack from ``(seed, l)``.
 
     Parameters
     ----------
-    input_size, num_classes, seed
-        Set by Echoes from the data and the run.
+    input_size, num_classes, seed, num_frames
+        Set by Echoes from the data and the run (``num_frames``: T, steps per clip).
     reservoir_size
         Number of units N of each reservoir.
     num_reservoirs
@@ -236,8 +53,20 @@ class ReservoirStack(ClosedFormModel):
         Entries of ``b`` are uniform in ``[-bias_scaling, bias_scaling]``.
     ridge
         The readout's ridge (:mod:`echoes.models.ridge`), or ``"auto"``: chosen by GCV.
-    pooling
-        Which states summarise a clip: ``last``, ``mean`` or ``last_mean`` (the two concatenated).
+    representation
+        What the readout sees of the states (Bianchi et al. 2021): ``last``, ``mean``,
+        ``last_mean`` (the two concatenated), ``states`` (every step, PCA-reduced) or
+        ``model_space`` (per clip, the coefficients of a ridge model of the next reduced state).
+    bidirectional
+        Also run the time-reversed clip through the same reservoirs and set its states beside the
+        forward ones, step by step (Bianchi et al. 2021): the last state then holds the clip's
+        start as freshly as its end.
+    reduced_size
+        Principal components the states are reduced to for ``states`` and ``model_space`` (a PCA of
+        every step's states of the fit clips, fitted before the readout).
+    embedding_ridge
+        The ridge of each clip's own model in ``model_space`` (on its coefficients, not on the
+        intercept).
     input_connectivity
         Fraction of every reservoir's input weights that are non-zero (ReservoirPy's name, meaning
         and default, 0.1; 1 = dense). Which entries survive is drawn after ``W`` and ``b``, so one
@@ -259,15 +88,25 @@ class ReservoirStack(ClosedFormModel):
         input_scaling: float = 0.1,
         bias_scaling: float = 0.1,
         ridge: float | str = "auto",
-        pooling: str = "last_mean",
+        representation: str = "last_mean",
+        bidirectional: bool = False,
+        reduced_size: int = 30,
+        embedding_ridge: float = 1.0,
         seed: int = 0,
         input_connectivity: float = 0.1,
+        num_frames: int = 1,
     ) -> None:
         if num_reservoirs < 1:
             raise ValueError(f"num_reservoirs must be >= 1, got {num_reservoirs}")
-        _check("coupling_strength", coupling_strength, 0.0, float("inf"), low_open=True)
-        super().__init__(num_reservoirs * pooled_size(reservoir_size, pooling), num_classes, ridge)
-        self.pooling = pooling
+        check_range("coupling_strength", coupling_strength, 0.0, float("inf"), low_open=True)
+        check_range("embedding_ridge", embedding_ridge, 0.0, float("inf"), low_open=True)
+        if reservoir_size < 1:
+            raise ValueError(f"reservoir_size must be >= 1, got {reservoir_size}")
+        width = (1 + bool(bidirectional)) * num_reservoirs * reservoir_size  # every state the readout may see
+        super().__init__(representation_width(representation, width, reduced_size, num_frames), num_classes, ridge)
+        self.representation, self.bidirectional, self.seed = representation, bool(bidirectional), seed
+        self.embedding_ridge = embedding_ridge
+        self.pca = StatePCA(width, reduced_size) if representation in REDUCED else None
         self.block_width: int | None = None  # forces the harvest's block width (benchmarks, tests)
         self.harvest = kernels.BlockedHarvest()
         self.layers = nn.ModuleList(
@@ -290,29 +129,81 @@ class ReservoirStack(ClosedFormModel):
         """The block widths the harvests used so far, one per set of candidate widths met."""
         return list(self.harvest.widths.values())
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled states ``[B, num_reservoirs * pooled size]`` of inputs ``[B, T, F]``.
-
-        Each block of sequences goes through every layer before the next; the block width is
-        measured once per machine (:class:`echoes.models.esn_kernels.BlockedHarvest`) unless
-        ``block_width`` forces one.
-        """
+    def _harvest(self, x: torch.Tensor, encode_block: Any) -> torch.Tensor:
+        """``encode_block`` over blocks of ``x`` ``[B, T, F]``, the block width measured once per machine
+        (:class:`echoes.models.esn_kernels.BlockedHarvest`) unless ``block_width`` forces one."""
         matrices = [(layer.input_matrix(x.device), layer.recurrent_matrix(x.device)) for layer in self.layers]
-        return self.harvest(x, matrices, self._encode_block, self.block_width)
+        return self.harvest(x, matrices, encode_block, self.block_width)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The readout's features ``[B, width]`` of inputs ``[B, T, F]`` (each block of sequences goes
+        through every layer, and both directions, before the next)."""
+        return self._harvest(x, self._encode_block)
+
+    @torch.no_grad()
+    def fit_encoder(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """For ``states`` and ``model_space``: the PCA of every step's states of the fit clips."""
+        if self.pca is None:
+            return
+        self.pca.start()
+        for x, _ in batches:
+            self._harvest(x.to(self.readout.weight.device), self._pca_block)
+        self.pca.finish(self.seed)
+
+    def layer_summaries(self, x: torch.Tensor) -> torch.Tensor:
+        """Each layer's last and mean forward state ``[B, layers * 2N]``, layer by layer, whatever the
+        representation: what :mod:`echoes.training.layers` compares layer against layer."""
+        return self._harvest(x, lambda block, matrices, workspace: torch.cat(
+            [pool_states(states, "last_mean").clone() for states in self._states(block, matrices, workspace, 1)], 1
+        ))  # fmt: skip
+
+    def _states(
+        self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace, directions: int
+    ) -> Iterator[torch.Tensor]:
+        """Each layer's feature-major states ``[T, N, b]`` of one ``[b, T, F]`` block, layer by layer, the
+        forward pass first, then (``directions`` 2) the time-reversed one. Each is a reused buffer,
+        valid until two layers on."""
+        for direction in range(directions):
+            states = (block.flip(1) if direction else block).permute(1, 2, 0)  # feature-major [T, F, b]
+            if matrices[0][0].is_sparse_csr:  # the sparse input product steps over contiguous [F, b] slices
+                states = workspace.tensor(f"inputs{direction}", tuple(states.shape), states).copy_(states)
+            for layer, (reservoir, (w_in_t, w_t)) in enumerate(zip(self.layers, matrices, strict=True)):
+                shape = (states.shape[0], reservoir.units, states.shape[2])
+                states = reservoir.run(
+                    states, w_t, w_in_t=w_in_t, out=workspace.tensor(f"states{layer % 2}", shape, states)
+                )
+                yield states
+
+    def _trajectory(
+        self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace
+    ) -> torch.Tensor:
+        """Every state the readout may see, ``[T, width, b]``: all layers, both directions if bidirectional."""
+        directions = 1 + self.bidirectional
+        width = directions * sum(layer.units for layer in self.layers)
+        trajectory = block.new_empty((block.shape[1], width, len(block)))
+        start = 0
+        for states in self._states(block, matrices, workspace, directions):
+            trajectory[:, start : start + states.shape[1]] = states
+            start += states.shape[1]
+        return trajectory
+
+    def _pca_block(self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace) -> torch.Tensor:
+        self.pca.update(self._trajectory(block, matrices, workspace))
+        return block.new_empty((len(block), 0))
 
     def _encode_block(
         self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace
     ) -> torch.Tensor:
-        """Pooled states of one ``[b, T, F]`` block; layers alternate between two state buffers."""
-        states = block.permute(1, 2, 0)  # feature-major [T, F, b]
-        if matrices[0][0].is_sparse_csr:  # the sparse input product steps over contiguous [F, b] slices
-            states = workspace.tensor("inputs", tuple(states.shape), states).copy_(states)
-        pooled = []
-        for layer, (reservoir, (w_in_t, w_t)) in enumerate(zip(self.layers, matrices, strict=True)):
-            out = workspace.tensor(f"states{layer % 2}", (states.shape[0], reservoir.units, states.shape[2]), states)
-            states = reservoir.run(states, w_t, w_in_t=w_in_t, out=out)
-            pooled.append(pool_states(states, self.pooling).clone())  # the buffer is overwritten two layers on
-        return torch.cat(pooled, dim=1)
+        """The readout's features of one ``[b, T, F]`` block."""
+        if self.pca is None:  # pooled layer by layer: the buffer is overwritten two layers on
+            directions = 1 + self.bidirectional
+            pooled = [pool_states(s, self.representation).clone() for s in self._states(block, matrices, workspace,
+                                                                                          directions)]  # fmt: skip
+            return torch.cat(pooled, dim=1)
+        reduced = self.pca(self._trajectory(block, matrices, workspace))  # [T, k, b]
+        if self.representation == "states":
+            return reduced.permute(2, 0, 1).reshape(len(block), -1)
+        return model_space(reduced, self.embedding_ridge)
 
 
 class SimpleESN(ReservoirStack):

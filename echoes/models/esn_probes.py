@@ -21,7 +21,8 @@ import math
 import numpy as np
 import torch
 
-from echoes.models.esn import ReservoirStack, spectral_radius
+from echoes.models.esn import ReservoirStack
+from echoes.models.reservoir import spectral_radius
 
 WASHOUT = 100  # steps before any state counts: the initial state's transient
 # More fitted steps give a larger estimate (a 1000-unit SimpleESN, radius 0.88, leak 0.19, input scaling

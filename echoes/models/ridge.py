@@ -211,19 +211,29 @@ class ClosedFormModel(BaseModel):
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def fit_encoder(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Fit what the encoder learns from the fit clips without their labels (a PCA), before the
+        readout's pass; nothing by default (a frozen reservoir, a mean over frames)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.encode(x))
 
     @torch.no_grad()
     def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict:
-        """One pass over the training batches, then the closed-form solve.
+        """The encoder's own fit (:meth:`fit_encoder`), one pass over the training batches, then the
+        closed-form solve. ``batches`` must be re-iterable (a list, :class:`echoes.training.data.Batches`):
+        an encoder with a PCA passes over them twice.
 
         Returns what a log should tell: the ridge used, the GCV score of every candidate ridge
-        (``ridge="auto"``), the clips seen, and the seconds spent harvesting and solving.
+        (``ridge="auto"``), the clips seen, and the seconds spent harvesting (the encoder's fit
+        included) and solving.
         """
+        if iter(batches) is batches:
+            raise TypeError("ClosedFormModel.fit needs re-iterable batches (a list or Batches), not an iterator")
         device = self.readout.weight.device
         acc = RidgeAccumulator(self.readout.in_features, self.num_classes, device)
         start = time.perf_counter()
+        self.fit_encoder(batches)
         for x, y in batches:
             acc.update(self.encode(x.to(device)), y)
         harvested = time.perf_counter()

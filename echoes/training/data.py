@@ -60,3 +60,18 @@ def batches(
     for start in range(0, len(x), batch_size):
         idx = order[start : start + batch_size]
         yield x[idx], y[idx]
+
+
+class Batches:
+    """``(x, y)`` in batches of ``batch_size``, in order, as views (no copy): re-iterable, so that a
+    closed-form fit can pass over the fit clips twice (a PCA of states, then the readout)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self.x), self.batch_size):
+            yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from echoes.devices import synchronize
 from echoes.models import BaseModel
-from echoes.training.data import batches
+from echoes.training.data import Batches, batches
 from echoes.training.evaluation import TrainingDiverged, predict, top_k_accuracy, validation_loss
 from echoes.training.spec import TrainingConfig
 
@@ -166,7 +166,7 @@ def fit_closed_form(model: BaseModel, train: Clips, cfg: TrainingConfig, device:
     """One harvest of the fit clips and the ridge solve; (a one-epoch history, the fit's info)."""
     synchronize(device)
     start = time.perf_counter()
-    info = model.fit(batches(*train, cfg.harvest_batch_size))
+    info = model.fit(Batches(*train, cfg.harvest_batch_size))
     synchronize(device)
     seconds = time.perf_counter() - start
     train_acc = top_k_accuracy(predict(model, train[0], cfg.harvest_batch_size, device), train[1], 1)

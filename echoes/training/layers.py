@@ -1,13 +1,18 @@
 """What each reservoir of an ESN adds: one record per layer of the selected model.
 
-A ridge readout (GCV on the fit clips, as the model's own) is fitted on the pooled states of
-layer ``l`` alone (``accuracy``) and of layers ``1..l`` together (``accuracy_up_to``: the last
-layer's equals the model's own test top-1), and scored on the test clips. Beside them, each
-layer's effective spectral radius and linear memory capacity
-(:mod:`echoes.models.esn_probes`): does a deeper layer remember longer, and does that buy accuracy?
+A ridge readout (GCV on the fit clips, as the model's own) is fitted on the last and mean forward
+states of layer ``l`` alone (``accuracy``) and of layers ``1..l`` together (``accuracy_up_to``),
+whatever representation the model's own readout sees, and scored on the test clips: the layers
+compared on one footing. Beside them, each layer's effective spectral radius and linear memory
+capacity (:mod:`echoes.models.esn_probes`): does a deeper layer remember longer, and does that buy
+accuracy? A diagnostic that cannot be computed is recorded as None with its reason
+(``unavailable``): it never fails the run it describes.
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 import torch
 
@@ -21,9 +26,9 @@ Clips = tuple[torch.Tensor, torch.Tensor]
 
 @torch.no_grad()
 def pooled_states(model: ReservoirStack, x: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
-    """The readout's inputs ``[N, layers * pooled]`` (layer by layer), on the CPU in float64."""
+    """Every layer's last and mean forward states ``[N, layers * 2N]`` (layer by layer), on the CPU in float64."""
     model.eval()
-    return torch.cat([model.encode(chunk.to(device)).double().cpu() for chunk in x.split(batch_size)])
+    return torch.cat([model.layer_summaries(chunk.to(device)).double().cpu() for chunk in x.split(batch_size)])
 
 
 def readout_accuracy(fit: Clips, test: Clips, num_classes: int) -> float:
@@ -43,7 +48,9 @@ def layer_records(
     num_classes, layers = model.num_classes, len(model.layers)
     fit_z, test_z = (pooled_states(model, x, batch_size, device) for x in (fit[0], test[0]))
     width = fit_z.shape[1] // layers
-    radii, capacities = effective_spectral_radius(model), memory_capacity(model, seed)
+    unavailable: dict[str, str] = {}
+    radii = diagnostic("effective_spectral_radius", lambda: effective_spectral_radius(model), layers, unavailable)
+    capacities = diagnostic("memory_capacity", lambda: memory_capacity(model, seed), layers, unavailable)
     records = []
     for layer in range(layers):
         alone, up_to = slice(layer * width, (layer + 1) * width), slice(0, (layer + 1) * width)
@@ -55,5 +62,16 @@ def layer_records(
                 "effective_spectral_radius": radii[layer],
                 "memory_capacity": capacities[layer],
             }
+            | ({"unavailable": unavailable} if unavailable else {})
         )
     return records
+
+
+def diagnostic(name: str, compute: Callable[[], list[float]], layers: int, unavailable: dict[str, str]) -> list:
+    """``compute()``, or one None per layer with the reason in ``unavailable[name]`` (and a warning) if it fails."""
+    try:
+        return compute()
+    except Exception as error:  # a diagnostic describes the run; it must never end it
+        unavailable[name] = f"{type(error).__name__}: {error}"
+        print(f"WARNING: {name} could not be computed ({unavailable[name]}); recorded as missing", file=sys.stderr)
+        return [None] * layers
