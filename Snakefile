@@ -38,6 +38,8 @@ rule all:
     input:
         "results/comparison.md",
         expand("results/models/{model}/metrics.json", model=MODELS),
+        f"{DATA}/features.h5",  # asked for itself: a killed forced re-extraction leaves no hole behind
+        every_run_output(),
         sweep_outputs(),
         prediction_outputs(),
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 NORMALISATIONS = ("global", "clip_mean")
+STATISTICS_CHUNK = 1024  # clips per float64 chunk of the statistics: a bounded copy, never the whole set
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,17 @@ class Normaliser:
 
     @classmethod
     def fit(cls, fit_x: torch.Tensor, mode: str = "global") -> Normaliser:
+        """Mean and (sample) std per dimension over every frame of ``fit_x`` ``[N, T, F]``, summed in
+        float64 a chunk of clips at a time: features near 1e30, valid float32, square past float32's
+        range, and a float32 std of them would be infinite."""
         if mode not in NORMALISATIONS:
             raise ValueError(f"training.normalisation must be one of {NORMALISATIONS}, got {mode!r}")
-        return cls(mode, fit_x.mean(dim=(0, 1)), fit_x.std(dim=(0, 1)).clamp_min(1e-6))
+        count = fit_x.shape[0] * fit_x.shape[1]
+        chunks = fit_x.split(STATISTICS_CHUNK)
+        mean = sum(chunk.double().sum(dim=(0, 1)) for chunk in chunks) / count
+        squares = sum(((chunk.double() - mean) ** 2).sum(dim=(0, 1)) for chunk in chunks)
+        std = (squares / max(count - 1, 1)).sqrt().clamp_min(1e-6)
+        return cls(mode, mean.to(fit_x.dtype), std.to(fit_x.dtype))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         scaled = (x - self.mean) / self.std

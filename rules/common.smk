@@ -37,7 +37,12 @@ check_tracking_environment()  # MLFLOW_TRACKING_URI, which overrides tracking.ur
 DATASET = config["dataset"]
 DATA = f"data/{DATASET}"
 # with a manifest (and features) already there: empty splits and refused clips fail now, before any job
-preflight(DATA, config["splits"], {k: config["frames"][k] for k in ("on_bad_video", "on_partial_video")})
+preflight(
+    DATA,
+    config["splits"],
+    {k: config["frames"][k] for k in ("on_bad_video", "on_partial_video")},
+    config["on_unseen_test_class"],
+)
 MODELS = sorted(config["models"])
 SWEEP_POINTS = sweep_points(config)  # "<sweep>.<param>-<value>..." -> SweepPoint
 SWEEPS = sorted(config["sweeps"])
@@ -152,6 +157,19 @@ def run_dir(model, split, seed):
 
 def model_runs(model):
     return [f"{run_dir(model, sp, se)}/metrics.json" for sp in config["splits"] for se in config["seeds"]]
+
+
+def every_run_output():
+    """Every run's metrics.json and model.pt: what ``all`` asks for itself, so that a run whose files are
+    gone (a killed ``--force`` rerun deletes them first) is rebuilt even while the report and summaries
+    downstream of it still exist."""
+    return [
+        f"{run_dir(model, sp, se)}/{name}"
+        for model in MODELS
+        for sp in config["splits"]
+        for se in config["seeds"]
+        for name in ("metrics.json", "model.pt")
+    ]
 
 
 def model_spec(wildcards):

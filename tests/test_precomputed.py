@@ -5,6 +5,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from echoes.config import ConfigError, validate_config
@@ -145,3 +146,56 @@ def test_echoes_predict_classifies_a_features_file_with_a_run_trained_on_the_sam
     np.savez(new, features=np.zeros((2, T + 1, D), np.float32))
     assert main(["predict", "--features", str(new), "--run", str(run)]) == 2
     assert f"features must be [N, {T}, {D}] for this run" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_an_archive_is_refused_by_what_it_is_not_never_with_numpys_pickle_advice(tmp_path):
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_text("this is not an archive")
+    config = {
+        "dataset": "precomputed",
+        "precomputed": {"path": str(garbage)},
+        "models": {"m": {"class": "MeanOfFrames"}},
+    }
+    with pytest.raises(ConfigError, match=r"config key precomputed.path: .*garbage.npz: not an .npz archive") as error:
+        validate_config(config, SCHEMA)
+    assert "pickle" not in str(error.value)
+    (tmp_path / "garbage.h5").write_text("neither is this")
+    with pytest.raises(PrecomputedError, match="garbage.h5: not an HDF5 file"):
+        check_precomputed(tmp_path / "garbage.h5")
+
+
+def test_fewer_than_two_classes_are_refused_overall_and_among_the_training_rows(tmp_path):
+    with pytest.raises(PrecomputedError, match=r"labels hold 1 class \('walk'\); a classifier needs at least 2"):
+        check_precomputed(npz(tmp_path, labels=np.array(["walk"] * N)))
+    one_trained = np.where(np.arange(N) < 45, "walk", np.array(["run", "jump", "walk"])[np.arange(N) % 3])
+    with pytest.raises(PrecomputedError, match=r"training rows of split 1 hold 1 class \(walk\) of the file's 3"):
+        check_precomputed(npz(tmp_path, labels=one_trained))
+
+
+def test_test_rows_of_a_class_training_never_sees_are_named_and_refused_only_when_asked(tmp_path, capsys):
+    labels = np.where(np.arange(N) < 45, np.array(["run", "walk"])[np.arange(N) % 2], "jump")
+    config = {"dataset": "precomputed", "precomputed": {"path": str(npz(tmp_path, labels=labels))},
+              "models": {"m": {"class": "MeanOfFrames"}}}  # fmt: skip
+    validate_config(dict(config), SCHEMA)
+    assert "split 1: 15 test clip(s) of 1 class(es) that no training clip has can never be classified right: " \
+           "jump (15)" in capsys.readouterr().err  # fmt: skip
+    with pytest.raises(ConfigError, match=r"config key on_unseen_test_class: .*jump \(15\).*is 'fail'"):
+        validate_config(config | {"on_unseen_test_class": "fail"}, SCHEMA)
+
+
+def test_huge_but_finite_features_train_as_their_standardised_selves(tmp_path):
+    """Values near 1e30 are valid float32; their squares are not: the statistics are summed in float64."""
+    from echoes.training.job import train_on_split
+    from tests.specs import spec
+
+    results = []
+    for scale in (1.0, 1e30):
+        path = tmp_path / f"scale{scale:g}.npz"
+        np.savez(path, **arrays(features=arrays()["features"] * np.float32(scale)))
+        import_precomputed(path, None, tmp_path / "features.h5", tmp_path / "manifest.tsv")
+        data = load_split(tmp_path / "features.h5", tmp_path / "manifest.tsv", 1)
+        assert np.abs(data.train_x.numpy()).max() > 1e29 or scale == 1.0
+        metrics, _, normaliser = train_on_split(data, spec("MeanOfFrames", search={}))
+        assert torch.isfinite(normaliser.std).all() and torch.isfinite(normaliser(data.test_x)).all()
+        results.append(metrics["accuracy_top1"])
+    assert results[0] == results[1]

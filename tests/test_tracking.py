@@ -148,7 +148,7 @@ def test_a_deleted_database_is_created_once_by_eight_jobs_starting_together(tmp_
     assert names == [f"job{w}" for w in range(8)]
 
 
-def test_a_rerun_deletes_a_run_a_killed_job_left_running_and_marks_the_earlier_finished_one(experiment):
+def test_a_rerun_marks_a_run_a_killed_job_left_running_killed_and_the_earlier_finished_one_superseded(experiment):
     uri, folder = experiment
     client = MlflowClient(uri)
     experiment_id = client.get_experiment_by_name("echoes-test").experiment_id
@@ -158,7 +158,8 @@ def test_a_rerun_deletes_a_run_a_killed_job_left_running_and_marks_the_earlier_f
     artifacts.mkdir(parents=True)
     (artifacts / ".artifact.uploading.abc").write_text("half")
     current = _log(uri, "esn-split1-seed0")
-    assert client.get_run(killed.info.run_id).info.lifecycle_stage == "deleted" and not artifacts.exists()
+    ghost = client.get_run(killed.info.run_id).info
+    assert ghost.status == "KILLED" and ghost.end_time is not None and not artifacts.exists()
     assert client.get_run(finished).data.tags["echoes.superseded"] == "true"
     assert "echoes.superseded" not in client.get_run(current).data.tags
     active = client.search_runs([experiment_id], filter_string="tags.`mlflow.runName` = 'esn-split1-seed0'")

@@ -175,21 +175,27 @@ def test_a_broken_symlink_counts_as_a_missing_video(splits_dir, tmp_path):
     assert manifest.missing == 1 and clips[0].video_id not in [c.video_id for c in manifest.clips]
 
 
-def test_preflight_names_every_split_without_training_or_test_clips_and_untrained_classes():
+def test_preflight_names_every_split_without_training_or_test_clips_one_trained_class_or_untrained_classes():
     from echoes.contracts.manifest import Clip, Manifest
-    from echoes.data.preflight import SplitError, check_splits
+    from echoes.data.preflight import SplitError, UnseenClassError, check_splits
 
     clips = [
         Clip("a1", "A/a1.avi", 0, "A", 1, {1: "train", 2: "test"}),
+        Clip("c1", "C/c1.avi", 2, "C", 1, {1: "train", 2: "test"}),
         Clip("b1", "B/b1.avi", 1, "B", 2, {1: "test", 2: "test"}),
         Clip("a2", "A/a2.avi", 0, "A", 3, {1: "test", 2: "test", 3: "train"}),
     ]
-    manifest = Manifest(["A", "B"], clips)
-    assert check_splits(manifest, [1]) == ["split 1: 1 class(es) have test clips but no training clip: B"]
+    manifest = Manifest(["A", "B", "C"], clips)
+    unseen = "split 1: 1 test clip(s) of 1 class(es) that no training clip has can never be classified right: B (1)"
+    assert check_splits(manifest, [1]) == [unseen]
+    with pytest.raises(UnseenClassError, match=r"B \(1\)\. on_unseen_test_class is 'fail'"):
+        check_splits(manifest, [1], on_unseen="fail")
     with pytest.raises(
-        SplitError, match="split 2 has 0 training and 3 test clips.*; split 3 has 1 training and 0 test"
+        SplitError, match="split 2 has 0 training and 4 test clips.*; split 3 has 1 training and 0 test"
     ):
         check_splits(manifest, [1, 2, 3])
+    with pytest.raises(SplitError, match=r"the training clips of split 3 hold 1 class \(A\)"):
+        check_splits(manifest, [3])
     with pytest.raises(SplitError, match="split 1 has 0 training and 2 test clips that decoded"):
         check_splits(manifest, [1], usable={"b1", "a2"})
 

@@ -108,6 +108,10 @@ class RunMetrics:
     val_clips: int = info("validation clips")
     val_groups: list = info("validation groups (gNN)")
     test_clips: int = info("test clips")
+    unseen_test_classes: dict | None = info(
+        "test clips per class that no training clip of the split has: they can never be right (on_unseen_test_class)",
+        default=None,
+    )
     normalisation: str = info("input normalisation of the selected candidate")
     layers: list | None = info(
         "ESNs: per reservoir, test top-1 of a readout on its states alone (accuracy) and on layers 1..l "

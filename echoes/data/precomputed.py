@@ -57,6 +57,7 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise PrecomputedError(f"{path}: a features file is .npz, .h5 or .hdf5, not {path.suffix!r}")
     if not path.is_file():
         raise PrecomputedError(f"{path}: no such file (precomputed.path)")
+    check_kind(path)
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as npz:
             arrays = {}
@@ -73,6 +74,26 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
 
     with h5py.File(path, "r") as h5:
         return {name: h5[name][()] for name in h5 if isinstance(h5[name], h5py.Dataset)}
+
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a .npz is a zip archive (an empty one starts with the second)
+
+
+def check_kind(path: Path) -> None:
+    """The file is what its name says, by its first bytes: never handed to numpy's pickle fallback,
+    whose message suggests loading untrusted pickles."""
+    import h5py
+
+    if path.suffix == ".npz":
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head not in ZIP_MAGIC:
+            raise PrecomputedError(
+                f"{path}: not an .npz archive (an .npz is a zip file, which starts with b'PK\\x03\\x04'; this one "
+                f"starts with {head!r}); write it with numpy.savez, or give an HDF5 file (.h5)"
+            )
+    elif not h5py.is_hdf5(path):
+        raise PrecomputedError(f"{path}: not an HDF5 file (no HDF5 signature); write it with h5py, or give an .npz")
 
 
 def as_strings(values: np.ndarray) -> list[str]:
@@ -167,7 +188,38 @@ def check_precomputed(path: str | Path, splits_dir: str | Path | None = None) ->
             raise PrecomputedError(
                 f"{path}: split {split} needs training and test rows, it has {sorted(set(split_roles_) - {''})}"
             )
+    check_classes(path, classes, labels, roles)
     return Precomputed(features, classes, labels, group_numbers(arrays), ids, roles)
+
+
+def check_classes(path: Path, classes: list[str], labels: np.ndarray, roles: dict[int, list[str]]) -> None:
+    """At least two classes, in the file and among each split's training rows: a classifier of one class
+    scores 100 % and says nothing."""
+    if len(classes) < 2:
+        raise PrecomputedError(
+            f"{path}: labels hold {len(classes)} class ({classes[0]!r}); a classifier needs at least 2"
+        )
+    for split, split_roles_ in roles.items():
+        trained = sorted({classes[label] for label, role in zip(labels, split_roles_, strict=True) if role == "train"})
+        if len(trained) < 2:
+            raise PrecomputedError(
+                f"{path}: the training rows of split {split} hold {len(trained)} class ({', '.join(trained)}) of the "
+                f"file's {len(classes)}; a classifier needs at least 2"
+            )
+
+
+def unseen_test_classes(data: Precomputed) -> list[str]:
+    """Per split, the test rows of classes its training rows lack (:func:`echoes.data.preflight.unseen_message`)."""
+    from echoes.data.preflight import unseen_classes, unseen_message
+
+    messages = []
+    for split, roles in data.roles.items():
+        names = [data.classes[label] for label in data.labels]
+        train = (name for name, role in zip(names, roles, strict=True) if role == "train")
+        missing = unseen_classes(train, (name for name, role in zip(names, roles, strict=True) if role == "test"))
+        if missing:
+            messages.append(unseen_message(split, missing))
+    return messages
 
 
 def import_precomputed(

@@ -7,7 +7,9 @@ in seconds, on the console, naming the split and its counts, rather than after h
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import sys
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -48,37 +50,77 @@ class SplitError(ValueError):
     """A selected split without training or test clips; the message lists every such split."""
 
 
-def check_splits(manifest: Manifest, splits: Sequence[int], usable: Collection[str] | None = None) -> list[str]:
-    """Raise :class:`SplitError` naming every selected split with no training or no test clip.
+class UnseenClassError(ValueError):
+    """Test clips of classes no training clip has, refused by ``on_unseen_test_class: fail``."""
 
-    ``usable`` narrows the clips to those that decoded. Returns warnings: classes tested but never
-    trained on (a model cannot predict them) in each split.
+
+UNSEEN_POLICIES = ("warn", "fail")
+
+
+def unseen_classes(train: Iterable[str], test: Iterable[str]) -> dict[str, int]:
+    """Classes of the test clips that no training clip has, with how many test clips each: those can never be right."""
+    seen = set(train)
+    return dict(sorted(Counter(c for c in test if c not in seen).items()))
+
+
+def unseen_message(split: int, unseen: Mapping[str, int]) -> str:
+    listed = ", ".join(f"{name} ({count})" for name, count in unseen.items())
+    return (
+        f"split {split}: {sum(unseen.values())} test clip(s) of {len(unseen)} class(es) that no training clip has "
+        f"can never be classified right: {listed}"
+    )
+
+
+def apply_unseen_policy(messages: Sequence[str], policy: str) -> list[str]:
+    """``on_unseen_test_class``: ``fail`` raises listing every split's unseen classes; ``warn`` returns the lines."""
+    if policy not in UNSEEN_POLICIES:
+        raise ValueError(f"on_unseen_test_class must be one of {UNSEEN_POLICIES}, got {policy!r}")
+    if messages and policy == "fail":
+        raise UnseenClassError(
+            "; ".join(messages) + ". on_unseen_test_class is 'fail': add training clips of these classes, drop their "
+            "test clips, or set it to 'warn' (the report then counts them as errors and names them)."
+        )
+    return list(messages)
+
+
+def check_splits(
+    manifest: Manifest, splits: Sequence[int], usable: Collection[str] | None = None, on_unseen: str = "warn"
+) -> list[str]:
+    """Raise :class:`SplitError` naming every selected split with no training or no test clip, or fewer
+    than 2 classes among its training clips.
+
+    ``usable`` narrows the clips to those that decoded. Test clips of classes that no training clip
+    has (a model cannot predict them) are refused under ``on_unseen`` ``fail``, else returned as warnings.
     """
     what = "that decoded" if usable is not None else "with a video on disk"
-    problems, warnings = [], []
+    problems, unseen = [], []
     for split in splits:
         clips = [c for c in manifest.clips if usable is None or c.video_id in usable]
         train = [c for c in clips if c.splits.get(split) == "train"]
         test = [c for c in clips if c.splits.get(split) == "test"]
         if not train or not test:
             problems.append(f"split {split} has {len(train)} training and {len(test)} test clips {what}")
-        untrained = sorted({c.class_name for c in test} - {c.class_name for c in train})
-        if untrained:
-            warnings.append(
-                f"split {split}: {len(untrained)} class(es) have test clips but no training clip: "
-                + ", ".join(untrained)
-            )
+        trained = sorted({c.class_name for c in train})
+        if train and len(trained) < 2:
+            problems.append(f"the training clips of split {split} hold {len(trained)} class ({trained[0]}); a "
+                            "classifier needs at least 2")  # fmt: skip
+        missing = unseen_classes(trained, (c.class_name for c in test))
+        if missing:
+            unseen.append(unseen_message(split, missing))
     if problems:
         raise SplitError(
             "; ".join(problems) + ". Every split in config key `splits` needs both: check the split lists "
             "(trainlist0N.txt / testlist0N.txt), the videos folder, or choose other splits."
-            + (" " + " ".join(warnings) if warnings else "")
+            + (" " + " ".join(unseen) if unseen else "")
         )
-    return warnings
+    return apply_unseen_policy(unseen, on_unseen)
 
 
-def preflight(data_dir: str | Path, splits: Sequence[int], frames: Mapping[str, str] | None = None) -> None:
-    """At workflow start: the clip policies and the selected splits against the files already on disk (if any)."""
+def preflight(
+    data_dir: str | Path, splits: Sequence[int], frames: Mapping[str, str] | None = None, on_unseen: str = "warn"
+) -> None:
+    """At workflow start: the clip policies and the selected splits against the files already on disk (if
+    any); classes tested but never trained are printed (or refused: ``on_unseen_test_class: fail``)."""
     manifest_path, features_path = Path(data_dir) / "manifest.tsv", Path(data_dir) / "features.h5"
     if not manifest_path.is_file():
         return
@@ -94,7 +136,8 @@ def preflight(data_dir: str | Path, splits: Sequence[int], frames: Mapping[str, 
                 skipped, partial, **(frames or {"on_bad_video": "skip", "on_partial_video": "keep"})
             )
             usable = set(ids) - left_out
-    check_splits(manifest, splits, usable)
+    for warning in check_splits(manifest, splits, usable, on_unseen):
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def clip_summary(data_dir: str | Path) -> str:

@@ -52,9 +52,20 @@ def setup_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         f"in [`{data}/features.h5`](../{data}/features.h5) (`skipped_video_ids`, `skipped_reasons`) and in "
         f"`logs/{features.get('dataset', '?')}/decode/`",
         frames_line(features, weights, note),
+        *unseen_lines(runs),
         f"- Training device: {', '.join(sorted({r['device'] for r in runs}))} "
         f"({threads_text(first.get('threads'))} per job); torch {first.get('versions', {}).get('torch', '?')}, "
         f"echoes {features.get('echoes_version', '?')}",
+    ]
+
+
+def unseen_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Test clips whose class no training clip of their split has: counted as errors, named here."""
+    by_split = {r["split"]: r["unseen_test_classes"] for r in runs if r.get("unseen_test_classes")}
+    return [
+        f"- **Split {split}: {sum(unseen.values())} test clip(s) of classes that no training clip has** (never right, "
+        f"counted as errors; `on_unseen_test_class`): " + ", ".join(f"{name} ({n})" for name, n in unseen.items())
+        for split, unseen in sorted(by_split.items())
     ]
 
 

@@ -33,17 +33,19 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def retire_earlier_runs(client: Any, experiment_id: str, name: str) -> None:
-    """Delete runs of ``name`` left RUNNING by a killed job (and their local artifacts); tag finished ones."""
+    """Earlier runs of ``name`` (one model, split and seed): those still RUNNING, left by a killed job
+    (SIGKILL ends a process before it can end its run), are marked KILLED with an end time and lose
+    their half-written local artifacts, so the UI shows no ghost run; every earlier run is tagged
+    ``echoes.superseded``."""
     from mlflow.utils.file_utils import local_file_uri_to_path
 
     quoted = name.replace("'", "\\'")
     for run in client.search_runs([experiment_id], filter_string=f"tags.`mlflow.runName` = '{quoted}'"):
-        if run.info.status == "RUNNING":
-            client.delete_run(run.info.run_id)
+        if run.info.status in ("RUNNING", "SCHEDULED"):
+            client.set_terminated(run.info.run_id, status="KILLED")
             if run.info.artifact_uri.startswith("file:"):
                 shutil.rmtree(local_file_uri_to_path(run.info.artifact_uri), ignore_errors=True)
-        else:
-            client.set_tag(run.info.run_id, "echoes.superseded", "true")
+        client.set_tag(run.info.run_id, "echoes.superseded", "true")
 
 
 def _client_for(uri: str, experiment: str, artifact_root: Path | None) -> tuple[Any, str]:

@@ -20,6 +20,7 @@ import torch
 
 from echoes.contracts.bundle import write_bundle
 from echoes.contracts.metrics import RunMetrics, failed_record, write_metrics
+from echoes.data.preflight import unseen_classes
 from echoes.data.synthetic import task_families
 from echoes.devices import MachineState, MemoryWindow, peak_rss_mib, pick_device, set_threads
 from echoes.models import BaseModel
@@ -84,6 +85,9 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
         val_clips=len(val_idx),
         val_groups=[f"g{int(g):02d}" for g in val_groups],
         test_clips=len(data.test_x),
+        unseen_test_classes=unseen_classes(
+            (data.classes[y] for y in data.train_y.tolist()), (data.classes[y] for y in data.test_y.tolist())
+        ),
         tuning=tuning_record(tuned, tuning_seconds, within_budget_test(tuned, spec, data, fit_idx)),
         val_accuracy=tuned.best.trial.val_accuracy,
         val_accuracy_by_family=validation_by_family(tuned.best, data, fit_idx, val_idx, spec.device, families),

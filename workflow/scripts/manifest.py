@@ -13,6 +13,6 @@ with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
         f"{len(manifest.clips)} clips, {len(manifest.classes)} classes, {manifest.missing} missing, "
         f"{manifest.unlisted} unlisted files ignored"
     )
-    # the selected splits are read from the config, not params: choosing other splits must not rebuild the manifest
-    for warning in check_splits(manifest, sm.config["splits"]):
+    # the splits and the policy are read from the config, not params: changing them must not rebuild the manifest
+    for warning in check_splits(manifest, sm.config["splits"], on_unseen=sm.config["on_unseen_test_class"]):
         print(f"WARNING: {warning}")
