@@ -210,8 +210,9 @@ def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path,
     lstm = spec("SimpleRNN", {"hidden_size": 8}, {"max_epochs": 6, "patience": 6, "learning_rate": 3e-3}, name="lstm",
                 grid={"normalisation": ["global", "clip_mean"]})  # fmt: skip
     metrics = run_training_job(
-        features, manifest, tmp_path / "run", lstm, tracking=info, tags={"echoes.git_commit": "abc123"}
-    )
+        features, manifest, tmp_path / "run", lstm, tracking=info,
+        tags={"echoes.git_commit": "abc123", "echoes.rule": "train_model"},
+    )  # fmt: skip
     log = "".join(capfd.readouterr())
     assert "Add type hints" not in log and "CloudPickle" not in log and "Warning" not in log
     client = MlflowClient(uri)
@@ -226,6 +227,7 @@ def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path,
     assert {"split", "seed", "clips.test_clips"} <= set(run.data.params) and "split" not in run.data.metrics
     assert "accuracy_top1" in run.data.metrics and "format" not in run.data.metrics
     assert run.data.tags["mlflow.source.git.commit"] == "abc123"
+    assert run.data.tags["mlflow.source.name"] == "rule train_model (workflow/scripts/train_model.py)"
     assert run.inputs.dataset_inputs[0].dataset.name == "test features"
     trials = json.loads(
         Path(client.download_artifacts(run.info.run_id, "tuning_trials.json", str(tmp_path))).read_text()

@@ -241,7 +241,8 @@ def training_run(
     """The MLflow run around one training job, from the workflow's tracking info (None: no tracking).
 
     The URI is the one in force when the job runs (``MLFLOW_TRACKING_URI`` wins), not the one
-    ``init_tracking`` saw; the git commit tag is also MLflow's own source-commit tag.
+    ``init_tracking`` saw; the git commit tag is also MLflow's own source-commit tag, and the rule
+    (``echoes.rule``) names the run's source (the UI's Source column).
     """
     if not tracking:
         yield TrainingRun(None, None, name)
@@ -249,6 +250,9 @@ def training_run(
     tags = dict(tags)
     if tags.get("echoes.git_commit", "unknown") != "unknown":
         tags["mlflow.source.git.commit"] = tags["echoes.git_commit"]
+    if "echoes.rule" in tags:  # MLflow's Source column: which rule and script made the run
+        tags.setdefault("mlflow.source.name", f"rule {tags['echoes.rule']} (workflow/scripts/{tags['echoes.rule']}.py)")
+        tags.setdefault("mlflow.source.type", "JOB")
     uri = resolve_tracking_uri(tracking.get("configured_uri") or tracking["tracking_uri"])
     artifact_root = Path(tracking["artifact_root"]) if "artifact_root" in tracking else None
     run_id = start_training_run(
