@@ -159,6 +159,14 @@ def model_runs(model):
     return [f"{run_dir(model, sp, se)}/metrics.json" for sp in config["splits"] for se in config["seeds"]]
 
 
+def layered_figure():
+    """The report's per-layer figure, declared only where a model has reservoir layers (SimpleESN, DeepESN)."""
+    layered = any(entry["class"].rsplit(".", 1)[-1] in ("SimpleESN", "DeepESN") for entry in ENTRIES.values())
+    if not layered:
+        return {}
+    return {"layers": report("results/figures/layers.png", caption="../workflow/report/layers.rst", category="Figures")}
+
+
 def every_run_output():
     """Every run's metrics.json and model.pt: what ``all`` asks for itself, so that a run whose files are
     gone (a killed ``--force`` rerun deletes them first) is rebuilt even while the report and summaries

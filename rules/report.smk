@@ -10,6 +10,7 @@ rule report:
         runs=[path for model in MODELS for path in model_runs(model)],
         code=code("report.py"),
     output:
+        **layered_figure(),
         report="results/comparison.md",
         table=report(
             "results/comparison.html",
@@ -31,11 +32,7 @@ rule report:
             caption="../workflow/report/tuning_curves.rst",
             category="Figures",
         ),
-        layers=report(
-            "results/figures/layers.png",
-            caption="../workflow/report/layers.rst",
-            category="Figures",
-        ),
+        # only where a reservoir stack runs: a figure of empty axes has no place in the --report bundle
         confusion=report(
             "results/figures/confusion.png",
             caption="../workflow/report/confusion.rst",

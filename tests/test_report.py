@@ -116,7 +116,7 @@ def test_rows_show_mean_and_std_over_seeds_with_n(runs):
     assert rows["SimpleESN"]["Speed-up vs SimpleRNN"] == "20.0×"
     assert rows["SimpleRNN"]["Speed-up vs SimpleRNN"] == "1.0×"
     assert rows["SimpleESN"]["Trainable params"] == "12.0 k" and rows["SimpleESN"]["Total params"] == "1.51 M"
-    assert rows["SimpleESN"]["Trained by"] == "ridge (closed form)"
+    assert rows["SimpleESN"]["Kind (fit)"] == "ESN (ridge)" and rows["SimpleRNN"]["Kind (fit)"] == "LSTM (AdamW)"
     assert "MeanOfFrames (control)" in rows
 
 
@@ -124,7 +124,7 @@ def test_report_file_has_the_table_the_setup_and_valid_png_figures(runs, tmp_pat
     out = tmp_path / "results" / "comparison.md"
     text = render_report(runs, out, tmp_path / "results" / "figures")
     assert out.read_text() == text
-    assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 † | +11.0 [-39.8, +61.8] (n=2) |" in text
+    assert "| SimpleESN | ESN (ridge) | 96.0 ± 1.4 † | +11.0 [-39.8, +61.8] (n=2) |" in text
     assert "at least 2 groups and at least 20 % of the training clips" in text
     assert "SimpleRNN 1 (grid: nothing tuned)" in text and "Unequal" not in text
     assert "Set `tuning.seconds` to also give every model the same tuning time" in text
@@ -132,9 +132,11 @@ def test_report_file_has_the_table_the_setup_and_valid_png_figures(runs, tmp_pat
     assert "not pretrained" in text and "T = 16" in text and "seeds 0, 1" in text
     assert "- SimpleESN: B → A (10), A → B (5)" in text
     assert "![confusion matrices](figures/confusion.png)" in text
-    for name in ("accuracy_vs_time.png", "learning_curves.png", "tuning_curves.png", "layers.png", "confusion.png"):
+    for name in ("accuracy_vs_time.png", "learning_curves.png", "tuning_curves.png", "confusion.png"):
         assert (tmp_path / "results" / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert (f"(figures/{name})" in text) == (name != "layers.png")  # no ESN layers in these runs: not linked
+        assert f"(figures/{name})" in text
+    # no ESN layers in these runs: no figure of empty axes, neither written nor linked
+    assert not (tmp_path / "results" / "figures" / "layers.png").exists() and "layers.png" not in text
 
 
 def test_model_summary_file_aggregates_its_runs(runs, tmp_path):
@@ -176,7 +178,7 @@ def test_a_failed_model_is_marked_with_its_log_and_the_report_still_renders(runs
     text = render_report({**runs, "DeepESN": [path]}, tmp_path / "comparison.md", tmp_path / "figures")
     row = next(line for line in text.splitlines() if line.startswith("| DeepESN"))
     assert "**failed**: RuntimeError: out of memory" in row and "logs/train/DeepESN/split1-seed0.log" in row
-    assert "| SimpleESN | ridge (closed form) | 96.0 ± 1.4 † |" in text
+    assert "| SimpleESN | ESN (ridge) | 96.0 ± 1.4 † |" in text
 
 
 def test_zero_test_clips_is_a_clear_error(temporal_order_task):
@@ -245,7 +247,7 @@ def test_the_tuning_curve_is_the_best_validation_accuracy_so_far_at_each_trials_
 def test_the_table_is_also_an_html_page_with_the_same_rows(runs, tmp_path):
     render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
     page = (tmp_path / "comparison.html").read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count("<tr>") == 1 + 3
+    assert page.startswith("<!DOCTYPE html>") and page.count("<tr>") == 2 * (1 + 3)  # headline and details
     for name, accuracy in (("SimpleESN", "96.0 ± 1.4 †"), ("SimpleRNN", "85.0 ± 7.1 †"), ("MeanOfFrames", "40.0")):
         assert name in page and accuracy in page
 
@@ -336,3 +338,46 @@ def test_accuracy_per_task_family_is_shown_when_the_runs_have_families(runs, tmp
     order, same_different = "-50.0 [-50.0, -50.0] (n=2)", "-45.0 [-45.0, -45.0] (n=2)"
     assert f"| MeanOfFrames | 50.0 ± 0.0 (50.0) | {order} | 50.0 ± 0.0 (40.0) | {same_different} |" in text
     assert "| SimpleRNN | 100.0 ± 0.0 (100.0) | reference | 95.0 ± 0.0 (85.0) | reference |" in text
+
+
+def _table_headers(text: str) -> list[list[str]]:
+    """The header cells of every Markdown table in ``text``."""
+    lines = text.splitlines()
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line, below in zip(lines, lines[1:], strict=False)
+        if line.startswith("| ") and below.startswith("|---")
+    ]
+
+
+def test_the_headline_has_at_most_nine_columns_and_every_measured_figure_is_still_in_the_report(runs, tmp_path):
+    for path in runs["SimpleESN"] + runs["SimpleRNN"] + runs["MeanOfFrames"]:
+        run = json.loads(path.read_text())
+        run["accuracy_by_family"] = {"order": 1.0, "same_different": 0.75}
+        path.write_text(json.dumps(run))
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    headline, details = _table_headers(text)[:2]
+    assert len(headline) <= 9 and headline[:4] == ["Model", "Kind (fit)", "Accuracy top-1 (%)", DIFF]
+    assert {"order (%)", "same_different (%)", "Training time", "Trainable params"} <= set(headline)
+    shown = set(headline) | set(details)
+    for header in ("Validation top-1 (%)", "Accuracy top-5 (%)", "Drop reversed (pt)", "Drop shuffled (pt)",
+                   "Time per epoch", "Epochs (convergence)", "Std over runs: accuracy / conv. epoch",
+                   "Speed-up vs SimpleRNN", "Inference per batch", "Total params",
+                   "Training memory above baseline (process RSS)", "Tuning: trials (time)"):  # fmt: skip
+        assert header in shown, header
+    assert "| SimpleESN | ESN (ridge) | 96.0 ± 1.4 † | +11.0 [-39.8, +61.8] (n=2) | 100.0 ± 0.0 | 75.0 ± 0.0 |" in text
+
+
+def test_the_reference_is_the_simple_rnn_entry_whatever_its_name_in_both_tables(runs, tmp_path):
+    for path in runs["SimpleRNN"] + runs["SimpleESN"]:
+        run = json.loads(path.read_text())
+        run["accuracy_by_family"] = {"order": 1.0, "same_different": 0.75}
+        path.write_text(json.dumps(run))
+    renamed = {("lstm" if name == "SimpleRNN" else name): paths for name, paths in runs.items()}
+    text = render_report(renamed, tmp_path / "comparison.md", tmp_path / "figures")
+    main = next(line for line in text.splitlines() if line.startswith("| SimpleESN | ESN"))
+    family = next(line for line in text.split("## Accuracy per task family")[1].splitlines()
+                  if line.startswith("| SimpleESN"))  # fmt: skip
+    assert "+11.0 [-39.8, +61.8] (n=2)" in main
+    assert "+0.0 [+0.0, +0.0] (n=2)" in family and "–" not in family.split("|")[3]
+    assert "| lstm | 100.0 ± 0.0 | reference | 75.0 ± 0.0 | reference |" in text

@@ -23,7 +23,17 @@ from echoes.report.figures import (
     plot_tuning_curves,
 )
 from echoes.report.stats import REFERENCE_MODEL, finished, is_control, mean_confusion
-from echoes.report.tables import comparison_rows, fmt_time, html_table, markdown_table, mean_std
+from echoes.report.tables import (
+    DETAIL_COLUMNS,
+    comparison_rows,
+    fmt_time,
+    headline_columns,
+    html_page,
+    html_table,
+    markdown_table,
+    mean_std,
+    task_families,
+)
 from echoes.training.space import describe
 
 ByModel = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -160,7 +170,7 @@ def layer_lines(by_model: ByModel) -> list[str]:
     """Per ESN and layer: test top-1 of a readout on that layer alone and on layers 1..l, memory
     capacity, effective spectral radius (each run's ``layers``, averaged)."""
     lines = [
-        "A ridge readout (GCV) on each reservoir's pooled states alone, and on layers 1..l, scored on the test "
+        "A ridge readout (GCV) on each reservoir's last and mean states alone, and on layers 1..l, scored on the test "
         "clips; the linear memory capacity (delays 1-200 recalled from i.i.d. input, held-out r², summed) and the "
         "spectral radius of the leaky update (1-a)I + aW (`layers` in metrics.json).",
         "",
@@ -169,13 +179,19 @@ def layer_lines(by_model: ByModel) -> list[str]:
     ]
     rows = [
         f"| {name} | {layer + 1} | {100 * means['accuracy'][layer]:.1f} | {100 * means['accuracy_up_to'][layer]:.1f} "
-        f"| {means['memory_capacity'][layer]:.1f} | {means['effective_spectral_radius'][layer]:.3f} |"
+        f"| {fmt_optional(means['memory_capacity'][layer], '.1f')} "
+        f"| {fmt_optional(means['effective_spectral_radius'][layer], '.3f')} |"
         for name, runs in by_model.items()
         if any(run.get("layers") for run in runs)
         for means in [layer_means(runs)]
         for layer in range(len(means["accuracy"]))
     ]
     return lines + rows
+
+
+def fmt_optional(value: float | None, spec: str) -> str:
+    """A diagnostic that could not be computed in any run (``None``) shows as "–"."""
+    return "–" if value is None else format(value, spec)
 
 
 def ridge_edge_lines(by_model: ByModel) -> list[str]:
@@ -238,8 +254,10 @@ def display_order(loaded: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str
     return sorted(loaded, key=key)
 
 
-LEGEND = f"""Accuracy: test top-1, mean ± sample std over runs; validation top-1 of the selected candidate beside
-it (how well the clips that chose it predict test). **Bold** only for a best row whose 95 % t-interval
+LEGEND = f"""Accuracy: test top-1, mean ± sample std over runs (per task family beside it, where the dataset has
+them); the selected candidate's validation top-1 is in the details (how well the clips that chose it
+predict test). Kind: the model's family and its fit (ridge: closed form; AdamW: gradient descent with
+early stopping). **Bold** only for a best row whose 95 % t-interval
 overlaps no other row's; † marks rows within that noise of the best (a tie, not a win). Δ: accuracy minus
 {REFERENCE_MODEL}'s, paired by split and seed, with a 95 % Student-t interval over the pairs.
 Training time: the selected candidate's fit (gradient models: all epochs incl. validation passes;
@@ -263,10 +281,15 @@ FIGURES = {
 }
 
 
-def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path) -> str:
-    """Stage entry point: write ``comparison.md`` (and the table as ``comparison.html``) and its figures."""
+def render_report(
+    run_paths: Mapping[str, Sequence[Path]], out: Path, figures_dir: Path, layers: bool | None = None
+) -> str:
+    """Stage entry point: write ``comparison.md`` (and the tables as ``comparison.html``) and its figures;
+    ``layers.png`` where ``layers`` says (default: where a run has reservoir layers)."""
     loaded = {name: [read_metrics(Path(p)) for p in paths] for name, paths in run_paths.items()}
     loaded = {name: loaded[name] for name in display_order(loaded)}
+    headline = [c.header for c in headline_columns(task_families(loaded))]
+    details = [c.header for c in DETAIL_COLUMNS]
     rows = comparison_rows(loaded)
     by_model = {name: ok for name, runs in loaded.items() if (ok := finished(runs))}
     if not by_model:
@@ -277,20 +300,21 @@ def render_report(run_paths: Mapping[str, Sequence[Path]], out: Path, figures_di
     plot_accuracy_vs_time(by_model, figures_dir / "accuracy_vs_time.png", colours)
     plot_learning_curves(by_model, figures_dir / "learning_curves.png", colours)
     plot_tuning_curves(by_model, figures_dir / "tuning_curves.png", colours)
-    plot_layers(by_model, figures_dir / "layers.png", colours)
+    if layers if layers is not None else any(run.get("layers") for runs in by_model.values() for run in runs):
+        plot_layers(by_model, figures_dir / "layers.png", colours)
     plot_confusions(by_model, figures_dir / "confusion.png")
     with atomic_path(Path(out).with_suffix(".html")) as tmp:
-        caption = "Echoes: measured from the runs' metrics.json; mean ± std over runs (details in comparison.md)"
-        tmp.write_text(html_table(rows, caption))
-    text = "\n".join(report_lines(markdown_table(rows), by_model, partial(link_target, base=Path(out).parent),
-                                   figures_dir))  # fmt: skip
+        caption = "Echoes: measured from the runs' metrics.json; mean ± std over runs (the legend is in comparison.md)"
+        tmp.write_text(html_page([html_table(rows, headline, caption), html_table(rows, details, "Details")]))
+    tables = (markdown_table(rows, headline), markdown_table(rows, details))
+    text = "\n".join(report_lines(tables, by_model, partial(link_target, base=Path(out).parent), figures_dir))
     with atomic_path(out) as tmp:
         tmp.write_text(text)
     return text
 
 
-def report_lines(table: str, by_model: ByModel, rel: Any, figures_dir: Path) -> list[str]:
-    """``comparison.md``, line by line: table and legend, protocol, groups, setup, figures, confusions."""
+def report_lines(tables: tuple[str, str], by_model: ByModel, rel: Any, figures_dir: Path) -> list[str]:
+    """``comparison.md``, line by line: headline and legend, details, protocol, groups, setup, figures, confusions."""
     all_runs = [r for runs in by_model.values() for r in runs]
     classes = all_runs[0].get("classes", [])
     confused = [
@@ -306,10 +330,11 @@ def report_lines(table: str, by_model: ByModel, rel: Any, figures_dir: Path) -> 
         "",
         "Measured by the workflow from `results/models/*/runs/*/metrics.json`; mean ± std over runs where n > 1.",
         "",
-        table,
+        tables[0],
         "",
         *LEGEND,
         "",
+        *section("Details", [tables[1]]),
         *section("Protocol", protocol_lines(by_model)),
         *(section("Accuracy per task family", family) if (family := family_lines(by_model)) else []),
         *section("Equal tuning time", equal_time_lines(by_model)),

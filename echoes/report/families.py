@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 
-from echoes.report.stats import REFERENCE_MODEL, Runs, paired_differences
+from echoes.report.stats import REFERENCE_MODEL, Runs, paired_differences, reference_name
 from echoes.report.tables import fmt_diff, mean_std
 
 
@@ -18,7 +18,8 @@ def family_lines(by_model: Mapping[str, Runs]) -> list[str]:
     )
     if not families:
         return []
-    reference = by_model.get(REFERENCE_MODEL, [])
+    reference_model = reference_name(by_model)
+    reference = by_model.get(reference_model, [])
     lines = [
         "Each task family of the embedded dataset separately (docs/datasets.md): `order` needs the frames' order "
         "(a linear filter over them suffices), `same_different` memory and a nonlinearity. Test top-1 (%), mean ± "
@@ -31,7 +32,7 @@ def family_lines(by_model: Mapping[str, Runs]) -> list[str]:
     for name, runs in by_model.items():
         cells = []
         for family in families:
-            cells += [family_cell(runs, family), family_difference(runs, reference, family, name)]
+            cells += [family_cell(runs, family), family_difference(runs, reference, family, name == reference_model)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -42,7 +43,7 @@ def family_cell(runs: Runs, family: str) -> str:
     return (mean_std(test) if test else "–") + (f" ({statistics.fmean(val):.1f})" if val else "")
 
 
-def family_difference(runs: Runs, reference: Runs, family: str, name: str) -> str:
-    if name == REFERENCE_MODEL or not reference:
-        return "reference" if name == REFERENCE_MODEL else "–"
+def family_difference(runs: Runs, reference: Runs, family: str, is_reference: bool) -> str:
+    if is_reference or not reference:
+        return "reference" if is_reference else "–"
     return fmt_diff(paired_differences(runs, reference, lambda r: r.get("accuracy_by_family", {}).get(family)))

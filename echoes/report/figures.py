@@ -3,6 +3,7 @@ colours per model and per family, saved atomically as PNG."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,11 +141,17 @@ def plot_tuning_curves(by_model: ByModel, out: Path, colours: Mapping[str, Any] 
 
 
 def layer_means(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    """Per-layer records of an ESN's runs averaged layer by layer: ``{key: [value of layer 1, ...]}``."""
+    """Per-layer records of an ESN's runs averaged layer by layer: ``{key: [value of layer 1, ...]}``; a
+    diagnostic missing from a run (``None``, see ``unavailable``) is averaged over the others, or None."""
     records = [run["layers"] for run in runs if run.get("layers")]
     keys = ("accuracy", "accuracy_up_to", "memory_capacity", "effective_spectral_radius")
     depth = min(len(r) for r in records)
-    return {key: [sum(r[layer][key] for r in records) / len(records) for layer in range(depth)] for key in keys}
+
+    def mean(values: list) -> float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) / len(known) if known else None
+
+    return {key: [mean([r[layer][key] for r in records]) for layer in range(depth)] for key in keys}
 
 
 def plot_layers(by_model: ByModel, out: Path, colours: Mapping[str, Any] | None = None) -> None:
@@ -160,8 +167,8 @@ def plot_layers(by_model: ByModel, out: Path, colours: Mapping[str, Any] | None 
             colour = colours[name]
             axes[0].plot(layers, [100 * a for a in means["accuracy_up_to"]], "o-", color=colour, label=f"{name} 1..l")
             axes[0].plot(layers, [100 * a for a in means["accuracy"]], "s--", color=colour, label=f"{name} l alone")
-            axes[1].plot(layers, means["memory_capacity"], "o-", color=colour, label=name)
-            axes[2].plot(layers, means["effective_spectral_radius"], "o-", color=colour, label=name)
+            for ax, key in zip(axes[1:], ("memory_capacity", "effective_spectral_radius"), strict=True):
+                ax.plot(layers, [math.nan if v is None else v for v in means[key]], "o-", color=colour, label=name)
         titles = ("test top-1 (%) of a readout on", "linear memory capacity", "effective spectral radius")
         for ax, title in zip(axes, titles, strict=True):
             ax.set_xlabel("reservoir (layer)")

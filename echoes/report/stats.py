@@ -31,6 +31,12 @@ def is_control(run: Mapping[str, Any]) -> bool:
     return run.get("family") == "control"
 
 
+def reference_name(by_model: Mapping[str, Runs]) -> str | None:
+    """The entry every difference is taken against: the first whose runs are of class ``REFERENCE_MODEL``,
+    whatever the entry is called in config.yaml (``lstm: {class: SimpleRNN}`` counts)."""
+    return next((name for name, runs in by_model.items() if runs and runs[0].get("class") == REFERENCE_MODEL), None)
+
+
 def finished(runs: Runs) -> list[Mapping[str, Any]]:
     """The runs that produced results; failed ones are shown apart, never averaged in."""
     return [r for r in runs if not failed(r)]

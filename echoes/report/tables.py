@@ -1,9 +1,10 @@
-"""The comparison table: one column spec, from which both the Markdown and the HTML table are made.
+"""The comparison tables: a headline of what a reader compares first (at most 9 columns) and the
+details below it, from one set of column specs that make both the Markdown and the HTML tables.
 
 Columns of a single metric take their header and format from the metrics schema
-(:data:`echoes.contracts.metrics.COLUMNS`); a schema column that :data:`COLUMNS` does not place is
-shown before "Runs (n)", so a new metric reaches the table without a change here. The other
-columns combine several fields (accuracy with its winner mark, the paired difference, memory, ...).
+(:data:`echoes.contracts.metrics.COLUMNS`); a schema column that neither table places is added to
+the details, so a new metric reaches the report without a change here. The other columns combine
+several fields (accuracy with its winner mark, the paired difference, memory, ...).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from echoes.report.stats import (
     finished,
     is_control,
     paired_differences,
+    reference_name,
     summarise,
     t_interval,
     winners,
@@ -145,19 +147,46 @@ def runs_cell(row: Row) -> str:
     return str(row.n) + (f" ({len(row.failures)} failed: {row.failures[0]['log']})" if row.failures else "")
 
 
+def family_accuracy_column(family: str) -> Column:
+    """Test top-1 on one task family of the dataset (mean ± std over runs)."""
+
+    def cell(row: Row) -> str:
+        values = [r["accuracy_by_family"][family] for r in row.runs if family in r.get("accuracy_by_family", {})]
+        return mean_std([100 * v for v in values]) if values else "–"
+
+    return Column(f"{family} (%)", cell)
+
+
+def model_cell(row: Row) -> str:
+    return f"{row.name} (control)" if is_control(row.runs[0]) else row.name
+
+
+def kind_cell(row: Row) -> str:
+    """The model's kind and how it is trained: ``ESN (ridge)``, ``LSTM (AdamW)``."""
+    return f"{row.runs[0].get('family', '?')} ({'ridge' if row.runs[0]['fit_method'] == 'closed_form' else 'AdamW'})"
+
+
+def headline_columns(families: list[str]) -> tuple[Column, ...]:
+    """What a reader compares first (at most 9 columns): accuracy and its difference to the reference,
+    each task family's accuracy, training time and trainable parameters."""
+    return (
+        Column("Model", model_cell),
+        Column("Kind (fit)", kind_cell),
+        Column("Accuracy top-1 (%)", accuracy_cell),
+        Column(f"Δ top-1 vs {REFERENCE_MODEL} (pt, 95 % CI)", difference_cell),
+        *(family_accuracy_column(family) for family in families[:2]),
+        Column("Training time", training_time_cell),
+        *metric_columns("trainable_params"),
+        Column("Runs (n)", runs_cell),
+    )
+
+
 PLACED = ("val_accuracy", "accuracy_top5", "order_drop_reversed", "order_drop_shuffled", "time_per_epoch_s")
-PLACED += ("inference_time_per_batch_s",)
-PLACED += ("trainable_params", "total_params")
-COLUMNS = (
-    Column("Model", lambda row: f"{row.name} (control)" if is_control(row.runs[0]) else row.name),
-    Column(
-        "Trained by",
-        lambda row: "ridge (closed form)" if row.runs[0]["fit_method"] == "closed_form" else "gradient (AdamW)",
-    ),
-    Column("Accuracy top-1 (%)", accuracy_cell),
-    Column(f"Δ top-1 vs {REFERENCE_MODEL} (pt, 95 % CI)", difference_cell),
+PLACED += ("inference_time_per_batch_s", "trainable_params", "total_params")
+#: Everything else measured, below the headline: no figure of a run is left out of the report.
+DETAIL_COLUMNS = (
+    Column("Model", model_cell),
     *metric_columns("val_accuracy", "accuracy_top5", "order_drop_reversed", "order_drop_shuffled"),
-    Column("Training time", training_time_cell),
     *metric_columns("time_per_epoch_s"),
     Column("Epochs (convergence)", lambda row: f"{row.mean['epochs']:.0f} ({row.mean['convergence_epoch']:.0f})"),
     Column(
@@ -167,20 +196,29 @@ COLUMNS = (
         ),
     ),
     Column(f"Speed-up vs {REFERENCE_MODEL}", speedup_cell),
-    *metric_columns("inference_time_per_batch_s", "trainable_params", "total_params"),
+    *metric_columns("inference_time_per_batch_s", "total_params"),
     Column("Training memory above baseline (process RSS)", memory_cell),
     Column("Tuning: trials (time)", tuning_cell),
     *metric_columns(*(key for key, _, _ in METRIC_COLUMNS if key not in PLACED)),
-    Column("Runs (n)", runs_cell),
 )
-ROW_COLUMNS = tuple(column.header for column in COLUMNS)
 
 
-def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, str]]:
-    """One row of display strings per model, in the order given; difference and speed-up are against SimpleRNN."""
+def task_families(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """The task families the runs were scored on, in the order met (none for real datasets)."""
+    return list(
+        dict.fromkeys(f for runs in by_model.values() for r in finished(runs) for f in r.get("accuracy_by_family", {}))
+    )
+
+
+def comparison_rows(
+    by_model: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column] | None = None
+) -> list[dict[str, str]]:
+    """One row of display strings per model, in the order given, for ``columns`` (default: the headline's
+    and the details' together); difference and speed-up are against the reference model's entry."""
+    columns = columns or (*headline_columns(task_families(by_model)), *DETAIL_COLUMNS[1:])
     succeeded = {name: finished(runs) for name, runs in by_model.items()}
     summaries = {name: summarise(runs) for name, runs in succeeded.items() if runs}
-    reference = next((name for name in summaries if succeeded[name][0]["class"] == REFERENCE_MODEL), None)
+    reference = reference_name(succeeded)
     accuracies = {name: [r["accuracy_top1"] for r in succeeded[name]] for name in summaries}
     winner, tied = winners(
         {name: t_interval(values) for name, values in accuracies.items()},
@@ -190,47 +228,53 @@ def comparison_rows(by_model: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
     for name, runs in by_model.items():
         failures = [r for r in runs if failed(r)]
         if name not in summaries:
-            rows.append(failed_row(name, failures))
+            rows.append(failed_row(name, failures, [c.header for c in columns]))
             continue
         row = Row(
             name, succeeded[name], failures, summaries[name], reference, succeeded.get(reference, []), winner, tied
         )
-        rows.append({column.header: column.cell(row) for column in COLUMNS})
+        rows.append({column.header: column.cell(row) for column in columns})
     return rows
 
 
-def failed_row(name: str, failures: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def failed_row(name: str, failures: Sequence[Mapping[str, Any]], headers: Sequence[str]) -> dict[str, str]:
     """A row for a model none of whose runs finished: marked failed, pointing at the log."""
-    row = dict.fromkeys(ROW_COLUMNS, "–")
-    row["Model"] = name
-    row["Trained by"] = f"**failed**: {failures[0]['error'][:80]} (log: {failures[0]['log']})"
+    row = dict.fromkeys(headers, "–")
+    row["Model"] = f"{name}: **failed**: {failures[0]['error'][:80]} (log: {failures[0]['log']})"
     row["Runs (n)"] = f"0 ({len(failures)} failed)"
     return row
 
 
-def markdown_table(rows: Sequence[Mapping[str, str]]) -> str:
-    lines = ["| " + " | ".join(ROW_COLUMNS) + " |", "|" + "|".join("---" for _ in ROW_COLUMNS) + "|"]
-    lines += ["| " + " | ".join(row[h] for h in ROW_COLUMNS) + " |" for row in rows]
+def markdown_table(rows: Sequence[Mapping[str, str]], headers: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row.get(h, "–") for h in headers) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def html_table(rows: Sequence[Mapping[str, str]], caption: str) -> str:
-    """The comparison table as a standalone HTML page (Snakemake's report shows HTML inline, not Markdown)."""
+def html_table(rows: Sequence[Mapping[str, str]], headers: Sequence[str], caption: str) -> str:
+    """One table as HTML (Snakemake's report shows HTML inline, not Markdown)."""
 
     def cell(text: str) -> str:
         escaped = html.escape(text)
         return f"<b>{escaped[2:-2]}</b>" if escaped.startswith("**") and escaped.endswith("**") else escaped
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ROW_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{cell(row[h])}</td>" for h in ROW_COLUMNS) + "</tr>" for row in rows)
-    style = (
-        "table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #ccc;padding:3px 6px}"
-        "th{background:#eee}caption{text-align:left;padding:4px 0}"
-    )
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell(row.get(h, '–'))}</td>" for h in headers) + "</tr>" for row in rows)
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>"
-        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table></body></html>\n"
+        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def html_page(tables: Sequence[str]) -> str:
+    """Standalone HTML page of tables, readable at 1280 px: the headline fits, the details scroll in their box."""
+    style = (
+        "body{font:13px sans-serif;margin:12px}table{border-collapse:collapse;margin-bottom:18px}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}th{background:#eee}"
+        "caption{text-align:left;padding:4px 0;font-weight:bold}.scroll{overflow-x:auto;max-width:100%}"
+    )
+    boxes = "".join(f"<div class='scroll'>{table}</div>" for table in tables)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{boxes}</body></html>\n"
     )
 
 
