@@ -260,6 +260,19 @@ def provenance(manifest: Any, skipped: Sequence, partial: Sequence) -> dict[str,
     }
 
 
+def backbone_attrs(identity: str, weights: str, seed: int, precision: str, storage_dtype: str) -> dict[str, Any]:
+    """How the CNN that made the features was set: enough to rebuild it (``echoes predict``) and check it."""
+    return {
+        "backbone": "resnet18",
+        "layer": "avgpool",
+        "weights": identity,
+        "weights_source": weights,
+        "weights_seed": seed,
+        "precision": precision,
+        "storage_dtype": storage_dtype,
+    }
+
+
 def extract_features(
     frame_shards: Sequence[Path],
     manifest_path: Path,
@@ -292,27 +305,18 @@ def extract_features(
     manifest = read_manifest(manifest_path)
     video_ids, skipped, partial = read_frame_shards(frame_shards)
     left_out = check_clip_policy(skipped, partial, on_bad_video, on_partial_video)
-    if splits:
-        for warning in check_splits(manifest, splits, usable=set(video_ids) - left_out):
-            print(f"WARNING: {warning}")
+    for warning in check_splits(manifest, splits, usable=set(video_ids) - left_out):
+        print(f"WARNING: {warning}")
     t, size = shard_geometry(frame_shards[0])
     batch_size = initial_batch_size(batch_size, device, size)
     attrs = {
-        "backbone": "resnet18",
-        "layer": "avgpool",
-        "weights": identity,
-        "weights_source": weights,
-        "weights_seed": seed,
-        "precision": precision,
-        "storage_dtype": storage_dtype,
-        "frames_per_clip": t,
-        "frame_size": size,
-        "dataset": dataset,
-        "device": device,
+        **backbone_attrs(identity, weights, seed, precision, storage_dtype),
+        **{"frames_per_clip": t, "frame_size": size, "dataset": dataset, "device": device},
     } | provenance(manifest, skipped, partial)
     with write_features(out, len(video_ids), t, FEATURE_DIM, storage_dtype) as writer:
         attrs["batch_size"] = embed_shards(model, frame_shards, writer, len(video_ids), device, precision, batch_size)
         by_id = {clip.video_id: clip for clip in manifest.clips}
         labels, groups = [by_id[v].label for v in video_ids], [by_id[v].group for v in video_ids]
-        writer.finish(video_ids, labels, groups, manifest.classes, skipped, attrs, partial)
+        families = [manifest.families[c] for c in manifest.classes] if manifest.families else None
+        writer.finish(video_ids, labels, groups, manifest.classes, skipped, attrs, partial, families)
     return attrs | {"clips": len(video_ids), "skipped": len(skipped)}

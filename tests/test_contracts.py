@@ -12,9 +12,9 @@ from echoes.contracts.frames import FrameShardError, frame_chunks, read_frame_sh
 from echoes.contracts.metrics import METRICS_FORMAT, MetricsFileError, read_metrics, write_metrics
 from echoes.models import build_model
 from echoes.normalisation import Normaliser
+from echoes.stages.train import run_training_job
 from echoes.training.data import load_split
 from echoes.training.evaluation import confusion_matrix, predict
-from echoes.training.job import run_training_job
 from tests.specs import spec
 
 

@@ -114,3 +114,20 @@ def test_the_builtin_names_the_schema_answers_for_are_the_builtin_models():
     defs = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())["$defs"]
     for name, cls in BUILTIN_MODELS.items():
         assert set(defs[name]["properties"]) <= set(constructor_arguments(cls)[0]), name
+
+
+def test_the_training_core_imports_no_dataset_tracking_or_mlflow_module_and_tests_no_model_class():
+    """echoes/training takes what it needs as data (task families travel with the features) and asks
+    models through their hooks (layer_summaries, layer_probes); files, MLflow and datasets are the stage's."""
+    import ast
+
+    from echoes.codegraph import imported_names
+
+    for module in sorted((ROOT / "echoes" / "training").glob("*.py")):
+        source = module.read_text()
+        imports = imported_names(source) | {
+            alias.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import) for alias in node.names
+        }
+        assert not {i for i in imports if i.startswith(("echoes.data.synthetic", "echoes.tracking", "mlflow"))}, module
+        assert "from mlflow" not in source and "import mlflow" not in source, module
+        assert "isinstance(final.model" not in source and "ReservoirStack" not in source, module

@@ -128,7 +128,7 @@ def test_a_features_file_runs_to_the_comparison(tmp_path):
 
 def test_echoes_predict_classifies_a_features_file_with_a_run_trained_on_the_same_format(tmp_path, capsys):
     from echoes.cli import main
-    from echoes.training.job import run_training_job
+    from echoes.stages.train import run_training_job
     from tests.specs import spec
 
     import_precomputed(npz(tmp_path), None, tmp_path / "features.h5", tmp_path / "manifest.tsv")
@@ -199,3 +199,20 @@ def test_huge_but_finite_features_train_as_their_standardised_selves(tmp_path):
         assert torch.isfinite(normaliser.std).all() and torch.isfinite(normaliser(data.test_x)).all()
         results.append(metrics["accuracy_top1"])
     assert results[0] == results[1]
+
+
+def test_task_families_of_a_features_file_are_scored_apart(tmp_path):
+    """Own features can carry task families too: the report then scores each family apart."""
+    from echoes.training.job import train_on_split
+    from tests.specs import spec
+
+    labels = arrays()["labels"]
+    families = np.where(labels == "jump", "leaping", "striding")
+    import_precomputed(npz(tmp_path, task_families=families), None, tmp_path / "features.h5", tmp_path / "manifest.tsv")
+    data = load_split(tmp_path / "features.h5", tmp_path / "manifest.tsv", 1)
+    assert data.families == ["leaping", "striding", "striding"]  # classes jump, run, walk
+    metrics, _, _ = train_on_split(data, spec("MeanOfFrames", search={}))
+    assert set(metrics["accuracy_by_family"]) == {"leaping", "striding"}
+    families[0] = "leaping" if labels[0] != "jump" else "striding"
+    with pytest.raises(PrecomputedError, match=r"task_families: class '\w+' has '\w+' and '\w+'"):
+        check_precomputed(npz(tmp_path, task_families=families))

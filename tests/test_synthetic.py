@@ -101,3 +101,19 @@ def _is_blue(frame: np.ndarray, background: np.ndarray) -> bool:
 def test_impossible_specs_are_refused(bad):
     with pytest.raises(ValueError):
         SyntheticSpec(**bad)
+
+
+def test_task_families_travel_from_the_generator_through_the_manifest_to_the_features(tiny_manifest, tiny_features):
+    """The training core scores each task family apart because the data says which they are
+    (taskFamilies.txt -> manifest -> features.h5), not because it knows the generator's classes."""
+    from echoes.contracts.features import read_features
+    from echoes.contracts.manifest import read_manifest
+
+    manifest = read_manifest(tiny_manifest)
+    assert manifest.families == dict(zip(TINY.classes, task_families(TINY.classes), strict=True))
+    features = read_features(tiny_features)
+    assert (
+        features.families
+        == task_families(features.classes)
+        == ["order", "order", "same_different"] * 1 + ["same_different"]
+    )

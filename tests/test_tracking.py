@@ -179,7 +179,7 @@ def test_a_stale_temporary_of_a_killed_job_is_removed_when_the_output_is_written
 
 
 def test_a_training_job_logs_to_the_uri_in_force_when_it_runs(temporal_order_task, tmp_path, monkeypatch):
-    from echoes.training.job import run_training_job
+    from echoes.stages.train import run_training_job
 
     first, later = f"sqlite:///{tmp_path}/first.db", f"sqlite:///{tmp_path}/later.db"
     info = init_experiment(first, "echoes-test", tmp_path / "artifacts") | {"configured_uri": first}
@@ -199,8 +199,8 @@ def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path,
 
     import mlflow
 
+    from echoes.stages.train import run_training_job
     from echoes.training.data import load_split
-    from echoes.training.job import run_training_job
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = f"sqlite:///{tmp_path}/mlflow.db"

@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
+from echoes.stages.train import run_training_job
 from echoes.tracking.experiment import init_experiment
-from echoes.training.job import run_training_job
 from tests.processes import stop_process
 from tests.specs import spec
 

@@ -10,10 +10,11 @@ from echoes.devices import is_busy
 from echoes.models import BaseModel
 from echoes.models.ridge import ClosedFormModel
 from echoes.normalisation import normalise
+from echoes.stages.train import run_training_job
 from echoes.training.data import load_split
 from echoes.training.evaluation import TrainingDiverged, top_k_accuracy
 from echoes.training.fits import convergence_epoch, kept_epoch
-from echoes.training.job import run_training_job, train_on_split
+from echoes.training.job import train_on_split
 from echoes.training.protocol import group_holdout
 from echoes.training.spec import TrainingConfig
 from tests import specs
@@ -395,17 +396,28 @@ def test_a_search_tries_the_entrys_own_settings_first_under_every_normalisation(
 
 
 def test_a_layer_diagnostic_that_cannot_be_computed_is_recorded_missing_with_its_reason(monkeypatch, capsys):
+    import echoes.models.esn_probes as probes
     import echoes.training.layers as layers
     from echoes.models import SimpleESN
 
     def no_convergence(model):
         raise RuntimeError("ARPACK error -1: No convergence")
 
-    monkeypatch.setattr(layers, "effective_spectral_radius", no_convergence)
+    monkeypatch.setattr(probes, "effective_spectral_radius", no_convergence)
     model = SimpleESN(6, 20, 2, seed=0)
     x, y = torch.randn(12, 5, 6), torch.arange(12) % 2
     model.fit([(x, y)])
-    records = layers.layer_records(model, (x, y), (x, y), 8, "cpu", 0)
+    records = layers.layer_records(model, (x, y), (x, y), 2, 8, "cpu", 0)
     assert records[0]["effective_spectral_radius"] is None and records[0]["memory_capacity"] > 0
     assert records[0]["unavailable"] == {"effective_spectral_radius": "RuntimeError: ARPACK error -1: No convergence"}
     assert "effective_spectral_radius could not be computed" in capsys.readouterr().err
+
+
+def test_a_model_without_layers_has_no_layer_records():
+    import echoes.training.layers as layers
+    from echoes.models import MeanOfFrames
+
+    model = MeanOfFrames(6, 2)
+    x, y = torch.randn(12, 5, 6), torch.arange(12) % 2
+    model.fit([(x, y)])
+    assert layers.layer_records(model, (x, y), (x, y), 2, 8, "cpu", 0) is None

@@ -1,7 +1,9 @@
 """``data/<dataset>/features.h5``: one row of per-frame CNN features per clip, with labels and groups.
 
 Datasets: ``features`` ``[N, T, F]`` (float32 or float16), ``labels`` ``[N]`` (0-based),
-``groups`` ``[N]``, ``video_ids`` ``[N]``, ``classes`` ``[C]``, the clips that failed to decode
+``groups`` ``[N]``, ``video_ids`` ``[N]``, ``classes`` ``[C]`` (and ``task_families`` ``[C]``, each
+class's task family, where the dataset has them: the report scores each family apart), the clips
+that failed to decode
 (``skipped_video_ids``, ``skipped_reasons``) and the partial ones, which stay in the file
 (``partial_video_ids``, ``partial_reasons``; ``frames.on_partial_video`` acts at training).
 Attributes say how the features were made (backbone, weights, T, frame size, precision, dataset,
@@ -42,6 +44,7 @@ class FeatureSet:
     attrs: dict[str, Any] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     partial: list[tuple[str, str]] = field(default_factory=list)
+    families: list[str] | None = None  # each class's task family (``task_families`` [C]), if the dataset has them
 
 
 class FeatureWriter:
@@ -63,6 +66,7 @@ class FeatureWriter:
         skipped: Sequence[tuple[str, str]],
         attrs: Mapping[str, Any],
         partial: Sequence[tuple[str, str]] = (),
+        families: Sequence[str] | None = None,
     ) -> None:
         string = h5py.string_dtype()
         self._h5.create_dataset("video_ids", data=list(video_ids), dtype=string)
@@ -71,6 +75,8 @@ class FeatureWriter:
         self._h5.create_dataset("classes", data=list(classes), dtype=string)
         write_pairs(self._h5, "skipped_video_ids", "skipped_reasons", skipped)
         write_pairs(self._h5, "partial_video_ids", "partial_reasons", partial)
+        if families:
+            self._h5.create_dataset("task_families", data=list(families), dtype=string)
         self._h5.attrs.update({**attrs, "format": FEATURES_FORMAT})
 
 
@@ -86,7 +92,16 @@ def save_features(out: Path, data: FeatureSet) -> None:
     n, t, dim = data.features.shape
     with write_features(out, n, t, dim, str(data.features.dtype)) as writer:
         writer.write_rows(0, data.features)
-        writer.finish(data.video_ids, data.labels, data.groups, data.classes, data.skipped, data.attrs, data.partial)
+        writer.finish(
+            data.video_ids,
+            data.labels,
+            data.groups,
+            data.classes,
+            data.skipped,
+            data.attrs,
+            data.partial,
+            data.families,
+        )
 
 
 def _check(h5: h5py.File, path: Path) -> None:
@@ -118,4 +133,5 @@ def read_features(path: Path) -> FeatureSet:
             attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()},
             skipped=read_pairs(h5, "skipped_video_ids", "skipped_reasons"),
             partial=read_pairs(h5, "partial_video_ids", "partial_reasons"),
+            families=[s.decode() for s in h5["task_families"][:]] if "task_families" in h5 else None,
         )

@@ -7,7 +7,7 @@ is the only one that writes or reads it.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,13 +32,21 @@ MANIFEST_FIELDS = ("video_id", "path", "label", "class_name", "group") + tuple(f
 
 
 def write_manifest(
-    path: Path, classes: Sequence[str], clips: Sequence[Clip], missing: int = 0, unlisted: int = 0
+    path: Path,
+    classes: Sequence[str],
+    clips: Sequence[Clip],
+    missing: int = 0,
+    unlisted: int = 0,
+    families: Mapping[str, str] | None = None,
 ) -> None:
     """A TSV with one row per clip; header comments record the classes, the count of listed
-    videos missing from disk and of files on disk that no list names."""
+    videos missing from disk and of files on disk that no list names, and each class's task family
+    where the dataset has them."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         values = (MANIFEST_FORMAT, " ".join(classes), missing, unlisted)
         handle.writelines(f"# {key}\t{value}\n" for key, value in zip(MANIFEST_HEADER, values, strict=True))
+        if families:
+            handle.write(f"# families\t{' '.join(families[c] for c in classes)}\n")
         writer = csv.DictWriter(handle, MANIFEST_FIELDS, delimiter="\t")
         writer.writeheader()
         for clip in clips:
@@ -53,6 +61,7 @@ class Manifest:
     clips: list[Clip]
     missing: int = 0
     unlisted: int = 0
+    families: dict[str, str] = field(default_factory=dict)  # class -> task family; {} without them
 
     def ids(self, split: int, role: str) -> list[str]:
         return [c.video_id for c in self.clips if c.splits.get(split) == role]
@@ -82,4 +91,6 @@ def read_manifest(path: Path) -> Manifest:
         )
         for row in csv.DictReader(rows, delimiter="\t")
     ]
-    return Manifest(header["classes"].split(), clips, int(header["missing"]), int(header["unlisted"]))
+    classes = header["classes"].split()
+    families = dict(zip(classes, header["families"].split(), strict=True)) if "families" in header else {}
+    return Manifest(classes, clips, int(header["missing"]), int(header["unlisted"]), families)

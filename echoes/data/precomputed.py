@@ -11,7 +11,9 @@ The file is ``.npz`` or ``.h5``/``.hdf5`` with these arrays:
 - ``split`` ``[N]``: ``train`` or ``test`` (split 1); or, instead, ``precomputed.splits_dir``: a
   folder of UCF101-format lists (``classInd.txt``, ``trainlist0N.txt``, ``testlist0N.txt``), and
   then ``ids`` ``[N]``: each row's clip id, the file stem the lists name (``v_ApplyEyeMakeup_g08_c01``).
-- ``ids`` ``[N]`` (optional otherwise): names for the rows (default ``row000000``...).
+- ``ids`` ``[N]`` (optional otherwise): names for the rows (default ``row000000``...);
+- ``task_families`` ``[N]`` (optional): each row's task family, one per class (the report scores
+  each family apart, as it does the synthetic set's ``order`` and ``same_different``).
 
 :func:`check_precomputed` checks all of it when the workflow is parsed, before any job, with
 errors naming the array and the problem; :func:`import_precomputed` (the ``import_features``
@@ -49,6 +51,7 @@ class Precomputed:
     groups: np.ndarray
     ids: list[str]
     roles: dict[int, list[str]]  # split -> role of each row ("" when a split does not name it)
+    families: dict[str, str] | None = None  # class -> task family, from task_families
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -116,7 +119,7 @@ def check_features(path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise PrecomputedError(f"{path}: features hold {int(bad.sum())} NaN or infinite values (first in row {row})")
-    for name in ("labels", "groups", "split", "ids"):
+    for name in ("labels", "groups", "split", "ids", "task_families"):
         if name in arrays and (arrays[name].ndim != 1 or len(arrays[name]) != len(features)):
             raise PrecomputedError(
                 f"{path}: {name} must be [N] with N = {len(features)} like features, got shape {arrays[name].shape}"
@@ -189,7 +192,23 @@ def check_precomputed(path: str | Path, splits_dir: str | Path | None = None) ->
                 f"{path}: split {split} needs training and test rows, it has {sorted(set(split_roles_) - {''})}"
             )
     check_classes(path, classes, labels, roles)
-    return Precomputed(features, classes, labels, group_numbers(arrays), ids, roles)
+    families = class_families(path, arrays, classes, labels)
+    return Precomputed(features, classes, labels, group_numbers(arrays), ids, roles, families)
+
+
+def class_families(path: Path, arrays: dict[str, np.ndarray], classes: list[str], labels: np.ndarray) -> dict | None:
+    """Each class's task family from the rows' ``task_families``; a class with two is an error naming it."""
+    if "task_families" not in arrays:
+        return None
+    families: dict[str, str] = {}
+    for label, family in zip(labels.tolist(), as_strings(arrays["task_families"]), strict=True):
+        known = families.setdefault(classes[label], family)
+        if known != family or not family or any(ch.isspace() for ch in family):
+            raise PrecomputedError(
+                f"{path}: task_families: class {classes[label]!r} has {known!r} and {family!r}; each class needs "
+                "one family, a name without whitespace"
+            )
+    return families
 
 
 def check_classes(path: Path, classes: list[str], labels: np.ndarray, roles: dict[int, list[str]]) -> None:
@@ -234,7 +253,7 @@ def import_precomputed(
         )
         for i, (video_id, label, group) in enumerate(zip(data.ids, data.labels, data.groups, strict=True))
     ]
-    write_manifest(manifest_out, data.classes, clips)
+    write_manifest(manifest_out, data.classes, clips, families=data.families)
     attrs = {
         "dataset": "precomputed",
         "backbone": "precomputed",
@@ -245,5 +264,9 @@ def import_precomputed(
         "precision": "as given (stored float32)",
         "echoes_version": echoes.__version__,
     }
-    save_features(features_out, FeatureSet(data.features, data.labels, data.groups, data.ids, data.classes, attrs))
+    families = [data.families[c] for c in data.classes] if data.families else None
+    save_features(
+        features_out,
+        FeatureSet(data.features, data.labels, data.groups, data.ids, data.classes, attrs, families=families),
+    )
     return {"clips": n, "steps": t, "dimensions": dim, "classes": len(data.classes)}

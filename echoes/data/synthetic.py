@@ -32,7 +32,7 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from echoes.data.ucf101 import write_split_files
+from echoes.data.ucf101 import write_split_files, write_task_families
 from echoes.files import atomic_dir
 
 # Class pairs in the order num_classes takes them, with their task family. In an ``order`` pair
@@ -270,6 +270,7 @@ def generate(root: Path, spec: SyntheticSpec, workers: int = 1) -> Path:
                 for split in (1, 2, 3)
             },
         )
+        write_task_families(tmp / "splits", {name: TASK_FAMILIES[name] for name in spec.classes})
     return root
 
 

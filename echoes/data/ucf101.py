@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from echoes.contracts.manifest import SPLITS, Clip, Manifest, write_manifest
+from echoes.data.preflight import check_splits
 
 GROUP_PATTERN = re.compile(r"_g(\d+)_c(\d+)$")
 
@@ -193,6 +194,33 @@ def write_split_files(
         (splits_dir / f"testlist0{split}.txt").write_bytes(test.encode())
 
 
+TASK_FAMILIES_FILE = "taskFamilies.txt"
+
+
+def write_task_families(splits_dir: Path, families: Mapping[str, str]) -> None:
+    """``taskFamilies.txt`` beside the split lists: ``<Class> <family>`` per line, the groups of classes the
+    report scores separately (the synthetic set's ``order`` and ``same_different``; any dataset may have one)."""
+    (Path(splits_dir) / TASK_FAMILIES_FILE).write_bytes("".join(f"{c} {f}\r\n" for c, f in families.items()).encode())
+
+
+def read_task_families(splits_dir: Path, classes: Sequence[str]) -> dict[str, str]:
+    """The task family of every class from ``taskFamilies.txt``, if the folder has one ({} otherwise);
+    a class it leaves out, or one it names that classInd.txt does not, is an error naming the file."""
+    path = Path(splits_dir) / TASK_FAMILIES_FILE
+    if not path.is_file():
+        return {}
+    families = dict(line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+    families = {name: family.strip() for name, family in families.items()}
+    unknown, missing = sorted(set(families) - set(classes)), [c for c in classes if c not in families]
+    if unknown or missing:
+        raise ValueError(
+            f"{path}: every class of classInd.txt needs one task family; "
+            + "; ".join(filter(None, [f"not classes: {', '.join(unknown)}" * bool(unknown),
+                                      f"without a family: {', '.join(missing)}" * bool(missing)]))
+        )  # fmt: skip
+    return {c: families[c] for c in classes}
+
+
 def prepare_manifest(
     videos_dir: Path,
     splits_dir: Path,
@@ -200,14 +228,23 @@ def prepare_manifest(
     on_missing_video: str = "fail",
     groups: str = "ucf101",
     ids: str = "stem",
+    splits: Sequence[int] = (),
+    on_unseen: str = "warn",
 ) -> Manifest:
     """Stage entry point: read every split list, check the videos, count the unlisted files, write
-    the manifest. ``on_missing_video='skip'`` continues without the missing videos (and counts them)."""
+    the manifest. ``on_missing_video='skip'`` continues without the missing videos (and counts them).
+    The selected ``splits`` are then checked (:func:`echoes.data.preflight.check_splits`; test clips
+    of classes no training clip has are printed, or refused under ``on_unseen`` ``fail``)."""
+
     classes, clips = build_manifest(splits_dir, groups=groups, ids=ids)
     present = check_videos_exist(videos_dir, clips, allow_missing=on_missing_video == "skip")
     unlisted = unlisted_files(videos_dir, clips)
-    manifest = Manifest(classes, present, len(clips) - len(present), len(unlisted))
-    write_manifest(out, classes, present, manifest.missing, manifest.unlisted)
+    families = read_task_families(splits_dir, classes)
+    manifest = Manifest(classes, present, len(clips) - len(present), len(unlisted), families)
+    write_manifest(out, classes, present, manifest.missing, manifest.unlisted, families)
     if unlisted:
         print(f"ignored {len(unlisted)} file(s) that no split list names, e.g. {', '.join(unlisted[:3])}")
+    print(f"{len(present)} clips, {len(classes)} classes, {manifest.missing} missing, {len(unlisted)} unlisted files")
+    for warning in check_splits(manifest, splits, on_unseen=on_unseen):
+        print(f"WARNING: {warning}")
     return manifest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -28,6 +29,17 @@ class BaseModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def layer_summaries(self, x: torch.Tensor) -> list[torch.Tensor] | None:
+        """Per layer, what a readout of that layer alone would see of clips ``[B, T, F]`` (``[B, d]`` each):
+        the per-layer diagnostics (:mod:`echoes.training.layers`) compare the layers by it. None (the
+        default): the model has no layers to compare."""
+        return None
+
+    def layer_probes(self, seed: int) -> dict[str, Callable[[], list[float]]]:
+        """Named measurements of the model itself, one value per layer, each to be called by the
+        diagnostics (which record a failing one as missing): none by default."""
+        return {}
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -8,7 +8,7 @@ The parameters have one meaning each, as in ``config.yaml`` and its schema: see 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -150,12 +150,22 @@ class ReservoirStack(ClosedFormModel):
             self._harvest(x.to(self.readout.weight.device), self._pca_block)
         self.pca.finish(self.seed)
 
-    def layer_summaries(self, x: torch.Tensor) -> torch.Tensor:
-        """Each layer's last and mean forward state ``[B, layers * 2N]``, layer by layer, whatever the
-        representation: what :mod:`echoes.training.layers` compares layer against layer."""
-        return self._harvest(x, lambda block, matrices, workspace: torch.cat(
+    def layer_summaries(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's last and mean forward states ``[B, 2N]``, whatever the representation: the
+        layers compared on one footing (:mod:`echoes.training.layers`)."""
+        pooled = self._harvest(x, lambda block, matrices, workspace: torch.cat(
             [pool_states(states, "last_mean").clone() for states in self._states(block, matrices, workspace, 1)], 1
         ))  # fmt: skip
+        return list(pooled.split(pooled.shape[1] // len(self.layers), dim=1))
+
+    def layer_probes(self, seed: int) -> dict[str, Callable[[], list[float]]]:
+        """Each reservoir's effective spectral radius and linear memory capacity (:mod:`echoes.models.esn_probes`)."""
+        from echoes.models.esn_probes import effective_spectral_radius, memory_capacity
+
+        return {
+            "effective_spectral_radius": lambda: effective_spectral_radius(self),
+            "memory_capacity": lambda: memory_capacity(self, seed),
+        }
 
     def _states(
         self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace, directions: int

@@ -10,6 +10,7 @@ The rooms, in the order a run goes through them:
 - :mod:`echoes.training.tuning`: every candidate fitted on the fit clips, scored on validation;
 - :mod:`echoes.training.fits`: the gradient loop and the closed-form fit of one candidate;
 - :mod:`echoes.training.evaluation`: predictions, accuracies, confusion, inference timing;
-- :mod:`echoes.training.job`: the stage (load, tune, evaluate, write the bundle and
-  ``metrics.json``, track in MLflow).
+- :mod:`echoes.training.layers`: what each layer of a layered model (an ESN's reservoirs) adds;
+- :mod:`echoes.training.job`: one run on clips in memory, into its metrics record. The stage around it
+  (files, MLflow) is :mod:`echoes.stages.train`: nothing here imports MLflow or a dataset module.
 """

@@ -26,6 +26,7 @@ class SplitData:
     test_groups: np.ndarray
     classes: list[str]
     attrs: dict = field(default_factory=dict)
+    families: list[str] | None = None  # each class's task family, scored apart; None without them
 
 
 def load_split(features_path: Path, manifest_path: Path, split: int, on_partial_video: str = "keep") -> SplitData:
@@ -49,7 +50,9 @@ def load_split(features_path: Path, manifest_path: Path, split: int, on_partial_
     fit, held_out = torch.tensor(train), torch.tensor(test)
     attrs = {**data.attrs, "partial_clips_left_out": len(left_out), "on_partial_video": on_partial_video}
     groups = data.groups
-    return SplitData(x[fit], y[fit], groups[train], x[held_out], y[held_out], groups[test], data.classes, attrs)
+    return SplitData(
+        x[fit], y[fit], groups[train], x[held_out], y[held_out], groups[test], data.classes, attrs, data.families
+    )
 
 
 def batches(

@@ -1,8 +1,8 @@
-"""The training stage: one run (model, split, seed) from ``features.h5`` to ``model.pt`` and ``metrics.json``.
+"""One run (model, split, seed) on clips in memory: tuned, selected and scored, into its metrics record.
 
-:func:`train_on_split` tunes, selects and scores a model on clips in memory (the protocol is
-:mod:`echoes.training.protocol`); :func:`run_training_job` is the stage around it: load the split,
-train, write the bundle and the metrics, and track the run in MLflow.
+:func:`train_on_split` tunes, selects and scores a model (the protocol is
+:mod:`echoes.training.protocol`); the stage around it, which reads the split and writes the bundle
+and ``metrics.json`` and tracks the run, is :func:`echoes.stages.train.run_training_job`.
 """
 
 from __future__ import annotations
@@ -10,23 +10,18 @@ from __future__ import annotations
 import math
 import sys
 import time
-import traceback
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from echoes.contracts.bundle import write_bundle
-from echoes.contracts.metrics import RunMetrics, failed_record, write_metrics
+from echoes.contracts.metrics import RunMetrics
 from echoes.data.preflight import unseen_classes
-from echoes.data.synthetic import task_families
 from echoes.devices import MachineState, MemoryWindow, peak_rss_mib, pick_device, set_threads
 from echoes.models import BaseModel
-from echoes.models.esn import ReservoirStack
 from echoes.normalisation import Normaliser
-from echoes.training.data import SplitData, load_split
+from echoes.training.data import SplitData
 from echoes.training.evaluation import (
     TrainingDiverged,
     accuracy_by_family,
@@ -62,35 +57,30 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
     load = machine.until_now(time.perf_counter() - start)
     if load["busy"]:
         print(f"WARNING: timed on a busy machine: {load}", file=sys.stderr)
-    resources = {  # the fit's, before anything else is computed
-        "peak_rss_mib": peak_rss_mib(),
-        "training_peak_mib": memory.peak_above_baseline_mib(),
-        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if spec.device == "cuda" else None,
-    }
+    resources = fit_resources(memory, spec.device)  # the fit's, before anything else is computed
     test_x = normaliser(data.test_x)
-    families = task_families(data.classes)
-    scores = score_on_test(
-        final.model, test_x, data.test_y, data.test_groups, len(data.classes), final.cfg, spec.device, spec.seed,
-        families,
-    )  # fmt: skip
     fitted_on = np.arange(len(data.train_x)) if spec.training.refit else fit_idx
     fit = (data.train_x[fitted_on], data.train_y[fitted_on])
     metrics = RunMetrics(
         **run_fields(spec, final),
-        **scores,
-        layers=per_layer(final, spec, normaliser, fit, (test_x, data.test_y)),
+        **score_on_test(
+            final.model,
+            test_x,
+            data.test_y,
+            data.test_groups,
+            len(data.classes),
+            final.cfg,
+            spec.device,
+            spec.seed,
+            data.families,
+        ),  # fmt: skip
+        layers=per_layer(final, spec, normaliser, fit, (test_x, data.test_y), len(data.classes)),
         **epoch_fields(final, tuned.best),
         **resources,
-        train_clips=len(fitted_on),
-        val_clips=len(val_idx),
-        val_groups=[f"g{int(g):02d}" for g in val_groups],
-        test_clips=len(data.test_x),
-        unseen_test_classes=unseen_classes(
-            (data.classes[y] for y in data.train_y.tolist()), (data.classes[y] for y in data.test_y.tolist())
-        ),
+        **clip_fields(data, fitted_on, val_idx, val_groups),
         tuning=tuning_record(tuned, tuning_seconds, within_budget_test(tuned, spec, data, fit_idx)),
         val_accuracy=tuned.best.trial.val_accuracy,
-        val_accuracy_by_family=validation_by_family(tuned.best, data, fit_idx, val_idx, spec.device, families),
+        val_accuracy_by_family=validation_by_family(tuned.best, data, fit_idx, val_idx, spec.device, data.families),
         machine=load,
         classes=data.classes,
         features=data.attrs,
@@ -98,6 +88,27 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
     if not all(math.isfinite(metrics[k]) for k in ("accuracy_top1", "train_time_s")):
         raise TrainingDiverged(f"{spec.name}: non-finite final metrics")
     return metrics, final.model, normaliser
+
+
+def fit_resources(memory: MemoryWindow, device: str) -> dict[str, float | None]:
+    """The memory the fit took: the process's peak, the window's own above its start, and the GPU's."""
+    return {
+        "peak_rss_mib": peak_rss_mib(),
+        "training_peak_mib": memory.peak_above_baseline_mib(),
+        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
+    }
+
+
+def clip_fields(data: SplitData, fitted_on: np.ndarray, val_idx: np.ndarray, val_groups: np.ndarray) -> dict:
+    """Which clips the run fitted, validated and tested on, and the test classes it could never get right."""
+    names = [data.classes[y] for y in data.train_y.tolist()], [data.classes[y] for y in data.test_y.tolist()]
+    return {
+        "train_clips": len(fitted_on),
+        "val_clips": len(val_idx),
+        "val_groups": [f"g{int(g):02d}" for g in val_groups],
+        "test_clips": len(data.test_x),
+        "unseen_test_classes": unseen_classes(*names),
+    }
 
 
 def validation_by_family(
@@ -119,12 +130,13 @@ def final_fit(data: SplitData, spec: RunSpec, selected: Fitted, fit_idx: np.ndar
     return selected, Normaliser.fit(data.train_x[fit_idx], selected.cfg.normalisation)
 
 
-def per_layer(final: Fitted, spec: RunSpec, normaliser: Normaliser, fit: tuple, test: tuple) -> list[dict] | None:
-    """An ESN's per-reservoir records (:mod:`echoes.training.layers`); None for other models."""
-    if not isinstance(final.model, ReservoirStack):
-        return None
+def per_layer(
+    final: Fitted, spec: RunSpec, normaliser: Normaliser, fit: tuple, test: tuple, num_classes: int
+) -> list[dict] | None:
+    """Per-layer records of a model with layers (:mod:`echoes.training.layers`, e.g. each reservoir of an
+    ESN); None for other models."""
     fit = (normaliser(fit[0]), fit[1])
-    return layer_records(final.model, fit, test, final.cfg.harvest_batch_size, spec.device, spec.seed)
+    return layer_records(final.model, fit, test, num_classes, final.cfg.harvest_batch_size, spec.device, spec.seed)
 
 
 def run_fields(spec: RunSpec, best: Fitted) -> dict[str, Any]:
@@ -198,70 +210,3 @@ def tuning_record(tuned: Tuned, seconds: float, within: dict[str, Any] | None) -
         "time_s": seconds,
         "within_seconds": within,
     }
-
-
-def run_training_job(
-    features_path: Path,
-    manifest_path: Path,
-    out_dir: Path,
-    spec: RunSpec,
-    *,
-    tracking: dict[str, str] | None = None,
-    tags: dict[str, str] | None = None,
-    log_path: str | None = None,
-    on_partial_video: str = "keep",
-) -> dict:
-    """Stage entry point: train, write the bundle ``model.pt`` and ``metrics.json``, and track it in MLflow.
-
-    The MLflow run opens when training starts and closes with what it measured, the features it
-    read (as the run's dataset input) and the model (an MLflow pyfunc over the bundle). The files
-    are written before tracking finishes, so an unreachable tracking server costs a warning, never
-    the result. With ``training.on_failure: report`` a model that fails (diverges, bad params, out
-    of memory) writes a metrics file with ``status: failed``, the error and the log path instead of
-    stopping the workflow, so the report still renders and marks that row; ``fail`` re-raises.
-    """
-    from echoes.tracking.experiment import run_name
-    from echoes.tracking.runs import training_run
-
-    out_dir = Path(out_dir)
-    files = {"metrics": out_dir / "metrics.json", "model": out_dir / "model.pt", "features": Path(features_path)}
-    space = dict(spec.search or spec.tune)
-    params = {"model": spec.name, "class": spec.model_class, "space": space, "split": spec.split}
-    with training_run(
-        tracking,
-        run_name(spec.name, spec.split, spec.seed),
-        params=params | {"seed": spec.seed},
-        tags={"echoes.device": spec.device, **(tags or {})},
-    ) as tracked:
-        example = None
-        try:
-            data = load_split(features_path, manifest_path, spec.split, on_partial_video)
-            example = data.train_x[:2].numpy()
-            metrics, model, normaliser = train_on_split(data, spec)
-        except Exception as error:
-            if spec.training.on_failure != "report":
-                raise
-            traceback.print_exc()
-            print(f"WARNING: {spec.name} (split {spec.split}, seed {spec.seed}) failed; the report marks it as failed",
-                  file=sys.stderr)  # fmt: skip
-            metrics = failed_record(spec.name, spec.model_class, spec.params, spec.split, spec.seed, error, log_path)
-            model = normaliser = None
-        write_run(files["model"], metrics, model, normaliser)
-        metrics = write_metrics(files["metrics"], metrics)
-        tracked.finish(metrics, files, example)
-    return metrics
-
-
-def write_run(path: Path, metrics: dict, model: BaseModel | None, normaliser: Normaliser | None) -> None:
-    """The bundle ``model.pt``: the selected model's weights and what its inputs need (empty for a failed run)."""
-    write_bundle(
-        path,
-        name=metrics["model"],
-        model_class=metrics["class"],
-        params=metrics["params"],
-        state_dict=model.state_dict() if model is not None else {},
-        classes=metrics.get("classes", []),
-        normalisation={"mode": normaliser.mode, "mean": normaliser.mean, "std": normaliser.std} if normaliser else {},
-        features=metrics.get("features", {}),
-        status=metrics["status"],
-    )

@@ -16,8 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from echoes.models.esn import ReservoirStack
-from echoes.models.esn_probes import effective_spectral_radius, memory_capacity
+from echoes.models.base import BaseModel
 from echoes.models.ridge import RidgeAccumulator, widened_gcv
 from echoes.training.evaluation import top_k_accuracy
 
@@ -25,10 +24,14 @@ Clips = tuple[torch.Tensor, torch.Tensor]
 
 
 @torch.no_grad()
-def pooled_states(model: ReservoirStack, x: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
-    """Every layer's last and mean forward states ``[N, layers * 2N]`` (layer by layer), on the CPU in float64."""
+def layer_features(model: BaseModel, x: torch.Tensor, batch_size: int, device: str) -> list[torch.Tensor] | None:
+    """Per layer, the model's summary of every clip (``layer_summaries``), on the CPU in float64; None
+    for a model without layers."""
     model.eval()
-    return torch.cat([model.layer_summaries(chunk.to(device)).double().cpu() for chunk in x.split(batch_size)])
+    chunks = [model.layer_summaries(chunk.to(device)) for chunk in x.split(batch_size)]
+    if chunks[0] is None:
+        return None
+    return [torch.cat([chunk[layer] for chunk in chunks]).double().cpu() for layer in range(len(chunks[0]))]
 
 
 def readout_accuracy(fit: Clips, test: Clips, num_classes: int) -> float:
@@ -41,26 +44,25 @@ def readout_accuracy(fit: Clips, test: Clips, num_classes: int) -> float:
 
 
 def layer_records(
-    model: ReservoirStack, fit: Clips, test: Clips, batch_size: int, device: str, seed: int
-) -> list[dict]:
-    """One record per reservoir: ``accuracy``, ``accuracy_up_to``, ``effective_spectral_radius``,
-    ``memory_capacity`` (``fit`` and ``test`` clips normalised as the model saw them)."""
-    num_classes, layers = model.num_classes, len(model.layers)
-    fit_z, test_z = (pooled_states(model, x, batch_size, device) for x in (fit[0], test[0]))
-    width = fit_z.shape[1] // layers
-    unavailable: dict[str, str] = {}
-    radii = diagnostic("effective_spectral_radius", lambda: effective_spectral_radius(model), layers, unavailable)
-    capacities = diagnostic("memory_capacity", lambda: memory_capacity(model, seed), layers, unavailable)
+    model: BaseModel, fit: Clips, test: Clips, num_classes: int, batch_size: int, device: str, seed: int
+) -> list[dict] | None:
+    """One record per layer of a model that has layers (``layer_summaries``), else None: ``accuracy``
+    (a readout of that layer alone), ``accuracy_up_to`` (of layers 1..l) and the model's own
+    ``layer_probes`` (``fit`` and ``test`` clips normalised as the model saw them)."""
+    fit_z, test_z = (layer_features(model, x, batch_size, device) for x in (fit[0], test[0]))
+    if fit_z is None:
+        return None
+    layers, unavailable = len(fit_z), {}
+    probes = {name: diagnostic(name, probe, layers, unavailable) for name, probe in model.layer_probes(seed).items()}
     records = []
     for layer in range(layers):
-        alone, up_to = slice(layer * width, (layer + 1) * width), slice(0, (layer + 1) * width)
+        up_to = [torch.cat(z[: layer + 1], 1) for z in (fit_z, test_z)]
         records.append(
             {
                 "layer": layer + 1,
-                "accuracy": readout_accuracy((fit_z[:, alone], fit[1]), (test_z[:, alone], test[1]), num_classes),
-                "accuracy_up_to": readout_accuracy((fit_z[:, up_to], fit[1]), (test_z[:, up_to], test[1]), num_classes),
-                "effective_spectral_radius": radii[layer],
-                "memory_capacity": capacities[layer],
+                "accuracy": readout_accuracy((fit_z[layer], fit[1]), (test_z[layer], test[1]), num_classes),
+                "accuracy_up_to": readout_accuracy((up_to[0], fit[1]), (up_to[1], test[1]), num_classes),
+                **{name: values[layer] for name, values in probes.items()},
             }
             | ({"unavailable": unavailable} if unavailable else {})
         )

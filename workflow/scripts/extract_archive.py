@@ -3,6 +3,7 @@
 from echoes.data.archives import extract
 from echoes.files import log_to
 
-with log_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
-    tool = extract(snakemake.input.archive, snakemake.output[0], snakemake.params.inner)  # noqa: F821
-    print(f"extracted {snakemake.input.archive} with {tool}")  # noqa: F821
+smk = snakemake  # noqa: F821 - injected by Snakemake
+with log_to(smk.log[0]):
+    tool = extract(smk.input.archive, smk.output[0], smk.params.inner)
+    print(f"extracted {smk.input.archive} with {tool}")

@@ -1,40 +1,27 @@
-"""Snakemake glue: train one model on one split and seed (echoes.training.job.run_training_job)."""
-
-from pathlib import Path
+"""Snakemake glue: train one model on one split and seed (echoes.stages.train.train_model_job)."""
 
 from echoes.devices import gpu_lease
 from echoes.files import log_to
 from echoes.scheduling import torch_threads
-from echoes.tracking.experiment import config_hash, git_commit, read_tracking_info
-from echoes.training.job import run_training_job
-from echoes.training.spec import RunSpec
+from echoes.stages.train import train_model_job
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts
-    entry = smk.params.model
-    spec = RunSpec.from_config(
+    train_model_job(
+        smk.input.features,
+        smk.input.manifest,
+        smk.output.metrics,
         smk.wildcards.model,
-        entry,
+        smk.params.model,
         smk.params.training,
         smk.params.tuning,
         split=int(smk.wildcards.split),
         seed=int(smk.wildcards.seed),
         device=smk.params.device,
         threads=torch_threads(smk.threads, smk.resources.cores_per_cpu),
-    )
-    run_training_job(
-        smk.input.features,
-        smk.input.manifest,
-        Path(smk.output.metrics).parent,
-        spec,
-        tracking=read_tracking_info(smk.input.tracking),
+        tracking_file=smk.input.tracking,
         on_partial_video=smk.params.on_partial_video,
         log_path=smk.log[0],
-        tags={
-            "echoes.rule": smk.rule,
-            "echoes.git_commit": git_commit(Path(smk.scriptdir)),
-            "echoes.config_hash": config_hash(
-                {"model": entry, "training": smk.params.training, "tuning": smk.params.tuning}
-            ),
-        },
+        rule=smk.rule,
+        source_dir=smk.scriptdir,
     )
