@@ -18,6 +18,7 @@ wildcard_constraints:
     split=r"[123]",
     seed=r"\d+",
     shard=r"\d+",
+    worker=r"\d+",
 
 
 include: "rules/data.smk"

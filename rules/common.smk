@@ -180,6 +180,15 @@ def every_run_output():
     ]
 
 
+def tuning_workers(wildcards):
+    """With ``tuning.workers`` N > 1: the N tune_model jobs that run this run's study first; else none."""
+    workers = config["tuning"]["workers"]
+    if workers == 1:
+        return []
+    run = run_dir(wildcards.model, wildcards.split, wildcards.seed)
+    return [f"{run}/tuning/worker{w}.json" for w in range(workers)]
+
+
 def model_spec(wildcards):
     """One model's config entry: a params function of wildcards only, so Snakemake tracks it per model."""
     entry = ENTRIES[wildcards.model]

@@ -1,4 +1,5 @@
 # Training stage: one job per (model, split, seed), each logged to MLflow; then one summary per model.
+# With tuning.workers N > 1, N tune_model jobs first run each study's trials together (its storage shared).
 
 
 localrules:
@@ -22,11 +23,39 @@ rule init_tracking:
         "../workflow/scripts/init_tracking.py"
 
 
+rule tune_model:
+    input:
+        features=f"{DATA}/features.h5",
+        manifest=f"{DATA}/manifest.tsv",
+        code=code("tune_model.py"),
+    output:
+        "results/models/{model}/runs/split{split}-seed{seed}/tuning/worker{worker}.json",
+    log:
+        "logs/train/{model}/split{split}-seed{seed}.worker{worker}.log",
+    benchmark:
+        "logs/train/{model}/split{split}-seed{seed}.worker{worker}.benchmark.tsv"
+    conda:
+        "../envs/echoes.yaml"
+    threads: training_threads()
+    resources:
+        gpu=GPU,
+        cores_per_cpu=CPU_FACTOR,
+    params:
+        model=model_spec,
+        training=canonical(config["training"]),
+        tuning=canonical(config["tuning"]),
+        device=config["device"],
+        on_partial_video=config["frames"]["on_partial_video"],
+    script:
+        "../workflow/scripts/tune_model.py"
+
+
 rule train_model:
     input:
         features=f"{DATA}/features.h5",
         manifest=f"{DATA}/manifest.tsv",
         tracking=f"results/tracking/{DATASET}.json",
+        workers=tuning_workers,
         code=code("train_model.py"),
     output:
         metrics="results/models/{model}/runs/split{split}-seed{seed}/metrics.json",

@@ -179,7 +179,8 @@ def test_a_built_in_model_without_tune_or_search_searches_its_familys_default_sp
         "normalisation",
     }  # fmt: skip
     assert lstm["learning_rate"]["log"] and lstm["hidden_size"] == [128, 256, 512]
-    assert config["tuning"] == {"trials": 4, "seconds": None, "sampler": "tpe", "pruning": False, "max_trials": 1000}
+    assert config["tuning"] == {"trials": 4, "seconds": None, "sampler": "tpe", "pruning": False, "max_trials": 1000,
+                                "storage": "results/studies/optuna.journal", "workers": 1}  # fmt: skip
     gridded = validate_config({"models": {"esn": {"class": "SimpleESN", "tune": {"leak_rate": [0.1]}}}}, SCHEMA)
     assert "search" not in gridded["models"]["esn"]
     untuned = validate_config({"models": {"esn": {"class": "SimpleESN", "search": {}}}}, SCHEMA)

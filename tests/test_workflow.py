@@ -311,3 +311,11 @@ def test_the_snakemake_html_report_holds_the_table_inline(workflow_run):
     accuracy = row.split(" | ")[2]
     assert "SimpleESN" in page and accuracy in page and "<table>" in page
     assert "Echoes compares Echo State Networks" in report_html  # the workflow description
+
+
+@pytest.mark.e2e
+def test_tuning_workers_run_each_study_as_that_many_jobs_before_its_training_job(tmp_path):
+    config = {**TINY_CONFIG, "models": {"SimpleESN": TINY_CONFIG["models"]["SimpleESN"]}, "tuning": {"workers": 3}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    plan = pending_jobs(snakemake(tmp_path, "-n"))
+    assert plan["tune_model"] == 3 * len(config["seeds"]) and plan["train_model"] == len(config["seeds"])

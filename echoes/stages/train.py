@@ -18,6 +18,43 @@ from echoes.training.job import train_on_split
 from echoes.training.spec import RunSpec
 
 
+def tune_worker_job(
+    features: Path,
+    manifest: Path,
+    out: Path,
+    model: str,
+    entry: dict[str, Any],
+    training: dict[str, Any],
+    tuning: dict[str, Any],
+    *,
+    split: int,
+    seed: int,
+    device: str,
+    threads: int,
+    on_partial_video: str,
+) -> list[int]:
+    """One of ``tuning.workers`` jobs that run a study's trials together through its storage
+    (:mod:`echoes.training.studies`); writes which trials it ran to ``out``. The training job then
+    selects among them, refits the selected trial and scores it on test."""
+    from dataclasses import replace
+
+    from echoes.devices import pick_device, set_threads
+    from echoes.files import write_json
+    from echoes.training.protocol import group_holdout
+    from echoes.training.studies import study_name
+    from echoes.training.tuning import data_identity, open_study, run_trials
+
+    set_threads(threads)
+    spec = RunSpec.from_config(model, entry, training, tuning, split=split, seed=seed, threads=threads)
+    spec = replace(spec, device=pick_device(device))
+    data = load_split(features, manifest, split, on_partial_video)
+    fit_idx, val_idx, _ = group_holdout(data.train_groups, spec.training, seed)
+    study, _, points = open_study(spec, data)
+    numbers = sorted(run_trials(study, data, fit_idx, val_idx, spec, points, exclusive=False))
+    write_json(out, {"study": study_name(spec, data_identity(data)), "storage": spec.budget.storage, "trials": numbers})
+    return numbers
+
+
 def train_model_job(
     features: Path,
     manifest: Path,

@@ -32,6 +32,8 @@ class TuningBudget:
     sampler: str = "tpe"
     pruning: bool = False
     max_trials: int = 1000
+    storage: str | None = None  # where studies are kept (echoes.training.studies); None: in memory
+    workers: int = 1  # processes (Snakemake jobs) that run one study's trials together
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> TuningBudget:

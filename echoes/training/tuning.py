@@ -30,6 +30,18 @@ from echoes.training.fits import fit_closed_form, fit_epochs, fit_gradient, kept
 from echoes.training.protocol import Trial, better, candidates, split_candidate, trials_wanted, wants_another
 from echoes.training.space import is_range, space_size
 from echoes.training.spec import RunSpec, TrainingConfig
+from echoes.training.studies import (
+    counted,
+    fail_stale_trials,
+    open_storage,
+    sampler_for,
+    storage_lock,
+    store_record,
+    study_name,
+    trial_record,
+)
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 PRUNING_WARMUP_EPOCHS = 5  # a trial's first epochs say little about where it ends
 
@@ -114,28 +126,48 @@ def suggest(trial: optuna.Trial, key: str, values: Any) -> Any:
     return trial.suggest_float(key, float(values["low"]), float(values["high"]), step=step, log=log)
 
 
-def study_for(spec: RunSpec) -> tuple[optuna.Study, str, int | None]:
-    """The run's study (its sampler seeded from the run's seed), the sampler's name and the
-    space's number of distinct points (None for a search with a range)."""
+def open_study(spec: RunSpec, data: SplitData) -> tuple[optuna.Study, str, int | None]:
+    """The run's study: in ``tuning.storage`` under its name (created, or loaded to be continued), else
+    in memory; the sampler's name and the space's number of distinct points (None with a range). A new
+    search study starts with the entry's own settings (:func:`entry_trials`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # each trial is logged below, in the protocol's words
     if spec.search:
         points, name = space_size(spec.search), spec.budget.sampler
-        samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
-        sampler = samplers[name](seed=spec.seed)
     else:
-        grid, name = {k: list(v) for k, v in spec.tune.items()}, "grid"
-        points = len(candidates(grid))
-        sampler = optuna.samplers.GridSampler(grid, seed=spec.seed) if grid else optuna.samplers.RandomSampler()
+        points, name = len(candidates({k: list(v) for k, v in spec.tune.items()})), "grid"
     pruner = (
         optuna.pruners.MedianPruner(n_warmup_steps=PRUNING_WARMUP_EPOCHS)
         if spec.budget.pruning
         else optuna.pruners.NopPruner()
     )
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
-    if spec.search:
-        for trial in entry_trials(spec)[: spec.budget.trials]:
-            study.enqueue_trial(trial)
+    location = spec.budget.storage
+    with storage_lock(location):
+        study = optuna.create_study(
+            storage=open_storage(location) if location else None,
+            study_name=study_name(spec, data_identity(data)) if location else None,
+            load_if_exists=True,
+            direction="maximize",
+            sampler=sampler_for(spec, 0),
+            pruner=pruner,
+        )
+        if not study.get_trials(deepcopy=False):
+            for trial in first_trials(spec):
+                study.enqueue_trial(trial)
     return study, name, points
+
+
+def first_trials(spec: RunSpec) -> list[dict[str, Any]]:
+    """What a new study runs first: a search's entry settings (:func:`entry_trials`); a grid's every point,
+    in an order drawn from the run's seed (as Optuna's GridSampler visits them)."""
+    if spec.search:
+        return entry_trials(spec)[: spec.budget.trials]
+    points = candidates({k: list(v) for k, v in spec.tune.items()})
+    return [points[i] for i in np.random.default_rng(spec.seed).permutation(len(points))] if spec.tune else []
+
+
+def data_identity(data: SplitData) -> dict[str, Any]:
+    """What a stored study's trials were fitted on: the features' provenance, the classes and the clip counts."""
+    return {"features": data.attrs, "classes": data.classes, "train": len(data.train_x), "test": len(data.test_x)}
 
 
 def entry_trials(spec: RunSpec) -> list[dict[str, Any]]:
@@ -184,64 +216,123 @@ class _Reporter:
             raise optuna.TrialPruned(f"epoch {entry['epoch']}")
 
 
-class _Tuning:
-    """One study's objective and stopping rule, and what its trials found so far."""
+class _Trials:
+    """The trials of one study that this process runs: asked under the storage's lock while the budget
+    wants another (:func:`echoes.training.protocol.wants_another`), fitted, told back with their scores."""
 
-    def __init__(self, data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec, points: int | None):
-        self.data, self.fit_idx, self.val_idx, self.spec, self.points = data, fit_idx, val_idx, spec, points
+    def __init__(self, study: optuna.Study, data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray,
+                 spec: RunSpec, points: int | None) -> None:  # fmt: skip
+        self.study, self.data, self.fit_idx, self.val_idx, self.spec, self.points = (
+            study,
+            data,
+            fit_idx,
+            val_idx,
+            spec,
+            points,
+        )
         self.space = dict(spec.search or spec.tune)
-        self.grid = not spec.search
-        self.wanted = trials_wanted(spec.budget, points, self.grid)
-        self.trials: list[Trial] = []
-        self.best: Fitted | None = None
-        self.within: Fitted | None = None
-        self.spent, self.within_count = 0.0, 0
+        self.fitted: dict[int, Fitted] = {}
 
-    def objective(self, asked: optuna.Trial) -> float:
-        """Fit the trial's candidate and return its validation accuracy, which the study maximises."""
+    def next_trial(self) -> optuna.Trial | None:
+        """Count the study's trials and, if the budget wants another, ask for it (one worker at a time)."""
+        with storage_lock(self.spec.budget.storage):
+            done = counted(self.study)
+            spent = sum(t.user_attrs.get("seconds", 0.0) for t in done if t.state != optuna.trial.TrialState.RUNNING)
+            if not wants_another(len(done), spent, self.spec.budget, self.points, not self.spec.search):
+                return None
+            self.study.sampler = sampler_for(self.spec, len(done))
+            return self.study.ask()
+
+    def run(self, asked: optuna.Trial) -> None:
+        """Fit the trial's candidate and tell the study its validation accuracy (or that it was pruned or failed)."""
         candidate = {key: suggest(asked, key, values) for key, values in self.space.items()}
         reporter = _Reporter(asked) if self.spec.budget.pruning else None
         start = time.perf_counter()
         try:
             fitted = fit_candidate(self.data, self.fit_idx, self.val_idx, self.spec, candidate, reporter)
         except optuna.TrialPruned as pruned:
-            last, seconds = reporter.last, time.perf_counter() - start
+            last = reporter.last
             print(f"candidate {candidate}: pruned at {pruned}", file=sys.stderr)
-            self.add(Trial(candidate, last["val_accuracy"], last["val_loss"], 0.0, seconds, asked.number, "pruned"))
+            record = Trial(candidate, last["val_accuracy"], last["val_loss"], 0.0, time.perf_counter() - start)
+            store_record(asked, record)
+            self.study.tell(asked, state=optuna.trial.TrialState.PRUNED)
+            return
+        except BaseException:
+            self.study.tell(asked, state=optuna.trial.TrialState.FAIL)
             raise
         fitted.trial.number = asked.number
-        self.add(fitted.trial, fitted)
-        return fitted.trial.val_accuracy
+        store_record(asked, fitted.trial)
+        self.study.tell(asked, fitted.trial.val_accuracy)
+        self.fitted[asked.number] = fitted
 
-    def add(self, trial: Trial, fitted: Fitted | None = None) -> None:
-        if fitted is not None and len(self.trials) < self.wanted and better(trial, self.best and self.best.trial):
-            self.best = fitted
-        seconds = self.spec.budget.seconds
-        in_time = seconds is not None and self.spent + trial.seconds <= seconds
-        if in_time:
-            self.within_count += 1
-            if fitted is not None and better(trial, self.within and self.within.trial):
-                self.within = fitted
-        self.trials.append(trial)
-        self.spent += trial.seconds
+    def run_all(self) -> dict[int, Fitted]:
+        while (asked := self.next_trial()) is not None:
+            self.run(asked)
+        return self.fitted
 
-    def stop_when_spent(self, study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
-        if not wants_another(len(self.trials), self.spent, self.spec.budget, self.points, self.grid):
-            study.stop()
+
+def run_trials(
+    study: optuna.Study, data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec,
+    points: int | None, exclusive: bool = True,
+) -> dict[int, Fitted]:  # fmt: skip
+    """Run the study's trials until its budget is spent (by this process and any other worker); the
+    trials fitted here by number. ``exclusive``: no other worker runs now, so trials a killed process
+    left RUNNING are failed first and run again."""
+    if exclusive and (stale := fail_stale_trials(study)):
+        print(f"{stale} trial(s) left running by a killed job were failed and are run again", file=sys.stderr)
+    return _Trials(study, data, fit_idx, val_idx, spec, points).run_all()
 
 
 def tune(data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec) -> Tuned:
-    """Trials until the budget is spent (:func:`echoes.training.protocol.wants_another`); the best
-    of the headline's trials and, with ``tuning.seconds``, the best within that time.
+    """Trials until the budget is spent, continuing the run's stored study if it has some already; the
+    best of the headline's trials and, with ``tuning.seconds``, the best within that time (each fitted
+    again if another process or an earlier job fitted it).
 
     Takes the split's training clips only: the test clips cannot choose anything here.
     """
-    study, sampler, points = study_for(spec)
-    tuning = _Tuning(data, fit_idx, val_idx, spec, points)
-    study.optimize(tuning.objective, callbacks=[tuning.stop_when_spent])
-    if tuning.best is None:
+    study, sampler, points = open_study(spec, data)
+    fitted = run_trials(study, data, fit_idx, val_idx, spec, points)
+    records = [
+        trial_record(t, t.params)
+        for t in sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number)
+    ]
+    wanted = trials_wanted(spec.budget, points, not spec.search)
+    best, within, within_count = select(records, wanted, spec.budget.seconds)
+    if best is None:
         raise RuntimeError(f"models.{spec.name}: every trial was pruned; turn tuning.pruning off")
-    return Tuned(tuning.best, tuning.trials, sampler, tuning.space, tuning.wanted, tuning.within, tuning.within_count)
+
+    def model_of(record: Trial) -> Fitted:
+        return fitted.get(record.number) or refit_trial(data, fit_idx, val_idx, spec, record)
+
+    space = dict(spec.search or spec.tune)
+    return Tuned(model_of(best), records, sampler, space, wanted, within and model_of(within), within_count)
+
+
+def select(records: list[Trial], wanted: int, seconds: float | None) -> tuple[Trial | None, Trial | None, int]:
+    """The best of the first ``wanted`` trials by the protocol's rule (:func:`better`); with ``seconds``,
+    the best of those finished within that much tuning time, and how many were."""
+    best = within = None
+    for record in records[:wanted]:
+        if better(record, best):
+            best = record
+    spent, within_count = 0.0, 0
+    for record in records if seconds is not None else []:
+        spent += record.seconds
+        if spent > seconds:
+            break
+        within_count += 1
+        if better(record, within):
+            within = record
+    return best, within, within_count
+
+
+def refit_trial(data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec, record: Trial) -> Fitted:
+    """A stored trial fitted again (a resumed study, or another worker's trial): the same settings and
+    seed give the same model; the stored record stays the trial's."""
+    print(f"fitting trial {record.number} of the stored study again: {record.params}", file=sys.stderr)
+    fitted = fit_candidate(data, fit_idx, val_idx, spec, record.params)
+    fitted.trial = record
+    return fitted
 
 
 def refit(data: SplitData, spec: RunSpec, selected: Fitted) -> tuple[Fitted, Normaliser]:
