@@ -171,10 +171,10 @@ def test_the_spectral_radius_is_computed_where_arpack_does_not_converge():
 @pytest.mark.slow
 def test_a_bidirectional_model_space_fit_at_ucf101_width_holds_blocks_of_states_never_the_dataset():
     """T = 16 steps of 512-d features under 1,000 units, both directions (UCF101's shapes): four times the
-    clips, 3,072 more, would add 3,072 x 16 x 2,000 x 4 bytes = 375 MiB if the fit held every clip's
+    clips, 1,536 more, would add 1,536 x 16 x 2,000 x 4 bytes = 188 MiB if the fit held every clip's
     states; it holds one harvest block at a time, so its peak memory does not grow with the clips."""
     peaks = []
-    for clips in (1024, 4096):
+    for clips in (512, 2048):
         x, y = torch.randn(clips, 16, 512, generator=torch.Generator().manual_seed(0)), torch.arange(clips) % 101
         model = SimpleESN(512, 1000, 101, representation="model_space", bidirectional=True, reduced_size=30,
                           num_frames=16)  # fmt: skip

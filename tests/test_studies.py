@@ -84,8 +84,9 @@ def test_two_workers_sharing_one_storage_run_every_trial_once_and_the_job_select
     temporal_order_task, data, tmp_path
 ):
     storage = tmp_path / "shared.journal"
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        numbers = pool.starmap(_worker, [(temporal_order_task, storage)] * 2)
+    # spawned, not forked: a fork of a process with PyTorch's and Optuna's threads can deadlock
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        numbers = pool.starmap_async(_worker, [(temporal_order_task, storage)] * 2).get(timeout=300)
     assert sorted(numbers[0] + numbers[1]) == list(range(8))  # every trial once, none lost, none twice
     run = esn_spec(storage, trials=8, workers=2)
     study, _, _ = open_study(run, data)

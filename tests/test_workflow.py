@@ -17,6 +17,13 @@ from echoes.runlog import job_spans, most_at_once
 ROOT = Path(__file__).resolve().parents[1]
 NOTHING_TO_DO = "Nothing to be done (all requested files are present and up to date)."
 
+#: The ESNs' default space without its reservoir sizes (500-1000 units: minutes of a tiny test's time).
+TINY_ESN_SPACE = {
+    "leak_rate": {"low": 0.05, "high": 1.0, "log": True},
+    "representation": ["model_space", "last_mean"],
+    "bidirectional": [True, False],
+    "normalisation": ["global", "clip_mean"],
+}
 TINY_CONFIG = {
     "synthetic": {"num_classes": 4, "clips_per_class": 9, "groups": 4, "frames": 8, "width": 64, "height": 48},
     "seeds": [0],
@@ -28,8 +35,12 @@ TINY_CONFIG = {
         "MeanOfFrames": {"class": "MeanOfFrames"},
         "SimpleRNN": {"class": "SimpleRNN", "params": {"hidden_size": 16}},
         "DeepRNN": {"class": "DeepRNN", "params": {"hidden_size": 16, "num_layers": 2}},
-        "SimpleESN": {"class": "SimpleESN", "params": {"reservoir_size": 40}},
-        "DeepESN": {"class": "DeepESN", "params": {"reservoir_size": 20, "num_reservoirs": 2}},
+        "SimpleESN": {"class": "SimpleESN", "params": {"reservoir_size": 40}, "search": TINY_ESN_SPACE},
+        "DeepESN": {
+            "class": "DeepESN",
+            "params": {"reservoir_size": 20, "num_reservoirs": 2},
+            "search": TINY_ESN_SPACE,
+        },
         "MyGRU": {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": 8}},
         "Broken": {"class": "tests.user_models.DivergingRNN"},
     },
