@@ -7,8 +7,9 @@ opened with ``optuna.load_study`` or ``optuna-dashboard``, continued by a rerun 
 same settings, and shared by several workers (``tuning.workers``).
 
 - **Names** say what a study is: ``<model>-split<s>-seed<n>-<hash>``, the hash over everything that
-  decides its trials (the model's entry, the training section, the budget, the data's identity),
-  but not over how many workers run it or where it is stored.
+  decides its trials (the model's entry, the training section, the budget, the data's identity and
+  the code: the package's sources and a user model's module), but not over how many workers run it or
+  where it is stored. An edit of the code starts a new study, as it reruns the job.
 - **Per-trial seeds.** Each trial's sampler is seeded from the run's seed and the number of trials
   before it, so the k-th trial of a study is drawn the same way whether the study ran in one go,
   was resumed after a kill, or was continued by another process: TPE's draw depends on the stored
@@ -79,9 +80,27 @@ def study_name(spec: RunSpec, data_identity: Mapping[str, Any]) -> str:
         "training": asdict(spec.training),
         "budget": budget,
         "data": dict(data_identity),
+        "code": code_digest(spec.model_class),
     }
     digest = hashlib.sha256(json.dumps(decided, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{spec.name}-split{spec.split}-seed{spec.seed}-{digest}"
+
+
+def code_digest(model_class: str) -> str:
+    """SHA-256 of the package's Python sources and, for a model named by import path, its module's."""
+    import importlib.util
+
+    import echoes
+
+    files = sorted(Path(echoes.__file__).parent.rglob("*.py"))
+    if "." in model_class:
+        spec = importlib.util.find_spec(model_class.rpartition(".")[0])
+        if spec is not None and spec.origin:
+            files.append(Path(spec.origin))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def sampler_for(spec: RunSpec, index: int) -> optuna.samplers.BaseSampler:
