@@ -97,3 +97,21 @@ def test_two_workers_sharing_one_storage_run_every_trial_once_and_the_job_select
     for trial in tuned.trials:
         best = trial if better(trial, best) else best
     assert tuned.best.trial.number == best.number and tuned.best.trial.params == best.params
+
+
+def test_the_tune_model_stage_runs_trials_into_the_shared_study_and_says_which(temporal_order_task, tmp_path):
+    """What each tune_model job runs (echoes.stages.train.tune_worker_job): one after the other here, the
+    first runs the whole budget and the second finds nothing left; the JSON names the study and the trials."""
+    import json
+
+    from echoes.stages.train import tune_worker_job
+
+    features, manifest = temporal_order_task
+    entry = {"class": "SimpleESN", "params": {"reservoir_size": 40}, "search": SEARCH}
+    tuning = {"trials": 3, "storage": str(tmp_path / "optuna.journal"), "workers": 2}
+    run = dict(split=1, seed=0, device="cpu", threads=1, on_partial_video="keep")
+    first = tune_worker_job(features, manifest, tmp_path / "w0.json", "esn", entry, {}, tuning, **run)
+    second = tune_worker_job(features, manifest, tmp_path / "w1.json", "esn", entry, {}, tuning, **run)
+    assert first == [0, 1, 2] and second == []
+    written = json.loads((tmp_path / "w0.json").read_text())
+    assert written["trials"] == [0, 1, 2] and written["study"].startswith("esn-split1-seed0-")
