@@ -41,6 +41,7 @@ rule all:
         expand("results/models/{model}/metrics.json", model=MODELS),
         f"{DATA}/features.h5",  # asked for itself: a killed forced re-extraction leaves no hole behind
         every_run_output(),
+        expand("results/models/{model}/mlflow.json", model=TRAINED),  # every run (sweep points too) in MLflow
         sweep_outputs(),
         prediction_outputs(),
 

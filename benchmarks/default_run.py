@@ -26,10 +26,11 @@ import torch
 from echoes.runlog import job_spans, most_at_once, stage_times
 
 ROOT = Path(__file__).resolve().parents[1]
-#: What a training job imports before it trains, and what it adds to track the run in MLflow.
+#: What a job imports before it works: torch alone, a training job's imports, a tracking job's.
 STARTUP = {
-    "training code (torch, optuna, the package)": "import echoes.training.job",
-    "MLflow tracking and model logging": "import mlflow.pyfunc, mlflow.tracking, echoes.tracking.runs",
+    "import torch": "import torch",
+    "a training job's imports (torch, the package; no MLflow)": "import echoes.stages.train",
+    "a track_model job's imports (MLflow, model logging)": "import echoes.stages.track, mlflow.pyfunc",
 }
 
 
@@ -62,15 +63,27 @@ def run_workflow(workdir: Path, cores: int, env: dict[str, str]) -> tuple[float,
     return seconds, result.stdout + result.stderr
 
 
-def training_outside_tuning(workdir: Path) -> dict[str, float]:
-    """Per model, the mean seconds a training job spent outside its tuning (start-up, scoring, logging)."""
-    spent: dict[str, list[float]] = {}
-    for bench in sorted(workdir.glob("logs/train/*/*.benchmark.tsv")):
+def training_jobs(workdir: Path) -> dict[str, dict[str, float | str]]:
+    """Per model: its kind, and the mean wall seconds of its training jobs (Snakemake's ``benchmark:``
+    files) in all and outside tuning (start-up, scoring, writing)."""
+    walls: dict[str, list[tuple[float, float]]] = {}
+    family: dict[str, str] = {}
+    for bench in sorted(workdir.glob("logs/train/*/split*-seed*.benchmark.tsv")):
         model, run = bench.parent.name, bench.name.removesuffix(".benchmark.tsv")
+        if ".worker" in run:
+            continue
         wall = float(bench.read_text().splitlines()[1].split("\t")[0])
         metrics = json.loads((workdir / "results/models" / model / "runs" / run / "metrics.json").read_text())
-        spent.setdefault(model, []).append(wall - metrics["tuning"]["time_s"])
-    return {model: statistics.mean(values) for model, values in spent.items()}
+        walls.setdefault(model, []).append((wall, wall - metrics["tuning"]["time_s"]))
+        family[model] = metrics["family"]
+    return {
+        model: {
+            "family": family[model],
+            "wall": statistics.mean(w for w, _ in values),
+            "outside": statistics.mean(o for _, o in values),
+        }
+        for model, values in walls.items()
+    }
 
 
 def main() -> None:
@@ -88,9 +101,10 @@ def main() -> None:
 
     print(machine_line(torch.get_num_threads(), torch.device("cpu")))
     print(f"commit {commit.stdout.strip()}, cloned to {workdir}; `snakemake --cores {args.cores} --resources gpu=1`\n")
-    print("| a training job's start-up, before it trains | seconds |\n|---|---|")
-    for what, statement in STARTUP.items():
-        print(f"| {what} | {import_seconds(statement, env):.1f} |")
+    print("| a job's imports, in a fresh interpreter (median of 3) | seconds |\n|---|---|")
+    imports = {what: import_seconds(statement, env) for what, statement in STARTUP.items()}
+    for what, spent in imports.items():
+        print(f"| {what} | {spent:.1f} |")
 
     seconds, log = run_workflow(workdir, args.cores, env)
     spans = job_spans(log)
@@ -99,9 +113,15 @@ def main() -> None:
         print(f"| {rule} | {stage['jobs']} | {stage['job_seconds']:.0f} s | {stage['wall_seconds']:.0f} s |")
     print(f"\nwhole run: {seconds:.0f} s ({seconds // 60:.0f} min {seconds % 60:.0f} s); "
           f"training jobs at once, at most: {most_at_once(spans, 'train_model')}")  # fmt: skip
-    print("\n| model | mean seconds per training job outside tuning (start-up, scoring, MLflow) |\n|---|---|")
-    for model, spent in training_outside_tuning(workdir).items():
-        print(f"| {model} | {spent:.1f} |")
+    jobs = training_jobs(workdir)
+    print("\n| model | kind | training job, wall (mean) | of which outside tuning |\n|---|---|---|---|")
+    for model, job in jobs.items():
+        print(f"| {model} | {job['family']} | {job['wall']:.1f} s | {job['outside']:.1f} s |")
+    torch_import = imports["import torch"]
+    for model, job in jobs.items():
+        if job["family"] == "control":
+            print(f"a control's job ({model}): {job['wall']:.1f} s, {job['wall'] - torch_import:.1f} s above "
+                  f"`import torch` ({torch_import:.1f} s)")  # fmt: skip
     if args.keep is None:
         shutil.rmtree(workdir.parent, ignore_errors=True)
 

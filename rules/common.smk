@@ -155,8 +155,9 @@ def run_dir(model, split, seed):
     return f"results/models/{model}/runs/split{split}-seed{seed}"
 
 
-def model_runs(model):
-    return [f"{run_dir(model, sp, se)}/metrics.json" for sp in config["splits"] for se in config["seeds"]]
+def model_runs(model, name="metrics.json"):
+    """The file ``name`` of each of the model's runs (every split and seed)."""
+    return [f"{run_dir(model, sp, se)}/{name}" for sp in config["splits"] for se in config["seeds"]]
 
 
 def layered_figure():

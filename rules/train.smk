@@ -1,26 +1,10 @@
-# Training stage: one job per (model, split, seed), each logged to MLflow; then one summary per model.
+# Training stage: one job per (model, split, seed); then per model a summary and one job that logs its runs to MLflow.
 # With tuning.workers N > 1, N tune_model jobs first run each study's trials together (its storage shared).
 
 
 localrules:
-    init_tracking,
     aggregate_model,
-
-
-rule init_tracking:
-    input:
-        code=code("init_tracking.py"),
-    output:
-        f"results/tracking/{DATASET}.json",
-    log:
-        f"logs/{DATASET}/init_tracking.log",
-    conda:
-        "../envs/echoes.yaml"
-    params:
-        uri=config["tracking"]["uri"],
-        dataset=DATASET,
-    script:
-        "../workflow/scripts/init_tracking.py"
+    track_model,
 
 
 rule tune_model:
@@ -54,7 +38,6 @@ rule train_model:
     input:
         features=f"{DATA}/features.h5",
         manifest=f"{DATA}/manifest.tsv",
-        tracking=f"results/tracking/{DATASET}.json",
         workers=tuning_workers,
         code=code("train_model.py"),
     output:
@@ -92,3 +75,31 @@ rule aggregate_model:
         "../envs/echoes.yaml"
     script:
         "../workflow/scripts/aggregate_model.py"
+
+
+rule track_model:
+    input:
+        runs=lambda wildcards: model_runs(wildcards.model),
+        weights=lambda wildcards: model_runs(wildcards.model, "model.pt"),
+        features=f"{DATA}/features.h5",
+        code=code("track_model.py"),
+    output:
+        "results/models/{model}/mlflow.json",
+    log:
+        "logs/train/{model}/track.log",
+    benchmark:
+        "logs/train/{model}/track.benchmark.tsv"
+    conda:
+        "../envs/echoes.yaml"
+    params:
+        uri=config["tracking"]["uri"],
+        dataset=DATASET,
+        artifact_root="results/mlruns",
+        settings=lambda wildcards: {
+            "model": model_spec(wildcards),
+            "training": canonical(config["training"]),
+            "tuning": canonical(config["tuning"]),
+        },
+        trained_by="train_model",
+    script:
+        "../workflow/scripts/track_model.py"

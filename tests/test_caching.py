@@ -21,10 +21,10 @@ DOWNSTREAM = {
     "synthesize_dataset": {"manifest", "decode_frames"},
     "manifest": {"decode_frames", "extract_features", "train_model"},
     "decode_frames": {"extract_features"},
-    "extract_features": {"train_model"},
-    "init_tracking": {"train_model"},
-    "train_model": {"aggregate_model", "report"},
+    "extract_features": {"train_model", "track_model"},
+    "train_model": {"aggregate_model", "track_model", "report"},
     "aggregate_model": {"all"},
+    "track_model": {"all"},
     "report": {"all"},
 }
 CONFIG = {**TINY_CONFIG, "models": {k: TINY_CONFIG["models"][k] for k in ("MeanOfFrames", "SimpleESN")}}

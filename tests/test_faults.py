@@ -90,13 +90,20 @@ def test_killed_feature_extraction_and_training_jobs_are_rebuilt_as_an_uninterru
     assert not (features / "features.h5").exists()  # Snakemake removed it before the job: nothing looks finished
     assert "extract_features" in snakemake(workdir)
 
-    run = workdir / RUN.format("SimpleRNN")
+    run, log = workdir / RUN.format("SimpleRNN"), workdir / "logs/train/SimpleRNN/split1-seed0.log"
+    started = time.time()
     kill_when(workdir, ["--force", f"{RUN.format('SimpleRNN')}/metrics.json"],
-              lambda: "SimpleRNN-split1-seed0" in running_mlflow_runs(workdir))  # fmt: skip
+              lambda: log.exists() and log.stat().st_mtime > started and log.stat().st_size > 0)  # fmt: skip
     assert not (run / "metrics.json").exists() and not (run / "model.pt").exists()
-    assert running_mlflow_runs(workdir) == ["SimpleRNN-split1-seed0"]  # the ghost a SIGKILL leaves
+    assert running_mlflow_runs(workdir) == []  # a training job opens no MLflow run: a kill leaves none
+
+    # the track_model job logs a new run of a retrained model: killed while it logs, it leaves a ghost
+    kill_when(workdir, ["results/models/MeanOfFrames/mlflow.json", "--forcerun", "train_model"],
+              lambda: "MeanOfFrames-split1-seed0" in running_mlflow_runs(workdir))  # fmt: skip
+    assert running_mlflow_runs(workdir) == ["MeanOfFrames-split1-seed0"]
     rerun = snakemake(workdir)
     assert "train_model" in rerun and "report" in rerun  # the hole is filled, though the report still existed
+    assert "track_model" in rerun
 
     assert fingerprint(workdir) == uninterrupted
     assert leftovers(workdir) == []

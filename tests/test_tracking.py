@@ -178,23 +178,62 @@ def test_a_stale_temporary_of_a_killed_job_is_removed_when_the_output_is_written
     assert not stale.exists() and alive.exists() and (tmp_path / "metrics.json").read_text() == "{}"
 
 
-def test_a_training_job_logs_to_the_uri_in_force_when_it_runs(temporal_order_task, tmp_path, monkeypatch):
+def track(run_dir: Path, features: Path, uri: str, tmp_path: Path, **settings) -> dict:
+    """The track_model job over one run, as the workflow runs it."""
+    from echoes.stages.track import track_model_job
+
+    return track_model_job(
+        [run_dir], features, tmp_path / "mlflow.json", uri=uri, dataset="test", artifact_root=tmp_path / "artifacts",
+        settings=settings, trained_by="train_model", source_dir=tmp_path,
+    )  # fmt: skip
+
+
+def test_a_training_job_imports_no_mlflow():
+    """Tracking is the track_model job's: a training job pays for its work, not for MLflow's imports."""
+    import subprocess
+    import sys
+
+    code = "import sys, echoes.stages.train; print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_runs_are_logged_to_the_uri_in_force_when_the_tracking_job_runs(temporal_order_task, tmp_path, monkeypatch):
     from echoes.stages.train import run_training_job
 
     first, later = f"sqlite:///{tmp_path}/first.db", f"sqlite:///{tmp_path}/later.db"
-    info = init_experiment(first, "echoes-test", tmp_path / "artifacts") | {"configured_uri": first}
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", later)  # set after init_tracking ran: it must not be ignored
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", later)  # set after the workflow was configured: it must not be ignored
     features, manifest = temporal_order_task
-    run_training_job(features, manifest, tmp_path / "run", spec("SimpleESN", {"reservoir_size": 20}, name="esn"),
-                     tracking=info)  # fmt: skip
+    run_training_job(features, manifest, tmp_path / "run", spec("SimpleESN", {"reservoir_size": 20}, name="esn"))
+    track(tmp_path / "run", features, first, tmp_path)
+    assert not (tmp_path / "first.db").exists()
     with sqlite3.connect(tmp_path / "later.db") as database:
         assert [name for (name,) in database.execute("select name from runs")] == ["esn-split1-seed0"]
 
 
+def test_a_run_logged_already_is_kept_and_a_rerun_replaces_it(temporal_order_task, tmp_path, monkeypatch):
+    """The tracking job reruns when any of a model's runs changes: unchanged runs are not logged twice."""
+    from echoes.stages.train import run_training_job
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    features, manifest = temporal_order_task
+    esn = spec("SimpleESN", {"reservoir_size": 20}, name="esn")
+    run_training_job(features, manifest, tmp_path / "run", esn)
+    first = track(tmp_path / "run", features, uri, tmp_path)["runs"]
+    assert track(tmp_path / "run", features, uri, tmp_path)["runs"] == first
+    run_training_job(features, manifest, tmp_path / "run", esn)  # a rerun: a new metrics.json (its times)
+    second = track(tmp_path / "run", features, uri, tmp_path)["runs"]
+    client = MlflowClient(uri)
+    (old,), (new,) = first.values(), second.values()
+    assert new != old and client.get_run(old).data.tags["echoes.superseded"] == "true"
+    assert "echoes.superseded" not in client.get_run(new).data.tags
+
+
 def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path, monkeypatch, capfd):
-    """Real duration and epoch timestamps, bookkeeping as params, the git commit, the features as dataset,
-    and an MLflow model (logged from code, not pickled) that classifies raw features as the evaluation did;
-    the job's log holds no library warning a user would have to learn to ignore."""
+    """The training job's real duration and epoch timestamps, bookkeeping as params, the git commit and
+    the rule as MLflow's source, the features as dataset, and an MLflow model (logged from code, not
+    pickled) that classifies raw features as the evaluation did; the tracking job's log holds no
+    library warning a user would have to learn to ignore."""
     import time
 
     import mlflow
@@ -203,16 +242,14 @@ def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path,
     from echoes.training.data import load_split
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr("echoes.stages.track.git_commit", lambda path: "abc123")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    info = init_experiment(uri, "echoes-test", tmp_path / "artifacts") | {"configured_uri": uri}
     features, manifest = temporal_order_task
     started = time.time() * 1000
     lstm = spec("SimpleRNN", {"hidden_size": 8}, {"max_epochs": 6, "patience": 6, "learning_rate": 3e-3}, name="lstm",
                 grid={"normalisation": ["global", "clip_mean"]})  # fmt: skip
-    metrics = run_training_job(
-        features, manifest, tmp_path / "run", lstm, tracking=info,
-        tags={"echoes.git_commit": "abc123", "echoes.rule": "train_model"},
-    )  # fmt: skip
+    metrics = run_training_job(features, manifest, tmp_path / "run", lstm)
+    track(tmp_path / "run", features, uri, tmp_path, model={"class": "SimpleRNN"})
     log = "".join(capfd.readouterr())
     assert "Add type hints" not in log and "CloudPickle" not in log and "Warning" not in log
     client = MlflowClient(uri)
@@ -220,7 +257,8 @@ def test_a_training_run_is_tracked_the_mlflow_way(temporal_order_task, tmp_path,
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     run = client.search_runs([experiment.experiment_id])[0]
     assert run.info.status == "FINISHED"
-    assert run.info.end_time - run.info.start_time >= 1000 * metrics["train_time_s"]  # opened before training
+    assert (run.info.start_time, run.info.end_time) == (metrics["started_ms"], metrics["ended_ms"])  # the job's
+    assert run.info.end_time - run.info.start_time >= 1000 * metrics["train_time_s"]
     history = client.get_metric_history(run.info.run_id, "val_accuracy")
     assert [m.step for m in history] == list(range(1, metrics["epochs"] + 1))
     assert all(m.timestamp >= started for m in history)

@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
+from echoes.stages.track import track_model_job
 from echoes.stages.train import run_training_job
-from echoes.tracking.experiment import init_experiment
 from tests.processes import stop_process
 from tests.specs import spec
 
@@ -54,10 +54,13 @@ def mlflow_server(tmp_path_factory):
 
 def test_a_training_job_logs_its_run_and_artifacts_to_the_server(mlflow_server, temporal_order_task, tmp_path):
     url, folder = mlflow_server
-    tracking = init_experiment(url, "echoes-shared", tmp_path / "unused")
     features, manifest = temporal_order_task
     esn = spec("SimpleESN", {"reservoir_size": 20}, {"max_epochs": 1})
-    run_training_job(features, manifest, tmp_path / "run", esn, tracking=tracking)
+    run_training_job(features, manifest, tmp_path / "run", esn)
+    track_model_job(
+        [tmp_path / "run"], features, tmp_path / "mlflow.json", uri=url, dataset="shared",
+        artifact_root=tmp_path / "unused", settings={}, trained_by="train_model", source_dir=tmp_path,
+    )  # fmt: skip
 
     client = MlflowClient(url)
     experiment = client.get_experiment_by_name("echoes-shared")

@@ -136,11 +136,11 @@ def test_changing_one_models_params_reruns_only_that_model_and_the_report(workfl
     config["models"]["SimpleESN"]["params"]["spectral_radius"] = 0.5
     (workflow_run / "config.yaml").write_text(yaml.safe_dump(config))
     dry = snakemake(workflow_run, "-n")
-    assert pending_jobs(dry) == {"train_model": 1, "aggregate_model": 1, "report": 1, "all": 1}
+    assert pending_jobs(dry) == {"train_model": 1, "aggregate_model": 1, "track_model": 1, "report": 1, "all": 1}
     assert set(re.findall(r"model=(\w+)", dry)) == {"SimpleESN"}
 
     snakemake(workflow_run, "results/models/SimpleESN/metrics.json")
-    assert pending_jobs(snakemake(workflow_run, "-n")) == {"report": 1, "all": 1}
+    assert pending_jobs(snakemake(workflow_run, "-n")) == {"track_model": 1, "report": 1, "all": 1}
     snakemake(workflow_run)
     assert NOTHING_TO_DO in snakemake(workflow_run, "-n")
 
@@ -277,7 +277,7 @@ def test_a_sweep_trains_each_point_as_its_own_cached_job_and_renders_its_table(w
     config_file.write_text(yaml.safe_dump(config))
     try:
         dry = snakemake(workflow_run, "-n")
-        assert pending_jobs(dry) == {"train_model": 2, "sweep_report": 1, "frontier": 1, "all": 1}
+        assert pending_jobs(dry) == {"train_model": 2, "track_model": 2, "sweep_report": 1, "frontier": 1, "all": 1}
         assert set(re.findall(r"model=([\w.-]+)", dry)) == {"size.reservoir_size-10", "size.reservoir_size-30"}
         snakemake(workflow_run)
         table = (workflow_run / "results" / "sweeps" / "size.md").read_text()
@@ -301,7 +301,7 @@ def test_changing_a_clip_policy_never_redecodes_or_reextracts(workflow_run):
         config["frames"]["on_partial_video"] = "keep"  # which clips train: training reruns, decoding does not
         config_file.write_text(yaml.safe_dump(config))
         jobs = pending_jobs(snakemake(workflow_run, "-n"))
-        assert set(jobs) == {"train_model", "aggregate_model", "report", "all"}
+        assert set(jobs) == {"train_model", "aggregate_model", "track_model", "report", "all"}
     finally:
         config_file.write_text(original)
 

@@ -135,3 +135,10 @@ def read_features(path: Path) -> FeatureSet:
             partial=read_pairs(h5, "partial_video_ids", "partial_reasons"),
             families=[s.decode() for s in h5["task_families"][:]] if "task_families" in h5 else None,
         )
+
+
+def read_first_clips(path: Path, clips: int) -> np.ndarray:
+    """The first ``clips`` clips' features as float32 ``[clips, T, F]``, without loading the rest."""
+    with h5py.File(path, "r") as h5:
+        _check(h5, path)
+        return np.ascontiguousarray(h5["features"][:clips], dtype=np.float32)

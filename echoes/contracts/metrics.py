@@ -130,6 +130,8 @@ class RunMetrics:
     training: dict = info("the training settings in force")
     features: dict = info("features.h5's attributes: dataset, backbone, weights, T, frame size, ...")
     versions: dict = info("torch and numpy versions")
+    started_ms: int | None = info("when the job started, ms since the epoch: the MLflow run's start", default=None)
+    ended_ms: int | None = info("when it had measured everything, ms since the epoch: the run's end", default=None)
 
     def __post_init__(self) -> None:
         values = self.record(derived=False)

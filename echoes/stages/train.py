@@ -1,10 +1,12 @@
-"""The training stage: one run (model, split, seed) from ``features.h5`` to ``model.pt`` and ``metrics.json``,
-tracked in MLflow. The run itself is :func:`echoes.training.job.train_on_split`'s.
+"""The training stage: one run (model, split, seed) from ``features.h5`` to ``model.pt`` and ``metrics.json``.
+The run itself is :func:`echoes.training.job.train_on_split`'s; MLflow logs it afterwards
+(:mod:`echoes.stages.track`).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -68,27 +70,16 @@ def train_model_job(
     seed: int,
     device: str,
     threads: int,
-    tracking_file: Path,
     on_partial_video: str,
     log_path: str,
-    rule: str,
-    source_dir: Path,
 ) -> dict:
     """The training job as the workflow runs it: the run from the model's config entry and the
-    ``training`` and ``tuning`` sections, tracked with the rule, the commit of ``source_dir`` and a hash
-    of what decides the result; then :func:`run_training_job`."""
-    from echoes.tracking.experiment import config_hash, git_commit, read_tracking_info
-
+    ``training`` and ``tuning`` sections; then :func:`run_training_job`. The rule ``track_model``
+    logs it to MLflow afterwards (:mod:`echoes.stages.track`)."""
     spec = RunSpec.from_config(model, entry, training, tuning, split=split, seed=seed, device=device, threads=threads)
-    tags = {
-        "echoes.rule": rule,
-        "echoes.git_commit": git_commit(Path(source_dir)),
-        "echoes.config_hash": config_hash({"model": entry, "training": training, "tuning": tuning}),
-    }
     return run_training_job(
-        features, manifest, Path(metrics).parent, spec, tracking=read_tracking_info(tracking_file),
-        on_partial_video=on_partial_video, log_path=log_path, tags=tags,
-    )  # fmt: skip
+        features, manifest, Path(metrics).parent, spec, on_partial_video=on_partial_video, log_path=log_path
+    )
 
 
 def run_training_job(
@@ -97,50 +88,34 @@ def run_training_job(
     out_dir: Path,
     spec: RunSpec,
     *,
-    tracking: dict[str, str] | None = None,
-    tags: dict[str, str] | None = None,
     log_path: str | None = None,
     on_partial_video: str = "keep",
 ) -> dict:
-    """Stage entry point: train, write the bundle ``model.pt`` and ``metrics.json``, and track it in MLflow.
+    """Stage entry point: train, then write the bundle ``model.pt`` and ``metrics.json``.
 
-    The MLflow run opens when training starts and closes with what it measured, the features it
-    read (as the run's dataset input) and the model (an MLflow pyfunc over the bundle). The files
-    are written before tracking finishes, so an unreachable tracking server costs a warning, never
-    the result. With ``training.on_failure: report`` a model that fails (diverges, bad params, out
-    of memory) writes a metrics file with ``status: failed``, the error and the log path instead of
+    The job imports no MLflow: its run is logged by the model's ``track_model`` job from these
+    files, with the wall-clock window recorded here (``started_ms``, ``ended_ms``) as the run's
+    duration, so a job pays for its work and not for tracking, and a killed job leaves no run
+    behind. With ``training.on_failure: report`` a model that fails (diverges, bad params, out of
+    memory) writes a metrics file with ``status: failed``, the error and the log path instead of
     stopping the workflow, so the report still renders and marks that row; ``fail`` re-raises.
     """
-    from echoes.tracking.experiment import run_name
-    from echoes.tracking.runs import training_run
-
     out_dir = Path(out_dir)
-    files = {"metrics": out_dir / "metrics.json", "model": out_dir / "model.pt", "features": Path(features_path)}
-    space = dict(spec.search or spec.tune)
-    params = {"model": spec.name, "class": spec.model_class, "space": space, "split": spec.split}
-    with training_run(
-        tracking,
-        run_name(spec.name, spec.split, spec.seed),
-        params=params | {"seed": spec.seed},
-        tags={"echoes.device": spec.device, **(tags or {})},
-    ) as tracked:
-        example = None
-        try:
-            data = load_split(features_path, manifest_path, spec.split, on_partial_video)
-            example = data.train_x[:2].numpy()
-            metrics, model, normaliser = train_on_split(data, spec)
-        except Exception as error:
-            if spec.training.on_failure != "report":
-                raise
-            traceback.print_exc()
-            print(f"WARNING: {spec.name} (split {spec.split}, seed {spec.seed}) failed; the report marks it as failed",
-                  file=sys.stderr)  # fmt: skip
-            metrics = failed_record(spec.name, spec.model_class, spec.params, spec.split, spec.seed, error, log_path)
-            model = normaliser = None
-        write_run(files["model"], metrics, model, normaliser)
-        metrics = write_metrics(files["metrics"], metrics)
-        tracked.finish(metrics, files, example)
-    return metrics
+    started_ms = int(time.time() * 1000)
+    try:
+        data = load_split(features_path, manifest_path, spec.split, on_partial_video)
+        metrics, model, normaliser = train_on_split(data, spec)
+    except Exception as error:
+        if spec.training.on_failure != "report":
+            raise
+        traceback.print_exc()
+        print(f"WARNING: {spec.name} (split {spec.split}, seed {spec.seed}) failed; the report marks it as failed",
+              file=sys.stderr)  # fmt: skip
+        metrics = failed_record(spec.name, spec.model_class, spec.params, spec.split, spec.seed, error, log_path)
+        model = normaliser = None
+    metrics = metrics | {"started_ms": started_ms, "ended_ms": int(time.time() * 1000)}
+    write_run(out_dir / "model.pt", metrics, model, normaliser)
+    return write_metrics(out_dir / "metrics.json", metrics)
 
 
 def write_run(path: Path, metrics: dict, model: BaseModel | None, normaliser: Normaliser | None) -> None:

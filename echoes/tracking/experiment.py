@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from echoes.files import read_json, write_json
-
 
 def resolve_tracking_uri(configured: str) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else the configured URI with a relative SQLite path made absolute."""
@@ -80,15 +78,6 @@ def _init_experiment(uri: str, name: str, artifact_root: Path) -> dict[str, str]
         "experiment_id": experiment_id,
         "artifact_root": str(Path(artifact_root).resolve()),
     }
-
-
-def write_tracking_info(path: Path, info: Mapping[str, str]) -> None:
-    """``results/tracking/<dataset>.json``: the URI and experiment every training job of the workflow logs to."""
-    write_json(path, info)
-
-
-def read_tracking_info(path: Path) -> dict[str, str]:
-    return read_json(path)
 
 
 def config_hash(values: Mapping[str, Any]) -> str:

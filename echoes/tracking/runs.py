@@ -1,4 +1,4 @@
-"""One MLflow run per training job: opened when training starts, logged and closed with what it wrote."""
+"""One MLflow run per training job, logged from the files the job wrote (its ``metrics.json`` and ``model.pt``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from echoes.tracking.experiment import init_experiment, resolve_tracking_uri
+from echoes.tracking.experiment import init_experiment
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def _client_for(uri: str, experiment: str, artifact_root: Path | None) -> tuple[
     else:
         found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
         if found is None:
-            raise RuntimeError(f"experiment {experiment!r} does not exist at {uri} (init_tracking creates it)")
+            raise RuntimeError(f"experiment {experiment!r} does not exist at {uri} (the track_model job creates it)")
         experiment_id = found.experiment_id
     return MlflowClient(tracking_uri=uri), experiment_id
 
@@ -75,14 +74,16 @@ def start_training_run(
     artifact_root: Path | None = None,
     params: Mapping[str, Any],
     tags: Mapping[str, str] = (),
+    start_time: int | None = None,
 ) -> str | None:
-    """Open the run when training starts (so MLflow shows its real duration); its id, or None with a warning."""
+    """Open the run (at ``start_time``, ms, when its job started: MLflow shows the job's real duration);
+    its id, or None with a warning."""
     from mlflow.entities import Param
 
     try:
         client, experiment_id = _client_for(uri, experiment, artifact_root)
         retire_earlier_runs(client, experiment_id, name)
-        run_id = client.create_run(experiment_id, run_name=name, tags=dict(tags)).info.run_id
+        run_id = client.create_run(experiment_id, start_time=start_time, run_name=name, tags=dict(tags)).info.run_id
         client.log_batch(run_id, params=[Param(k, v) for k, v in flatten(params).items()])
         return run_id
     except Exception as error:  # tracking must never cost the training result
@@ -104,6 +105,7 @@ def finish_training_run(
     dataset: Mapping[str, Any] | None = None,
     model: Callable[[], None] | None = None,
     status: str = "FINISHED",
+    end_time: int | None = None,
 ) -> bool:
     """Log what training measured and close the run; False (with a warning) if tracking failed.
 
@@ -131,7 +133,7 @@ def finish_training_run(
                 client.log_table(run_id, data=dict(columns), artifact_file=artifact_file)
         if model is not None:
             log_model_in_run(uri, run_id, model)
-        client.set_terminated(run_id, status=status)
+        client.set_terminated(run_id, status=status, end_time=end_time)
         return True
     except Exception as error:  # tracking must never cost the training result
         _warn(uri, name, error)
@@ -190,80 +192,104 @@ def trial_table(tuning: Mapping[str, Any]) -> dict[str, list]:
     return columns | {f"params.{k}": [t["params"].get(k) for t in trials] for k in keys}
 
 
-class TrainingRun:
-    """The MLflow run of one training job (a no-op without tracking): opened when training starts,
-    finished with what the job wrote; a run whose job raised is closed as FAILED."""
+def track_run(
+    uri: str,
+    experiment: str,
+    run_dir: Path,
+    *,
+    features: Path,
+    example: Any,
+    artifact_root: Path | None = None,
+    tags: Mapping[str, str] = (),
+) -> str | None:
+    """Log one finished job's files (``metrics.json``, ``model.pt`` in ``run_dir``) as its MLflow run,
+    spanning the job's own wall-clock window; the run's id, or None with a warning.
 
-    def __init__(self, uri: str | None, run_id: str | None, name: str) -> None:
-        self.uri, self.run_id, self.name, self.finished = uri, run_id, name, False
-
-    def finish(self, record: Mapping[str, Any], files: Mapping[str, Path], example: Any = None) -> None:
-        """Log ``record`` (a ``metrics.json``): its metrics (the schema's), history, settings, the
-        metrics file, the features as the run's dataset and the model (a pyfunc over ``files["model"]``)."""
-        if self.run_id is None:
-            return
-        from echoes.contracts.metrics import mlflow_metrics
-        from echoes.mlflow_model import log_model
-
-        ok = record["status"] == "ok"
-        finish_training_run(
-            self.uri,
-            self.run_id,
-            self.name,
-            metrics=mlflow_metrics(record) if ok else {},
-            history=record["history"],
-            artifacts=[files["metrics"]],
-            tables={"tuning_trials.json": trial_table(record["tuning"])} if ok else {},
-            params={
-                "params": record["params"],
-                "training": record.get("training", {}),
-                "normalisation": record.get("normalisation", ""),
-                "val_groups": ",".join(record.get("val_groups", [])),
-                "clips": {k: record.get(k) for k in ("train_clips", "val_clips", "test_clips")},
-            },
-            tags={"echoes.status": record["status"], "echoes.device": record.get("device", "")},
-            dataset=features_dataset(files["features"], record.get("features", {})) if ok else None,
-            model=(lambda: log_model(files["model"], example)) if ok else None,
-            status="FINISHED" if ok else "FAILED",
-        )
-        self.finished = True
-
-    def fail(self) -> None:
-        if self.run_id is not None and not self.finished:
-            finish_training_run(self.uri, self.run_id, self.name, metrics={}, history=[], status="FAILED")
-            self.finished = True
-
-
-@contextmanager
-def training_run(
-    tracking: Mapping[str, str] | None, name: str, *, params: Mapping[str, Any], tags: Mapping[str, str]
-) -> Iterator[TrainingRun]:
-    """The MLflow run around one training job, from the workflow's tracking info (None: no tracking).
-
-    The URI is the one in force when the job runs (``MLFLOW_TRACKING_URI`` wins), not the one
-    ``init_tracking`` saw; the git commit tag is also MLflow's own source-commit tag, and the rule
-    (``echoes.rule``) names the run's source (the UI's Source column).
+    A run already logged from the same ``metrics.json`` (its SHA-256 tagged ``echoes.metrics_sha256``)
+    is kept, not logged twice; otherwise earlier runs of the name are retired
+    (:func:`retire_earlier_runs`). A failed job's run is closed FAILED with its error as a tag.
     """
-    if not tracking:
-        yield TrainingRun(None, None, name)
-        return
-    tags = dict(tags)
+    from echoes.contracts.metrics import mlflow_metrics, read_metrics
+    from echoes.files import sha256_file
+    from echoes.mlflow_model import log_model
+    from echoes.tracking.experiment import run_name
+
+    files = {"metrics": Path(run_dir) / "metrics.json", "model": Path(run_dir) / "model.pt"}
+    record = read_metrics(files["metrics"])
+    name = run_name(record["model"], record["split"], record["seed"])
+    digest = sha256_file(files["metrics"])
+    logged = logged_run(uri, experiment, name, digest)
+    if logged is not None:
+        return logged
+    ok = record["status"] == "ok"
+    tags = run_tags(record, digest, tags)
+    params = {k: record.get(k) for k in ("model", "class", "split", "seed")}
+    params["space"] = record.get("tuning", {}).get("space", {})
+    run_id = start_training_run(
+        uri, experiment, name, artifact_root=artifact_root, params=params, tags=tags,
+        start_time=record.get("started_ms"),
+    )  # fmt: skip
+    if run_id is None:
+        return None
+    done = finish_training_run(
+        uri,
+        run_id,
+        name,
+        metrics=mlflow_metrics(record) if ok else {},
+        history=record["history"],
+        artifacts=[files["metrics"]],
+        tables={"tuning_trials.json": trial_table(record["tuning"])} if ok else {},
+        params={
+            "params": record["params"],
+            "training": record.get("training", {}),
+            "normalisation": record.get("normalisation", ""),
+            "val_groups": ",".join(record.get("val_groups", [])),
+            "clips": {k: record.get(k) for k in ("train_clips", "val_clips", "test_clips")},
+        },
+        dataset=features_dataset(features, record.get("features", {})) if ok else None,
+        model=(lambda: log_model(files["model"], example)) if ok else None,
+        status="FINISHED" if ok else "FAILED",
+        end_time=record.get("ended_ms"),
+    )
+    return run_id if done else None
+
+
+def run_tags(record: Mapping[str, Any], digest: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """The run's tags: the job's (rule, commit, config hash), its status and device, the digest of its
+    ``metrics.json``, the git commit as MLflow's own source tag and the rule as the UI's Source column."""
+    tags = dict(tags) | {
+        "echoes.status": record["status"],
+        "echoes.device": record.get("device", ""),
+        "echoes.metrics_sha256": digest,
+    }
+    if record["status"] != "ok":
+        tags["echoes.error"] = str(record.get("error", ""))[:MAX_PARAM_LENGTH]
     if tags.get("echoes.git_commit", "unknown") != "unknown":
         tags["mlflow.source.git.commit"] = tags["echoes.git_commit"]
-    if "echoes.rule" in tags:  # MLflow's Source column: which rule and script made the run
+    if "echoes.rule" in tags:
         tags.setdefault("mlflow.source.name", f"rule {tags['echoes.rule']} (workflow/scripts/{tags['echoes.rule']}.py)")
         tags.setdefault("mlflow.source.type", "JOB")
-    uri = resolve_tracking_uri(tracking.get("configured_uri") or tracking["tracking_uri"])
-    artifact_root = Path(tracking["artifact_root"]) if "artifact_root" in tracking else None
-    run_id = start_training_run(
-        uri, tracking["experiment_name"], name, artifact_root=artifact_root, params=params, tags=tags
-    )
-    run = TrainingRun(uri, run_id, name)
+    return tags
+
+
+def logged_run(uri: str, experiment: str, name: str, digest: str) -> str | None:
+    """The id of a closed, current run of ``name`` logged from the metrics file with SHA-256 ``digest``."""
+    from mlflow.tracking import MlflowClient
+
     try:
-        yield run
-    except BaseException:
-        run.fail()
-        raise
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            return None
+        quoted = name.replace("'", "\\'")
+        runs = client.search_runs(
+            [found.experiment_id],
+            filter_string=f"tags.`mlflow.runName` = '{quoted}' and tags.`echoes.metrics_sha256` = '{digest}'",
+        )
+    except Exception:  # an unreachable store: logging it again will warn
+        return None
+    current = [r for r in runs if r.info.status in ("FINISHED", "FAILED") and "echoes.superseded" not in r.data.tags]
+    return current[0].info.run_id if current else None
 
 
 def features_dataset(features_path: Path, attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,6 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         seed=int(smk.wildcards.seed),
         device=smk.params.device,
         threads=torch_threads(smk.threads, smk.resources.cores_per_cpu),
-        tracking_file=smk.input.tracking,
         on_partial_video=smk.params.on_partial_video,
         log_path=smk.log[0],
-        rule=smk.rule,
-        source_dir=smk.scriptdir,
     )
