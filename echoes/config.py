@@ -9,6 +9,7 @@ the constructor's signature, so a typo in an import path fails at once, not in a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import re
@@ -22,11 +23,8 @@ import yaml
 
 from echoes.sweeps import SweepError, sweep_points
 from echoes.training.protocol import candidates, split_candidate
-from echoes.training.space import check_space, probes, resolve_types
-
-#: Built-in models named by name: the schema's ``$defs/<name>`` lists and checks their params, so
-#: parsing the workflow needs no PyTorch. A model named by import path is imported (and so is torch).
-BUILTIN_NAMES = ("SimpleRNN", "DeepRNN", "SimpleESN", "DeepESN", "NGRC", "MeanOfFrames", "AllFrames")
+from echoes.training.space import TuningBudget, check_space, probes, resolve_types
+from echoes.training.spec import TrainingConfig, check_tune_or_search
 
 #: Training settings that are not tunable: what to do when a run fails is not a hyperparameter.
 UNTUNABLE_TRAINING = ("on_failure", "refit")
@@ -55,7 +53,28 @@ def _key(error: jsonschema.ValidationError) -> str:
 
 
 def load_schema(path: str | Path) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """The schema, completed from the one place each thing is written: the ``training`` and ``tuning``
+    defaults from :class:`TrainingConfig` and :class:`TuningBudget` (where the schema gives none), and
+    the check of each built-in's ``params`` from ``$defs.builtin_models``."""
+    schema = yaml.safe_load(Path(path).read_text())
+    for section, record in (("training", TrainingConfig), ("tuning", TuningBudget)):
+        properties = schema["properties"][section]["properties"]
+        for f in dataclasses.fields(record):
+            properties[f.name].setdefault("default", f.default)
+    schema["$defs"]["model"]["allOf"] = [
+        {
+            "if": {"properties": {"class": {"const": name}}},
+            "then": {"properties": {"params": {"$ref": f"#/$defs/builtin_models/{name}"}}},
+        }
+        for name in builtin_models(schema)
+    ]
+    return schema
+
+
+def builtin_models(schema: Mapping[str, Any]) -> dict[str, dict]:
+    """Built-in model name -> its params schema (with its ``default_search``): named by name, a built-in
+    is checked from the schema, so parsing the workflow needs no PyTorch (an import path imports it)."""
+    return {name: entry for name, entry in schema["$defs"]["builtin_models"].items() if name != "description"}
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -162,11 +181,14 @@ def resolve_dataset_defaults(config: MutableMapping[str, Any]) -> None:
 def resolve_search_spaces(models: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Each model entry's ``search`` made explicit (in place): a built-in with neither ``tune`` nor
     ``search`` gets its family's default space; every range's ``type`` comes from the schema."""
+    builtins = builtin_models(schema)
     for name, entry in models.items():
-        if entry.get("tune") and entry.get("search"):
-            raise ConfigError(f"config key models.{name}: give a tune grid or a search space, not both")
-        if not entry.get("tune") and "search" not in entry and entry["class"] in BUILTIN_NAMES:
-            entry["search"] = copy.deepcopy(schema["$defs"]["default_search"][entry["class"]])
+        try:
+            check_tune_or_search(f"config key models.{name}", entry)
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+        if not entry.get("tune") and "search" not in entry and entry["class"] in builtins:
+            entry["search"] = copy.deepcopy(builtins[entry["class"]]["default_search"])
         if entry.get("search"):
             try:
                 check_space(entry["search"], f"config key models.{name}.search")
@@ -178,7 +200,8 @@ def resolve_search_spaces(models: MutableMapping[str, Any], schema: Mapping[str,
 def _is_integer(schema: Mapping[str, Any], class_name: str, key: str) -> bool | None:
     """Whether the schema types ``key`` (a built-in's param or a training setting) as an integer; None if unknown."""
     defs = schema["$defs"]
-    for properties in (defs.get(class_name, {}).get("properties", {}), schema["properties"]["training"]["properties"]):
+    builtin = builtin_models(schema).get(class_name, {})
+    for properties in (builtin.get("properties", {}), schema["properties"]["training"]["properties"]):
         if key in properties:
             definition = properties[key]
             if "$ref" in definition:
@@ -212,7 +235,7 @@ def validate_config(
     except SweepError as error:
         raise ConfigError(str(error)) from error
     entries.update({f"sweeps.{p.sweep} point {name}": p.entry for name, p in points.items()})
-    check_models(entries)
+    check_models(entries, schema)
     check_tuning(entries, config["training"], schema)
     check_dataset_folders(config)
     check_tracking_uri(config["tracking"]["uri"])
@@ -266,13 +289,14 @@ def check_dataset_folders(config: MutableMapping[str, Any]) -> None:
             raise ConfigError(f"config key {config['dataset']}.{key}: folder {path} does not exist")
 
 
-def check_models(entries: Mapping[str, Mapping[str, Any]]) -> None:
+def check_models(entries: Mapping[str, Mapping[str, Any]], schema: Mapping[str, Any]) -> None:
     """Every model entry's class imports and accepts its params (values are checked when it is built).
 
     ``entries`` maps each entry's config key (``models.<name>``, or a sweep point) to the entry.
     """
+    builtins = builtin_models(schema)
     for key, entry in entries.items():
-        if entry["class"] in BUILTIN_NAMES:
+        if entry["class"] in builtins:
             continue  # params checked by the schema (and their tune candidates by check_tuning)
         from echoes.models import BUILTIN_MODELS, ModelConfigError, model_arguments, resolve_model_class
 
@@ -293,8 +317,9 @@ def _model_arguments(class_name: str, schema: dict) -> tuple[type | None, list[s
 
     A built-in named by name is answered from the schema, without importing the model (or torch).
     """
-    if class_name in BUILTIN_NAMES:
-        return None, list(schema["$defs"][class_name]["properties"]), class_name
+    builtins = builtin_models(schema)
+    if class_name in builtins:
+        return None, list(builtins[class_name]["properties"]), class_name
     from echoes.models import BUILTIN_MODELS, constructor_arguments, resolve_model_class
 
     cls = resolve_model_class(class_name)
@@ -320,7 +345,7 @@ def check_tuning(entries: Mapping[str, Mapping[str, Any]], training: Mapping[str
         searched = bool(entry.get("search"))
         key = f"config key {entry_key}.{'search' if searched else 'tune'}"
         cls, arguments, builtin = _model_arguments(entry["class"], schema)
-        params_schema = {"$ref": f"#/$defs/{builtin}", "$defs": schema["$defs"]}
+        params_schema = {"$ref": f"#/$defs/builtin_models/{builtin}", "$defs": schema["$defs"]}
         for candidate in probes(entry["search"]) if searched else candidates(entry.get("tune")):
             try:
                 params, overrides = split_candidate(candidate, arguments, training_keys, key)

@@ -77,7 +77,9 @@ def test_decoding_shards_cover_every_clip_once_in_near_equal_parts():
 def test_the_dag_of_all_three_splits_plans_every_job_with_the_manifest_on_disk(ucf101_layout, manifest_path, tmp_path):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     folders = {"videos_dir": str(ucf101_layout / "UCF-101"), "splits_dir": str(ucf101_layout / "ucfTrainTestlist")}
-    config.update(dataset="ucf101", ucf101=folders, splits=[1, 2, 3], features={"weights": "random"})
+    config.update(
+        dataset="ucf101", ucf101=folders, splits=[1, 2, 3], features={"weights": "random"}, frames={"shards": 4}
+    )
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "data" / "ucf101").mkdir(parents=True)
     shutil.copy(manifest_path, tmp_path / "data" / "ucf101" / "manifest.tsv")  # read by the preflight

@@ -210,6 +210,21 @@ def test_runs_are_logged_to_the_uri_in_force_when_the_tracking_job_runs(temporal
         assert [name for (name,) in database.execute("select name from runs")] == ["esn-split1-seed0"]
 
 
+def test_an_unreachable_tracking_store_costs_a_warning_never_the_runs_files(temporal_order_task, tmp_path, monkeypatch):
+    from echoes.stages.train import run_training_job
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    features, manifest = temporal_order_task
+    run_training_job(features, manifest, tmp_path / "run", spec("SimpleESN", {"reservoir_size": 20}, name="esn"))
+    before = (tmp_path / "run" / "metrics.json").read_bytes()
+    with pytest.warns(RuntimeWarning, match="forcerun track_model"):
+        record = track(tmp_path / "run", features, "http://127.0.0.1:9", tmp_path)
+    assert record["runs"] == {str(tmp_path / "run"): None}
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before and (tmp_path / "run" / "model.pt").is_file()
+
+
 def test_a_run_logged_already_is_kept_and_a_rerun_replaces_it(temporal_order_task, tmp_path, monkeypatch):
     """The tracking job reruns when any of a model's runs changes: unchanged runs are not logged twice."""
     from echoes.stages.train import run_training_job

@@ -10,6 +10,7 @@ killed training job leaves no MLflow run at all; and a run already logged from t
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,15 @@ def track_model_job(
     """
     uri = resolve_tracking_uri(uri)
     experiment = experiment_name(dataset)
-    init_experiment(uri, experiment, artifact_root)
+    try:
+        init_experiment(uri, experiment, artifact_root)
+    except Exception as error:  # tracking never costs a result: the runs' files are complete already
+        message = (
+            f"MLflow tracking at {uri} failed, no run of this model was logged ({error}); "
+            "`snakemake --forcerun track_model` logs them when it is reachable"
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        return write_record(out, uri, experiment, {str(run_dir): None for run_dir in run_dirs})
     tags = {
         "echoes.rule": trained_by,
         "echoes.git_commit": git_commit(Path(source_dir)),
@@ -61,6 +70,11 @@ def track_model_job(
         str(run_dir): track_run(uri, experiment, Path(run_dir), features=features, example=example, tags=tags)
         for run_dir in tqdm(run_dirs, desc="MLflow runs", unit="run")
     }
-    record = {"tracking_uri": uri, "experiment_name": experiment, "runs": runs}
+    return write_record(out, uri, experiment, runs)
+
+
+def write_record(out: Path, uri: str, experiment: str, runs: Mapping[str, str | None]) -> dict[str, Any]:
+    """``results/models/<model>/mlflow.json``: where the runs went and each run's id (None: not logged)."""
+    record = {"tracking_uri": uri, "experiment_name": experiment, "runs": dict(runs)}
     write_json(out, record)
     return record

@@ -43,6 +43,12 @@ class TrainingConfig:
         return replace(self, **overrides) if overrides else self
 
 
+def check_tune_or_search(key: str, entry: Mapping[str, Any]) -> None:
+    """A model entry gives a ``tune`` grid or a ``search`` space, not both: which one counts would be a guess."""
+    if entry.get("tune") and entry.get("search"):
+        raise ValueError(f"{key}: give a tune grid or a search space, not both")
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One training run, as the workflow asks for it: everything that decides its result.
@@ -75,8 +81,7 @@ class RunSpec:
     ) -> RunSpec:
         """From a ``models:`` entry (``class``, ``params``, ``tune`` or ``search``), the ``training:``
         and ``tuning:`` sections."""
-        if entry.get("tune") and entry.get("search"):
-            raise ValueError(f"models.{name}: give a tune grid or a search space, not both")
+        check_tune_or_search(f"models.{name}", entry)
         return cls(
             name=name,
             model_class=entry["class"],
