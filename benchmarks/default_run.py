@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from echoes.runlog import job_spans, most_at_once, stage_times
+from echoes.planning.runlog import job_spans, most_at_once, stage_times
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What a job imports before it works: torch alone, a training job's imports, a tracking job's.
@@ -67,7 +67,7 @@ def training_jobs(workdir: Path) -> dict[str, dict[str, float | str]]:
     """Per model: its kind, and the mean wall seconds of its training jobs (Snakemake's ``benchmark:``
     files) in all and outside tuning (start-up, scoring, writing)."""
     walls: dict[str, list[tuple[float, float]]] = {}
-    family: dict[str, str] = {}
+    kind: dict[str, str] = {}
     for bench in sorted(workdir.glob("logs/train/*/split*-seed*.benchmark.tsv")):
         model, run = bench.parent.name, bench.name.removesuffix(".benchmark.tsv")
         if ".worker" in run:
@@ -75,10 +75,10 @@ def training_jobs(workdir: Path) -> dict[str, dict[str, float | str]]:
         wall = float(bench.read_text().splitlines()[1].split("\t")[0])
         metrics = json.loads((workdir / "results/models" / model / "runs" / run / "metrics.json").read_text())
         walls.setdefault(model, []).append((wall, wall - metrics["tuning"]["time_s"]))
-        family[model] = metrics["family"]
+        kind[model] = metrics["kind"]
     return {
         model: {
-            "family": family[model],
+            "kind": kind[model],
             "wall": statistics.mean(w for w, _ in values),
             "outside": statistics.mean(o for _, o in values),
         }
@@ -116,10 +116,10 @@ def main() -> None:
     jobs = training_jobs(workdir)
     print("\n| model | kind | training job, wall (mean) | of which outside tuning |\n|---|---|---|---|")
     for model, job in jobs.items():
-        print(f"| {model} | {job['family']} | {job['wall']:.1f} s | {job['outside']:.1f} s |")
+        print(f"| {model} | {job['kind']} | {job['wall']:.1f} s | {job['outside']:.1f} s |")
     torch_import = imports["import torch"]
     for model, job in jobs.items():
-        if job["family"] == "control":
+        if job["kind"] == "control":
             print(f"a control's job ({model}): {job['wall']:.1f} s, {job['wall'] - torch_import:.1f} s above "
                   f"`import torch` ({torch_import:.1f} s)")  # fmt: skip
     if args.keep is None:

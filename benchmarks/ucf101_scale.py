@@ -25,9 +25,9 @@ import numpy as np
 import torch
 import yaml
 
-from echoes.config import validate_config
 from echoes.data.ucf101 import build_manifest
 from echoes.devices import set_threads
+from echoes.planning.config import validate_config
 from echoes.training.data import SplitData
 from echoes.training.job import train_on_split
 from echoes.training.space import is_range

@@ -8,6 +8,7 @@ SHA-256), precision, T, frame size, dataset and the Echoes version.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import urllib.error
@@ -25,6 +26,7 @@ import echoes
 from echoes.contracts.features import write_features
 from echoes.contracts.frames import frame_chunks, read_frame_shards, shard_geometry
 from echoes.contracts.manifest import read_manifest
+from echoes.contracts.records import FeatureAttrs
 from echoes.data.preflight import check_clip_policy, check_splits
 from echoes.devices import pick_device, set_threads
 from echoes.files import sha256_file
@@ -309,14 +311,16 @@ def extract_features(
         print(f"WARNING: {warning}")
     t, size = shard_geometry(frame_shards[0])
     batch_size = initial_batch_size(batch_size, device, size)
-    attrs = {
+    attrs = FeatureAttrs(
         **backbone_attrs(identity, weights, seed, precision, storage_dtype),
         **{"frames_per_clip": t, "frame_size": size, "dataset": dataset, "device": device},
-    } | provenance(manifest, skipped, partial)
+        **provenance(manifest, skipped, partial),
+    )
     with write_features(out, len(video_ids), t, FEATURE_DIM, storage_dtype) as writer:
-        attrs["batch_size"] = embed_shards(model, frame_shards, writer, len(video_ids), device, precision, batch_size)
+        used = embed_shards(model, frame_shards, writer, len(video_ids), device, precision, batch_size)
+        attrs = dataclasses.replace(attrs, batch_size=used)
         by_id = {clip.video_id: clip for clip in manifest.clips}
         labels, groups = [by_id[v].label for v in video_ids], [by_id[v].group for v in video_ids]
         families = [manifest.families[c] for c in manifest.classes] if manifest.families else None
         writer.finish(video_ids, labels, groups, manifest.classes, skipped, attrs, partial, families)
-    return attrs | {"clips": len(video_ids), "skipped": len(skipped)}
+    return attrs.record() | {"clips": len(video_ids), "skipped": len(skipped)}

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from echoes.contracts.bundle import BundleError
+from echoes.contracts.records import FeatureAttrs
 from echoes.devices import pick_device, set_threads
 from echoes.features import build_backbone, embed_frames
 from echoes.trained import load_trained_run
@@ -32,14 +33,13 @@ class Prediction:
     score: str  # "probability" or "ridge score"
 
 
-def backbone_for(features: dict) -> torch.nn.Module:
+def backbone_for(features: FeatureAttrs) -> torch.nn.Module:
     """The CNN that made the run's inputs, rebuilt from the recorded weights and checked against their identity."""
-    source, seed = features.get("weights_source"), features.get("weights_seed")
-    if source is None:
+    if features.weights_source is None or features.weights_seed is None:
         raise BundleError("the run's features.h5 predates recorded weight settings; rerun the workflow")
-    backbone, identity = build_backbone(str(source), int(seed))
-    if identity != features["weights"]:
-        raise BundleError(f"the CNN weights differ from the run's: now {identity}, trained on {features['weights']}")
+    backbone, identity = build_backbone(features.weights_source, features.weights_seed)
+    if identity != features.weights:
+        raise BundleError(f"the CNN weights differ from the run's: now {identity}, trained on {features.weights}")
     return backbone
 
 
@@ -56,8 +56,8 @@ class Predictor:
     def __call__(self, video: str | Path, top: int = 5) -> Prediction:
         """The ``top`` classes of ``video``; a file that is not a video raises VideoError naming it."""
         features = self.run.features
-        frames = decode_clip(video, int(features["frames_per_clip"]), int(features["frame_size"]))
-        x = torch.from_numpy(embed_frames(self.backbone, frames, self.device, features["precision"]))[None]
+        frames = decode_clip(video, features.frames_per_clip, int(features.frame_size))
+        x = torch.from_numpy(embed_frames(self.backbone, frames, self.device, features.precision))[None]
         with torch.no_grad():
             scores = self.model(self.run.normaliser(x).to(self.device)).float().cpu()[0]
         if self.run.score == "probability":
@@ -83,7 +83,7 @@ def predict_features(path: str | Path, run_dir: str | Path, top: int = 5) -> lis
     arrays = read_arrays(Path(path))
     features = arrays.get("features")
     run = load_trained_run(run_dir)
-    expected = (int(run.features["frames_per_clip"]), int(run.normaliser.mean.shape[0]))
+    expected = (run.features.frames_per_clip, int(run.normaliser.mean.shape[0]))
     if features is None or features.ndim != 3 or tuple(features.shape[1:]) != expected:
         shape = None if features is None else features.shape
         raise PrecomputedError(f"{path}: features must be [N, {expected[0]}, {expected[1]}] for this run, got {shape}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from echoes.contracts.bundle import BundleError, read_bundle
+from echoes.contracts.records import FeatureAttrs
 from echoes.models import BaseModel, build_model
 from echoes.normalisation import Normaliser
 
@@ -21,7 +22,7 @@ class TrainedRun:
     model: BaseModel
     normaliser: Normaliser
     classes: list[str]
-    features: dict
+    features: FeatureAttrs
     name: str
 
     @property
@@ -38,7 +39,7 @@ def load_trained_run(run_dir: str | Path) -> TrainedRun:
             "results/models/SimpleESN/runs/split1-seed0)"
         )
     bundle = read_bundle(path)
-    features = bundle["features"]
+    features = FeatureAttrs.read(bundle["features"])
     norm = bundle["normalisation"]
     spec = bundle["model"]
     model = build_model(
@@ -47,7 +48,7 @@ def load_trained_run(run_dir: str | Path) -> TrainedRun:
         int(norm["mean"].shape[0]),
         len(bundle["classes"]),
         key=f"{path} model",
-        num_frames=int(features["frames_per_clip"]),
+        num_frames=features.frames_per_clip,
     )
     model.load_state_dict(bundle["state_dict"])
     return TrainedRun(

@@ -7,8 +7,8 @@ import urllib.parse
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from echoes.codegraph import package_files
-from echoes.config import (
+from echoes.planning.codegraph import package_files
+from echoes.planning.config import (
     check_config_file,
     check_tracking_environment,
     export_package_root,
@@ -17,8 +17,8 @@ from echoes.config import (
 )
 from echoes.data.preflight import clip_summary, preflight
 from echoes.devices import available_cores, count_gpus
-from echoes.scheduling import claimed_threads, job_uses_gpu, oversubscription
-from echoes.sweeps import sweep_points
+from echoes.planning.scheduling import claimed_threads, job_uses_gpu, oversubscription
+from echoes.planning.sweeps import sweep_points
 
 min_version("9.0")
 export_package_root(workflow.basedir)  # before any conda environment is created: envs/echoes.yaml installs from it
@@ -52,7 +52,7 @@ N_SHARDS = config["frames"]["shards"]
 THREADS = config["threads"]
 # PyTorch jobs hold the `gpu` resource only when they will run on CUDA (a cluster profile sets it
 # per rule), and claim their share of --cores when it exceeds this machine's CPUs: a job granted
-# `threads` runs threads // cores_per_cpu PyTorch threads (echoes.scheduling). A resource, not a
+# `threads` runs threads // cores_per_cpu PyTorch threads (echoes.planning.scheduling). A resource, not a
 # param: how many cores a run was given must not rerun its jobs.
 GPU = int(job_uses_gpu(config["device"], count_gpus()))
 
@@ -82,7 +82,7 @@ def code(script):
     """The package files ``workflow/scripts/<script>`` imports, transitively: inputs, so an edit reruns the rule.
 
     Snakemake sees edits to a rule's script, not to the package it calls; the list is derived from
-    the imports (echoes.codegraph), so no module is forgotten. Paths are relative to the working
+    the imports (echoes.planning.codegraph), so no module is forgotten. Paths are relative to the working
     directory, so a copied or moved project with its outputs does not rerun; small inputs are
     compared by checksum, so only real edits count.
     """

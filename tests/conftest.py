@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from echoes.contracts.features import FeatureSet, save_features
+from echoes.contracts.records import FeatureAttrs
 from echoes.data.synthetic import SyntheticSpec, generate
 from echoes.data.ucf101 import prepare_manifest
 from echoes.features import extract_features
@@ -65,7 +66,7 @@ def write_features_file(
 ) -> list[str]:
     """A features.h5 in the stage contract, from arrays made by a test; returns the video ids."""
     ids = [f"v_{classes[y]}_g{g:02d}_c{i:02d}" for i, (y, g) in enumerate(zip(labels, groups, strict=True))]
-    attrs = {"dataset": "test", "frames_per_clip": features.shape[1], "weights": "none"}
+    attrs = FeatureAttrs(dataset="test", frames_per_clip=features.shape[1], weights="none")
     save_features(path, FeatureSet(features.astype(np.float32), labels, groups, ids, classes, attrs))
     return ids
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from echoes.codegraph import imported_names, package_files
+from echoes.planning.codegraph import imported_names, package_files
 from tests.test_workflow import NOTHING_TO_DO, ROOT, TINY_CONFIG, pending_jobs, snakemake
 
 PROJECT_PARTS = ("Snakefile", "rules", "workflow", "echoes", "envs", "profiles")

@@ -9,7 +9,7 @@ import torch
 import yaml
 from torchvision.models import resnet18
 
-from echoes.config import ConfigError, plans_only, validate_config
+from echoes.planning.config import ConfigError, plans_only, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -241,7 +241,7 @@ def test_nan_and_infinity_are_refused_wherever_they_are(patch, key):
 
 
 def test_a_key_given_twice_in_a_config_file_is_an_error_naming_file_and_lines(tmp_path):
-    from echoes.config import check_config_file
+    from echoes.planning.config import check_config_file
 
     path = tmp_path / "config.yaml"
     path.write_text("models:\n  SimpleESN:\n    class: SimpleESN\n  SimpleESN:\n    class: DeepESN\n")

@@ -10,6 +10,7 @@ from echoes.contracts.bundle import BundleError, read_bundle
 from echoes.contracts.features import FeatureSet, FeaturesFileError, read_features, save_features
 from echoes.contracts.frames import FrameShardError, frame_chunks, read_frame_shards, shard_geometry, write_frame_shard
 from echoes.contracts.metrics import METRICS_FORMAT, MetricsFileError, read_metrics, write_metrics
+from echoes.contracts.records import FeatureAttrs
 from echoes.models import build_model
 from echoes.normalisation import Normaliser
 from echoes.stages.train import run_training_job
@@ -36,14 +37,14 @@ def test_features_round_trip(tmp_path):
         np.array([5, 6]),
         ["v1", "v2"],
         ["A", "B"],
-        {"dataset": "x"},
+        FeatureAttrs(dataset="x", weights="none", frames_per_clip=3),
         [("v3", "truncated")],
     )
     save_features(tmp_path / "f.h5", data)
     back = read_features(tmp_path / "f.h5")
     assert np.array_equal(back.features, data.features) and back.video_ids == ["v1", "v2"]
-    assert back.classes == ["A", "B"] and back.skipped == [("v3", "truncated")] and back.attrs["dataset"] == "x"
-    assert back.attrs["format"] == 2 and back.partial == []
+    assert back.classes == ["A", "B"] and back.skipped == [("v3", "truncated")] and back.attrs == data.attrs
+    assert back.partial == []
 
 
 def test_files_of_another_format_are_errors_naming_them(tmp_path):

@@ -157,7 +157,7 @@ def test_a_resnet18_fine_tuned_with_another_head_is_accepted_its_head_being_disc
     ],
 )
 def test_a_weights_file_that_is_no_state_dict_is_refused_at_config_time(tmp_path, content, message):
-    from echoes.config import ConfigError, validate_config
+    from echoes.planning.config import ConfigError, validate_config
     from tests.test_config import SCHEMA
 
     path = tmp_path / "weights.pth"

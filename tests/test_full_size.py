@@ -18,6 +18,7 @@ import yaml
 
 from echoes.contracts.features import FeatureSet, read_features, save_features
 from echoes.contracts.manifest import read_manifest
+from echoes.contracts.records import FeatureAttrs
 from echoes.data.preflight import check_splits
 from echoes.data.ucf101 import prepare_manifest
 from echoes.training.data import load_split
@@ -103,7 +104,7 @@ def test_features_training_and_the_report_at_full_size(manifest_path, tmp_path):
     centres = rng.standard_normal((101, 16)).astype(np.float32)
     features = centres[labels][:, None, :] + rng.standard_normal((13320, 4, 16)).astype(np.float32)
     ids, groups = [c.video_id for c in manifest.clips], np.array([c.group for c in manifest.clips])
-    attrs = {"dataset": "ucf101", "frames_per_clip": 4, "frame_size": 224, "weights": "random (seed 0)"}
+    attrs = FeatureAttrs(dataset="ucf101", frames_per_clip=4, frame_size=224, weights="random (seed 0)")
     save_features(tmp_path / "features.h5", FeatureSet(features, labels, groups, ids, manifest.classes, attrs))
     assert read_features(tmp_path / "features.h5").features.shape == (13320, 4, 16)
     data = load_split(tmp_path / "features.h5", manifest_path, 1)

@@ -65,7 +65,7 @@ def test_the_conda_environment_installs_this_repository_from_where_snakemake_cop
     """Snakemake creates envs from a copy at .snakemake/conda/<hash>.yaml: the package line must not be relative."""
     from pip._internal.req.req_file import expand_env_variables
 
-    from echoes.config import export_package_root
+    from echoes.planning.config import export_package_root
 
     copy = tmp_path / ".snakemake" / "conda" / "0123abcd.yaml"
     copy.parent.mkdir(parents=True)
@@ -109,8 +109,8 @@ def test_parsing_the_workflow_imports_no_torch(tmp_path, mode):
 def test_every_builtin_class_has_its_params_contract_in_the_schema_and_no_other():
     """The schema checks a built-in's params without importing it: for that, each class's constructor
     takes every param its schema entry allows, and the schema has an entry for each class, no more."""
-    from echoes.config import builtin_models, load_schema
     from echoes.models import BUILTIN_MODELS, constructor_arguments
+    from echoes.planning.config import builtin_models, load_schema
 
     schema = builtin_models(load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     assert set(schema) == set(BUILTIN_MODELS)
@@ -123,7 +123,7 @@ def test_the_training_core_imports_no_dataset_tracking_or_mlflow_module_and_test
     models through their hooks (layer_summaries, layer_probes); files, MLflow and datasets are the stage's."""
     import ast
 
-    from echoes.codegraph import imported_names
+    from echoes.planning.codegraph import imported_names
 
     for module in sorted((ROOT / "echoes" / "training").glob("*.py")):
         source = module.read_text()

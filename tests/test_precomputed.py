@@ -8,10 +8,10 @@ import pytest
 import torch
 import yaml
 
-from echoes.config import ConfigError, validate_config
 from echoes.contracts.features import read_features
 from echoes.contracts.manifest import read_manifest
 from echoes.data.precomputed import PrecomputedError, check_precomputed, import_precomputed
+from echoes.planning.config import ConfigError, validate_config
 from echoes.training.data import load_split
 from tests.test_workflow import TINY_CONFIG, snakemake
 
@@ -43,7 +43,7 @@ def test_a_features_file_becomes_features_h5_and_a_manifest_that_training_reads(
     assert summary == {"clips": N, "steps": T, "dimensions": D, "classes": 3}
     features, manifest = read_features(tmp_path / "features.h5"), read_manifest(tmp_path / "manifest.tsv")
     assert features.features.shape == (N, T, D) and features.classes == ["jump", "run", "walk"]
-    assert features.attrs["dataset"] == "precomputed" and features.attrs["weights"].startswith("file mine.npz")
+    assert features.attrs.dataset == "precomputed" and features.attrs.weights.startswith("file mine.npz")
     assert len(manifest.ids(1, "train")) == 45 and len(manifest.ids(1, "test")) == 15
     assert len(set(features.groups.tolist())) == 12
     data = load_split(tmp_path / "features.h5", tmp_path / "manifest.tsv", 1)

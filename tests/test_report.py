@@ -6,12 +6,13 @@ import pytest
 
 from echoes.contracts.metrics import METRICS_FORMAT, MetricsFileError
 from echoes.contracts.metrics import read_metrics as load_run
+from echoes.contracts.records import Epoch, TrialRecord
 from echoes.report.comparison import render_report
 from echoes.report.figures import best_so_far
 from echoes.report.stats import aggregate_model, paired_differences, t_interval, winners
 from echoes.report.tables import comparison_rows
 
-FAMILIES = {"SimpleRNN": "LSTM", "SimpleESN": "ESN", "MeanOfFrames": "control", "AllFrames": "control"}
+KINDS = {"SimpleRNN": "LSTM", "SimpleESN": "ESN", "MeanOfFrames": "control", "AllFrames": "control"}
 
 DIFF = "Δ top-1 vs SimpleRNN (pt, 95 % CI)"
 
@@ -21,7 +22,7 @@ def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
         "format": METRICS_FORMAT,
         "model": model,
         "class": cls,
-        "family": FAMILIES.get(cls, "gradient-trained"),
+        "kind": KINDS.get(cls, "gradient-trained"),
         "fit_method": fit,
         "split": 1,
         "seed": seed,
@@ -76,7 +77,7 @@ def metrics(model, cls, seed, acc, train_time, fit="gradient", **extra):
         },
         "training": {"val_fraction": 0.2, "min_val_groups": 2, "patience": 15, "min_delta": 0.001},
         "params": {},
-        "history": [{"epoch": e, "val_accuracy": 0.2 * e, "seconds": 1.0} for e in range(1, 5)],
+        "history": [Epoch(e, 0.2 * e, 1.0, 1_700_000_000_000 + e, val_accuracy=0.2 * e).record() for e in range(1, 5)],
         "features": {"dataset": "synthetic", "weights": "random (seed 0)", "frames_per_clip": 16, "frame_size": 112},
         "versions": {"torch": "x"},
         "classes": ["A", "B"],
@@ -235,13 +236,10 @@ def test_with_a_tuning_time_budget_the_report_shows_what_each_model_reached_with
 
 
 def test_the_tuning_curve_is_the_best_validation_accuracy_so_far_at_each_trials_end():
-    trials = [
-        {"seconds": 2.0, "val_accuracy": 0.5, "state": "complete"},
-        {"seconds": 1.0, "val_accuracy": 0.9, "state": "pruned"},  # a pruned trial is never the best
-        {"seconds": 3.0, "val_accuracy": 0.4, "state": "complete"},
-        {"seconds": 1.0, "val_accuracy": 0.8, "state": "complete"},
-    ]
-    assert best_so_far(trials) == ([2.0, 3.0, 6.0, 7.0], [0.5, 0.5, 0.5, 0.8])
+    scored = [(2.0, 0.5, "complete"), (1.0, 0.9, "pruned"), (3.0, 0.4, "complete"), (1.0, 0.8, "complete")]
+    trials = [TrialRecord(n, {}, state, accuracy, 1.0, seconds).record() for n, (seconds, accuracy, state) in
+              enumerate(scored)]  # fmt: skip
+    assert best_so_far(trials) == ([2.0, 3.0, 6.0, 7.0], [0.5, 0.5, 0.5, 0.8])  # a pruned trial is never the best
 
 
 def test_the_table_is_also_an_html_page_with_the_same_rows(runs, tmp_path):

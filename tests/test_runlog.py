@@ -1,6 +1,6 @@
 """Snakemake's run log read back: job spans, overlap and stage times, from a log in its real format."""
 
-from echoes.runlog import job_spans, most_at_once, stage_times
+from echoes.planning.runlog import job_spans, most_at_once, stage_times
 
 LOG = """Select jobs to execute...
 Execute 2 jobs...

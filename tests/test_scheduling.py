@@ -2,7 +2,7 @@
 
 import pytest
 
-from echoes.scheduling import claimed_threads, job_uses_gpu, oversubscription, torch_threads
+from echoes.planning.scheduling import claimed_threads, job_uses_gpu, oversubscription, torch_threads
 
 
 @pytest.mark.parametrize(

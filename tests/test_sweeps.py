@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from echoes.config import ConfigError, validate_config
+from echoes.planning.config import ConfigError, validate_config
+from echoes.planning.sweeps import SweepError, point_name, sweep_points
 from echoes.report.figures import plot_frontier
 from echoes.report.sweeps import render_sweep
-from echoes.sweeps import SweepError, point_name, sweep_points
 from tests.test_config import SCHEMA
 from tests.test_report import metrics
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from echoes.contracts.records import Epoch
 from echoes.tracking.experiment import init_experiment, resolve_tracking_uri
 from echoes.tracking.runs import finish_training_run, flatten, start_training_run
 from tests.specs import spec
@@ -65,7 +66,7 @@ def _log(uri, name, artifact=None):
         name,
         params={"model": name, "params": {"reservoir_size": 10}},
         metrics={"accuracy_top1": 0.75, "train_time_s": 1.5},
-        history=[{"epoch": e, "loss": 1.0 / e, "val_accuracy": 0.1 * e} for e in range(1, 4)],
+        history=[Epoch(e, 0.5, 1.0, 1000 * e, loss=1.0 / e, val_accuracy=0.1 * e).record() for e in range(1, 4)],
         artifacts=[artifact] if artifact else [],
         tags={"echoes.device": "cpu"},
     )
@@ -123,7 +124,7 @@ def _log_to_fresh(uri, root, worker):
             artifact_root=root,
             params={"model": "m"},
             metrics={"accuracy_top1": 0.5},
-            history=[{"epoch": 1, "loss": 1.0}],
+            history=[Epoch(1, 0.5, 1.0, 1_700_000_000_000, loss=1.0).record()],
         )
         is not None
     )

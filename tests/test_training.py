@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from echoes.contracts.records import Epoch
 from echoes.devices import is_busy
 from echoes.models import BaseModel
 from echoes.models.ridge import ClosedFormModel
@@ -31,7 +32,8 @@ def test_validation_holds_out_whole_groups():
 
 
 def test_early_stopping_keeps_the_last_epoch_that_lowered_validation_loss_by_more_than_min_delta():
-    history = [{"epoch": e, "val_loss": v} for e, v in enumerate([1.0, 0.5, 0.4995, 0.3, 0.2999], start=1)]
+    losses = {1: 1.0, 2: 0.5, 3: 0.4995, 4: 0.3, 5: 0.2999}
+    history = [Epoch(epoch=e, train_accuracy=0.5, seconds=1.0, timestamp=e, val_loss=v) for e, v in losses.items()]
     assert kept_epoch(history, min_delta=1e-3) == 4
     assert kept_epoch(history, min_delta=0.0) == 5
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from echoes.devices import available_cores
-from echoes.runlog import job_spans, most_at_once
+from echoes.planning.runlog import job_spans, most_at_once
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTHING_TO_DO = "Nothing to be done (all requested files are present and up to date)."
@@ -103,9 +103,9 @@ def test_the_report_has_a_measured_row_per_configured_model(workflow_run):
     assert (workflow_run / "results" / "figures" / "accuracy_vs_time.png").is_file()
     assert (workflow_run / "results" / "mlflow.db").is_file()
     runs = workflow_run / "results" / "models"
-    families = {m: json.loads((runs / m / "runs/split1-seed0/metrics.json").read_text()).get("family") for m in
-                ("MyGRU", "SimpleRNN", "DeepESN", "MeanOfFrames")}  # fmt: skip
-    assert families == {"MyGRU": "GRU", "SimpleRNN": "LSTM", "DeepESN": "ESN", "MeanOfFrames": "control"}
+    kinds = {m: json.loads((runs / m / "runs/split1-seed0/metrics.json").read_text()).get("kind") for m in
+             ("MyGRU", "SimpleRNN", "DeepESN", "MeanOfFrames")}  # fmt: skip
+    assert kinds == {"MyGRU": "GRU", "SimpleRNN": "LSTM", "DeepESN": "ESN", "MeanOfFrames": "control"}
 
 
 @pytest.mark.e2e

@@ -9,7 +9,7 @@ from echoes.models.base import BaseModel
 class MyCustomRNN(BaseModel):
     """GRU over the clip, last time step -> Linear."""
 
-    family = "GRU"  # what the report calls its kind
+    kind = "GRU"  # what the report calls its kind
 
     def __init__(self, input_size: int, hidden_size: int, num_classes: int) -> None:
         super().__init__()

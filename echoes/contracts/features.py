@@ -13,16 +13,16 @@ feature extraction, read by training; this module is the only one that writes or
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
 from echoes.contracts.hdf5 import check_format, read_pairs, write_pairs
+from echoes.contracts.records import FeatureAttrs
 from echoes.files import atomic_path
 
 FEATURES_FORMAT = 2
@@ -41,7 +41,7 @@ class FeatureSet:
     groups: np.ndarray
     video_ids: list[str]
     classes: list[str]
-    attrs: dict[str, Any] = field(default_factory=dict)
+    attrs: FeatureAttrs
     skipped: list[tuple[str, str]] = field(default_factory=list)
     partial: list[tuple[str, str]] = field(default_factory=list)
     families: list[str] | None = None  # each class's task family (``task_families`` [C]), if the dataset has them
@@ -64,7 +64,7 @@ class FeatureWriter:
         groups: Sequence[int],
         classes: Sequence[str],
         skipped: Sequence[tuple[str, str]],
-        attrs: Mapping[str, Any],
+        attrs: FeatureAttrs,
         partial: Sequence[tuple[str, str]] = (),
         families: Sequence[str] | None = None,
     ) -> None:
@@ -77,7 +77,7 @@ class FeatureWriter:
         write_pairs(self._h5, "partial_video_ids", "partial_reasons", partial)
         if families:
             self._h5.create_dataset("task_families", data=list(families), dtype=string)
-        self._h5.attrs.update({**attrs, "format": FEATURES_FORMAT})
+        self._h5.attrs.update({**attrs.record(), "format": FEATURES_FORMAT})
 
 
 @contextmanager
@@ -130,7 +130,7 @@ def read_features(path: Path) -> FeatureSet:
             groups=h5["groups"][:],
             video_ids=[s.decode() for s in h5["video_ids"][:]],
             classes=[s.decode() for s in h5["classes"][:]],
-            attrs={k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()},
+            attrs=FeatureAttrs.read(h5.attrs),
             skipped=read_pairs(h5, "skipped_video_ids", "skipped_reasons"),
             partial=read_pairs(h5, "partial_video_ids", "partial_reasons"),
             families=[s.decode() for s in h5["task_families"][:]] if "task_families" in h5 else None,

@@ -44,14 +44,12 @@ def measured(
     *,
     mlflow: bool = True,
     summarised: bool = True,
-    column: str | None = None,
-    unit: str = "",
     optional: bool = False,
     derive: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> Any:
-    """A measured number. ``unit`` tells the table how to show it (``percent``, ``time``, ``count``);
-    ``derive`` computes it from the other fields when the record is built; ``optional`` ones may be None."""
-    metadata = {"doc": doc, "mlflow": mlflow, "summarised": summarised, "column": column, "unit": unit}
+    """A measured number (the report decides how to show it); ``derive`` computes it from the other fields
+    when the record is built; ``optional`` ones may be None."""
+    metadata = {"doc": doc, "mlflow": mlflow, "summarised": summarised}
     if derive is not None:
         return field(default=None, init=False, metadata={**metadata, "derive": derive})
     return field(default=None if optional else dataclasses.MISSING, metadata=metadata)
@@ -64,7 +62,7 @@ class RunMetrics:
     status: str = info("ok (failed runs write FAILED_FIELDS instead)", default="ok")
     model: str = info("the model's name in config.yaml")
     model_class: str = info("its class: a built-in name or an import path", key="class")
-    family: str = info("what the report calls its kind (the class's `family`): LSTM, ESN, control, ...")
+    kind: str = info("the model's kind (its class's `kind`): LSTM, ESN, NG-RC, control (older files: `family`)")
     params: dict = info("the selected candidate's constructor arguments")
     fit_method: str = info("gradient or closed_form")
     split: int = info("official split")
@@ -72,38 +70,34 @@ class RunMetrics:
     device: str = info("cpu or cuda")
     threads: int = info("PyTorch's intra-op threads")
     accuracy_top1: float = measured("test top-1 accuracy of the selected candidate")
-    accuracy_top5: float = measured("test top-5 accuracy", column="Accuracy top-5 (%)", unit="percent")
+    accuracy_top5: float = measured("test top-5 accuracy")
     accuracy_by_group: dict = info("test top-1 per test group (gNN)")
     accuracy_by_family: dict = info("test top-1 per task family of the synthetic set ({} for other data)")
     accuracy_reversed: float = measured("test top-1 with every clip's frames in reverse order")
     accuracy_shuffled: float = measured("test top-1 with every clip's frames shuffled (one seeded permutation each)")
     order_drop_reversed: float = measured(
-        "what reversing the frames costs: accuracy_top1 - accuracy_reversed", column="Drop reversed (pt)",
-        unit="points", derive=lambda r: r["accuracy_top1"] - r["accuracy_reversed"],
-    )  # fmt: skip
-    order_drop_shuffled: float = measured(
-        "what shuffling the frames costs: accuracy_top1 - accuracy_shuffled", column="Drop shuffled (pt)",
-        unit="points", derive=lambda r: r["accuracy_top1"] - r["accuracy_shuffled"],
-    )  # fmt: skip
-    val_accuracy: float = measured(
-        "validation top-1 of the selected candidate", mlflow=False, column="Validation top-1 (%)", unit="percent"
+        "what reversing the frames costs: accuracy_top1 - accuracy_reversed",
+        derive=lambda r: r["accuracy_top1"] - r["accuracy_reversed"],
     )
+    order_drop_shuffled: float = measured(
+        "what shuffling the frames costs: accuracy_top1 - accuracy_shuffled",
+        derive=lambda r: r["accuracy_top1"] - r["accuracy_shuffled"],
+    )
+    val_accuracy: float = measured("validation top-1 of the selected candidate", mlflow=False)
     val_accuracy_by_family: dict = info("the selected trial's validation top-1 per task family")
     train_time_s: float = measured("seconds of the selected candidate's fit")
     epochs: int = measured("epochs run (closed form: 1)")
-    time_per_epoch_s: float = measured("train_time_s / epochs", column="Time per epoch", unit="time")
+    time_per_epoch_s: float = measured("train_time_s / epochs")
     time_to_convergence_s: float = measured("seconds up to the convergence epoch")
     convergence_epoch: int = measured("first epoch within the tolerance of the best validation accuracy")
     best_epoch: int = measured("the epoch whose weights were kept", summarised=False)
-    inference_time_per_batch_s: float = measured(
-        "median seconds to classify one batch", column="Inference per batch", unit="time"
-    )
+    inference_time_per_batch_s: float = measured("median seconds to classify one batch")
     inference_batch_size: int = info("clips in that batch")
     peak_rss_mib: float = measured("the process's whole peak resident memory")
     training_peak_mib: float = measured("the fit's own peak resident memory above the process's start")
     peak_gpu_mib: float | None = measured("peak CUDA memory (GPU runs)", optional=True)
-    trainable_params: int = measured("parameters learned from data", column="Trainable params", unit="count")
-    total_params: int = measured("every parameter and frozen buffer", column="Total params", unit="count")
+    trainable_params: int = measured("parameters learned from data")
+    total_params: int = measured("every parameter and frozen buffer")
     train_clips: int = info("fit clips (training minus validation)")
     val_clips: int = info("validation clips")
     val_groups: list = info("validation groups (gNN)")
@@ -158,8 +152,6 @@ REQUIRED_FIELDS = tuple(
     if f.default is dataclasses.MISSING and f.init
 )
 SUMMARISED = tuple(f.name for f in _fields("summarised"))
-#: Fields the report's table shows as a column of their own: (key, header, unit).
-COLUMNS = tuple((f.name, f.metadata["column"], f.metadata["unit"]) for f in _fields("column"))
 
 
 def mlflow_metrics(record: Mapping[str, Any]) -> dict[str, float]:
@@ -210,6 +202,8 @@ def read_metrics(path: Path) -> dict:
         raise MetricsFileError(
             f"{path}: metrics format {metrics.get('format')!r}, expected {METRICS_FORMAT}; rerun its training job"
         )
+    if "family" in metrics and "kind" not in metrics:  # written before the model's kind had its own word
+        metrics["kind"] = metrics.pop("family")
     required = FAILED_FIELDS if failed(metrics) else REQUIRED_FIELDS
     missing = [f for f in required if f not in metrics]
     if missing:

@@ -31,6 +31,7 @@ import numpy as np
 import echoes
 from echoes.contracts.features import FeatureSet, save_features
 from echoes.contracts.manifest import Clip, write_manifest
+from echoes.contracts.records import FeatureAttrs
 from echoes.files import sha256_file
 
 ROLES = ("train", "test")
@@ -254,16 +255,16 @@ def import_precomputed(
         for i, (video_id, label, group) in enumerate(zip(data.ids, data.labels, data.groups, strict=True))
     ]
     write_manifest(manifest_out, data.classes, clips, families=data.families)
-    attrs = {
-        "dataset": "precomputed",
-        "backbone": "precomputed",
-        "layer": f"{dim}-d features",
-        "weights": f"file {Path(path).name} (sha256 {sha256_file(path)})",
-        "frames_per_clip": t,
-        "frame_size": "n/a",
-        "precision": "as given (stored float32)",
-        "echoes_version": echoes.__version__,
-    }
+    attrs = FeatureAttrs(
+        dataset="precomputed",
+        backbone="precomputed",
+        layer=f"{dim}-d features",
+        weights=f"file {Path(path).name} (sha256 {sha256_file(path)})",
+        frames_per_clip=t,
+        frame_size="n/a",
+        precision="as given (stored float32)",
+        echoes_version=echoes.__version__,
+    )
     families = [data.families[c] for c in data.classes] if data.families else None
     save_features(
         features_out,

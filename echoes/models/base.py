@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -25,7 +25,13 @@ class BaseModel(nn.Module):
     #: ``"gradient"``: Adam on cross-entropy with early stopping; ``"closed_form"``: the model's ``fit``.
     fit_method: ClassVar[str] = "gradient"
     #: What the report calls the model's kind (colours, legends): set it in your subclass (``"GRU"``).
-    family: ClassVar[str] = "gradient-trained"
+    kind: ClassVar[str] = "gradient-trained"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A model written before ``kind`` named it ``family`` (now the dataset's task families' word): still read."""
+        super().__init_subclass__(**kwargs)
+        if "family" in cls.__dict__ and "kind" not in cls.__dict__:
+            cls.kind = cls.__dict__["family"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -14,7 +14,7 @@ class MeanOfFrames(ClosedFormModel):
     is what modelling temporal order buys.
     """
 
-    family = "control"
+    kind = "control"
 
     def __init__(self, input_size: int, num_classes: int = 101, ridge: float | str = "auto") -> None:
         super().__init__(input_size, num_classes, ridge)
@@ -31,7 +31,7 @@ class AllFrames(ClosedFormModel):
     model's accuracy a linear map of the raw sequence already reaches.
     """
 
-    family = "control"
+    kind = "control"
 
     def __init__(self, input_size: int, num_frames: int, num_classes: int = 101, ridge: float | str = "auto") -> None:
         if num_frames < 1:

@@ -73,7 +73,7 @@ class ReservoirStack(ClosedFormModel):
         seed gives the same ``W``, ``b`` and surviving ``W_in`` values whatever the connectivity.
     """
 
-    family = "ESN"
+    kind = "ESN"
 
     def __init__(
         self,

@@ -55,7 +55,7 @@ class NGRC(ClosedFormModel):
         The readout's ridge, or ``"auto"``: chosen by GCV (:mod:`echoes.models.ridge`).
     """
 
-    family = "NG-RC"
+    kind = "NG-RC"
 
     def __init__(
         self,

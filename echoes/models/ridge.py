@@ -198,7 +198,7 @@ class ClosedFormModel(BaseModel):
     """A frozen encoder (``encode``: ``[B, T, F] -> [B, D]``) under a ridge readout fitted by ``fit``."""
 
     fit_method: ClassVar[str] = "closed_form"
-    family: ClassVar[str] = "closed-form readout"
+    kind: ClassVar[str] = "closed-form readout"
 
     def __init__(self, feature_dim: int, num_classes: int, ridge: float | str = "auto") -> None:
         super().__init__()

@@ -17,7 +17,7 @@ class LSTMClassifier(BaseModel):
     the regularisation a tuning grid can choose, like the ESN readout's ridge.
     """
 
-    family = "LSTM"
+    kind = "LSTM"
 
     def __init__(
         self, input_size: int, hidden_size: int = 256, num_classes: int = 101, num_layers: int = 1, dropout: float = 0.2

@@ -73,7 +73,7 @@ def protocol_lines(by_model: ByModel) -> list[str]:
         )
         + " Closed-form readouts with `ridge: auto` choose it by GCV on the fit clips. The test clips choose nothing.",
         "- Tuning budget (trials, one Optuna study per run seeded by its seed, chosen by validation accuracy, ties by "
-        "the family's own validation loss): "
+        "the model kind's own validation loss): "
         + "; ".join(f"{name} {budgets[name]} ({spaces[name]})" for name in by_model)
         + (
             "."
@@ -200,7 +200,7 @@ def display_order(loaded: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str
 
 LEGEND = f"""Accuracy: test top-1, mean ± sample std over runs (per task family beside it, where the dataset has
 them); the selected candidate's validation top-1 is in the details (how well the clips that chose it
-predict test). Kind: the model's family and its fit (ridge: closed form; AdamW: gradient descent with
+predict test). Kind: the model's kind and its fit (ridge: closed form; AdamW: gradient descent with
 early stopping). **Bold** only for a best row whose 95 % t-interval
 overlaps no other row's; † marks rows within that noise of the best (a tie, not a win). Δ: accuracy minus
 {REFERENCE_MODEL}'s, paired by split and seed, with a 95 % Student-t interval over the pairs.

@@ -1,5 +1,5 @@
 """The report's accuracy per task family (the embedded synthetic set's): test and validation top-1, and
-each model's paired difference to the reference model on every family."""
+each model's paired difference to the reference model on every task family."""
 
 from __future__ import annotations
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from echoes.contracts.metrics import read_metrics
+from echoes.contracts.records import Epoch, LayerRecord, TrialRecord
 from echoes.files import atomic_path
 from echoes.report.stats import finished, mean_and_spread, mean_confusion, summarise
 
 ByModel = Mapping[str, Sequence[Mapping[str, Any]]]
-FAMILY_COLOURS = {"control": "tab:gray", "ESN": "tab:blue", "LSTM": "tab:orange"}
+KIND_COLOURS = {"control": "tab:gray", "ESN": "tab:blue", "LSTM": "tab:orange"}
 
 
 def pyplot():
@@ -47,9 +48,9 @@ def model_colours(names: Sequence[str]) -> dict[str, Any]:
     return {name: palette[i % len(palette)] for i, name in enumerate(names)}
 
 
-def family_colour(run: Mapping[str, Any]) -> str:
-    """A family's colour in the frontier: the built-in families fixed, any other (a user's GRU) purple."""
-    return FAMILY_COLOURS.get(run.get("family", ""), "tab:purple")
+def kind_colour(run: Mapping[str, Any]) -> str:
+    """A model kind's colour in the frontier: the built-in kinds fixed, any other (a user's GRU) purple."""
+    return KIND_COLOURS.get(run.get("kind", ""), "tab:purple")
 
 
 def plot_accuracy_vs_time(by_model: ByModel, out: Path, colours: Mapping[str, Any] | None = None) -> None:
@@ -81,7 +82,8 @@ def plot_learning_curves(by_model: ByModel, out: Path, colours: Mapping[str, Any
     colours = colours or model_colours(list(by_model))
     with figure(out, dpi=120, figsize=(6, 4)) as (_, ax):
         for name, runs in by_model.items():
-            curves = [[100 * h["val_accuracy"] for h in run["history"] if "val_accuracy" in h] for run in runs]
+            epochs = [[Epoch.read(h) for h in run["history"]] for run in runs]
+            curves = [[100 * e.val_accuracy for e in run if e.val_accuracy is not None] for run in epochs]
             curves = [c for c in curves if c]
             if not curves:
                 continue
@@ -103,10 +105,10 @@ def best_so_far(trials: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[
     """(cumulative tuning seconds at each trial's end, best validation accuracy up to it) of one run."""
     ends, best, top = [], [], 0.0
     spent = 0.0
-    for trial in trials:
-        spent += trial["seconds"]
-        if trial.get("state", "complete") == "complete":
-            top = max(top, trial["val_accuracy"])
+    for trial in map(TrialRecord.read, trials):
+        spent += trial.seconds
+        if trial.state == "complete":
+            top = max(top, trial.val_accuracy)
         ends.append(spent)
         best.append(top)
     return ends, best
@@ -143,15 +145,18 @@ def plot_tuning_curves(by_model: ByModel, out: Path, colours: Mapping[str, Any] 
 def layer_means(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
     """Per-layer records of an ESN's runs averaged layer by layer: ``{key: [value of layer 1, ...]}``; a
     diagnostic missing from a run (``None``, see ``unavailable``) is averaged over the others, or None."""
-    records = [run["layers"] for run in runs if run.get("layers")]
-    keys = ("accuracy", "accuracy_up_to", "memory_capacity", "effective_spectral_radius")
+    records = [[LayerRecord.read(layer) for layer in run["layers"]] for run in runs if run.get("layers")]
     depth = min(len(r) for r in records)
 
     def mean(values: list) -> float | None:
         known = [v for v in values if v is not None]
         return sum(known) / len(known) if known else None
 
-    return {key: [mean([r[layer][key] for r in records]) for layer in range(depth)] for key in keys}
+    def value(record: LayerRecord, key: str) -> float | None:
+        return getattr(record, key) if key in ("accuracy", "accuracy_up_to") else record.diagnostic(key)
+
+    keys = ("accuracy", "accuracy_up_to", "memory_capacity", "effective_spectral_radius")
+    return {key: [mean([value(r[layer], key) for r in records]) for layer in range(depth)] for key in keys}
 
 
 def plot_layers(by_model: ByModel, out: Path, colours: Mapping[str, Any] | None = None) -> None:
@@ -240,7 +245,7 @@ def draw_large_confusion(fig: Any, ax: Any, matrix: list[list[float]]) -> None:
 def plot_frontier(run_paths: Mapping[str, Sequence[Path]], sweeps: Mapping[str, Sequence[str]], out: Path) -> None:
     """Accuracy against training time and against trainable parameters, every model and sweep point.
 
-    One colour per family; the points of a sweep are joined in order, so each traces its frontier.
+    One colour per model kind; the points of a sweep are joined in order, so each traces its frontier.
     """
     loaded = {name: finished([read_metrics(Path(p)) for p in paths]) for name, paths in run_paths.items()}
     summaries = {name: summarise(runs) for name, runs in loaded.items() if runs}
@@ -256,20 +261,20 @@ def plot_frontier(run_paths: Mapping[str, Sequence[Path]], sweeps: Mapping[str, 
                         [summaries[n]["mean"][key] for n in names],
                         [100 * summaries[n]["mean"]["accuracy_top1"] for n in names],
                         "o-",
-                        color=family_colour(loaded[names[0]][0]),
+                        color=kind_colour(loaded[names[0]][0]),
                         alpha=0.8,
                         label=f"sweep {sweep}",
                     )
             for name, s in summaries.items():
                 if name not in in_sweeps:
                     point = (s["mean"][key], 100 * s["mean"]["accuracy_top1"])
-                    ax.plot(*point, "*", ms=12, color=family_colour(loaded[name][0]))
+                    ax.plot(*point, "*", ms=12, color=kind_colour(loaded[name][0]))
                     ax.annotate(name, point, fontsize=7)
             ax.set_xscale("log")
             ax.set_xlabel(f"{label}, log scale")
             ax.grid(True, alpha=0.3)
         axes[0].set_ylabel("test accuracy top-1 (%)")
-        families = {loaded[n][0].get("family", "?"): family_colour(loaded[n][0]) for n in summaries}
-        handles = [pyplot().Line2D([], [], color=c, marker="o", label=f) for f, c in sorted(families.items())]
+        kinds = {loaded[n][0].get("kind", "?"): kind_colour(loaded[n][0]) for n in summaries}
+        handles = [pyplot().Line2D([], [], color=c, marker="o", label=f) for f, c in sorted(kinds.items())]
         axes[1].legend(handles=handles, fontsize=8, loc="lower right")
         fig.suptitle("accuracy against cost: sweeps (lines) and the main models (stars)")

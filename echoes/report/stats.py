@@ -27,8 +27,8 @@ Runs = Sequence[Mapping[str, Any]]
 
 
 def is_control(run: Mapping[str, Any]) -> bool:
-    """A control row (no recurrence), by the model's own ``family``."""
-    return run.get("family") == "control"
+    """A control row (no recurrence), by the model's own ``kind``."""
+    return run.get("kind") == "control"
 
 
 def reference_name(by_model: Mapping[str, Runs]) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from echoes.contracts.records import Epoch, FeatureAttrs, TrialRecord
 from echoes.tracking.experiment import init_experiment
 
 log = logging.getLogger(__name__)
@@ -146,10 +147,9 @@ def log_metrics(client: Any, run_id: str, metrics: Mapping[str, float], history:
 
     now = int(time.time() * 1000)
     series = [
-        Metric(key, float(value), int(entry.get("timestamp", now)), int(entry["epoch"]))
-        for entry in history
-        for key, value in entry.items()
-        if key not in ("epoch", "timestamp") and value is not None
+        Metric(key, float(value), epoch.timestamp, epoch.epoch)
+        for epoch in map(Epoch.read, history)
+        for key, value in epoch.metrics().items()
     ]
     every = series + [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
     for start in range(0, len(every), 900):
@@ -186,10 +186,10 @@ def log_model_in_run(uri: str, run_id: str, model: Callable[[], None]) -> None:
 def trial_table(tuning: Mapping[str, Any]) -> dict[str, list]:
     """Every tuning trial as a row (number, state, validation scores, seconds, one column per setting):
     one table artifact reads better in the MLflow UI than a child run per trial."""
-    trials = tuning["trials"]
-    keys = list(dict.fromkeys(k for t in trials for k in t["params"]))
-    columns = {k: [t[k] for t in trials] for k in ("number", "state", "val_accuracy", "val_loss", "seconds")}
-    return columns | {f"params.{k}": [t["params"].get(k) for t in trials] for k in keys}
+    trials = [TrialRecord.read(t) for t in tuning["trials"]]
+    keys = list(dict.fromkeys(k for t in trials for k in t.params))
+    columns = {k: [getattr(t, k) for t in trials] for k in ("number", "state", "val_accuracy", "val_loss", "seconds")}
+    return columns | {f"params.{k}": [t.params.get(k) for t in trials] for k in keys}
 
 
 def track_run(
@@ -211,8 +211,8 @@ def track_run(
     """
     from echoes.contracts.metrics import mlflow_metrics, read_metrics
     from echoes.files import sha256_file
-    from echoes.mlflow_model import log_model
     from echoes.tracking.experiment import run_name
+    from echoes.tracking.model import log_model
 
     files = {"metrics": Path(run_dir) / "metrics.json", "model": Path(run_dir) / "model.pt"}
     record = read_metrics(files["metrics"])
@@ -296,10 +296,11 @@ def features_dataset(features_path: Path, attrs: Mapping[str, Any]) -> dict[str,
     """The features file as MLflow's dataset input: its digest and how it was made."""
     from echoes.files import sha256_file
 
+    made = FeatureAttrs.read(attrs)
     provenance = ("dataset", "backbone", "layer", "weights", "frames_per_clip", "frame_size", "precision")
     return {
-        "name": f"{attrs.get('dataset', 'features')} features",
+        "name": f"{made.dataset} features",
         "digest": sha256_file(features_path)[:16],
         "source": str(Path(features_path).resolve()),
-        "profile": {k: attrs.get(k) for k in provenance},
+        "profile": {k: getattr(made, k) for k in provenance},
     }

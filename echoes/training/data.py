@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import torch
 
 from echoes.contracts.features import read_features
 from echoes.contracts.manifest import read_manifest
+from echoes.contracts.records import FeatureAttrs
 from echoes.data.preflight import check_clip_policy
 
 
@@ -25,7 +26,7 @@ class SplitData:
     test_y: torch.Tensor
     test_groups: np.ndarray
     classes: list[str]
-    attrs: dict = field(default_factory=dict)
+    attrs: FeatureAttrs
     families: list[str] | None = None  # each class's task family, scored apart; None without them
 
 
@@ -33,7 +34,7 @@ def load_split(features_path: Path, manifest_path: Path, split: int, on_partial_
     """The train and test clips of official ``split`` that have features (decoded successfully).
 
     Partial clips (fewer frames than their container declares) are left out under
-    ``on_partial_video="skip"``; the count left out is ``attrs["partial_clips_left_out"]``.
+    ``on_partial_video="skip"``; the count left out is ``attrs.partial_clips_left_out``.
     """
     manifest = read_manifest(manifest_path)
     data = read_features(features_path)
@@ -48,7 +49,7 @@ def load_split(features_path: Path, manifest_path: Path, split: int, on_partial_
     x = torch.from_numpy(data.features)
     y = torch.from_numpy(data.labels.astype(np.int64))
     fit, held_out = torch.tensor(train), torch.tensor(test)
-    attrs = {**data.attrs, "partial_clips_left_out": len(left_out), "on_partial_video": on_partial_video}
+    attrs = replace(data.attrs, partial_clips_left_out=len(left_out), on_partial_video=on_partial_video)
     groups = data.groups
     return SplitData(
         x[fit], y[fit], groups[train], x[held_out], y[held_out], groups[test], data.classes, attrs, data.families

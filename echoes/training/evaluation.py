@@ -45,7 +45,7 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes:
 
 
 def validation_loss(model: BaseModel, logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The family's own objective on held-out clips: squared error to one-hot for ridge readouts, else cross-entropy."""
+    """The model kind's own objective on held-out clips: squared error to one-hot (ridge), else cross-entropy."""
     if model.fit_method == "closed_form":
         targets = nn.functional.one_hot(labels, logits.shape[1]).to(logits)
         return float(((logits - targets) ** 2).sum(1).mean())

@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from echoes.contracts.records import Epoch
 from echoes.devices import synchronize
 from echoes.models import BaseModel
 from echoes.training.data import Batches, batches
@@ -33,12 +34,12 @@ from echoes.training.spec import TrainingConfig
 Clips = tuple[torch.Tensor, torch.Tensor]
 
 
-def kept_epoch(history: Sequence[Mapping[str, float]], min_delta: float) -> int:
+def kept_epoch(history: Sequence[Epoch], min_delta: float) -> int:
     """The epoch (1-based) whose weights early stopping keeps: the last to lower validation loss by > ``min_delta``."""
     best, kept = math.inf, 1
     for h in history:
-        if h["val_loss"] < best - min_delta:
-            best, kept = h["val_loss"], h["epoch"]
+        if h.val_loss < best - min_delta:
+            best, kept = h.val_loss, h.epoch
     return kept
 
 
@@ -93,8 +94,8 @@ def train_epoch(
 
 def fit_gradient(
     model: BaseModel, train: Clips, val: Clips, cfg: TrainingConfig, device: str, seed: int,
-    on_epoch: Callable[[dict], None] | None = None,
-) -> list[dict]:  # fmt: skip
+    on_epoch: Callable[[Epoch], None] | None = None,
+) -> list[Epoch]:  # fmt: skip
     """AdamW with early stopping on validation loss; leaves the kept epoch's weights in ``model``.
 
     ``on_epoch`` sees each epoch's history entry (a pruner's report; it may raise to stop the fit).
@@ -102,67 +103,60 @@ def fit_gradient(
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     stopping = EarlyStopping(cfg.patience, cfg.min_delta)
-    history: list[dict] = []
+    history: list[Epoch] = []
+
+    def validated_epoch(epoch: int) -> dict[str, float]:
+        loss, train_accuracy = train_epoch(model, optimiser, train, cfg, device, epoch, generator)
+        val_logits = predict(model, val[0], cfg.batch_size, device)
+        val_acc, val_loss = top_k_accuracy(val_logits, val[1], 1), validation_loss(model, val_logits, val[1])
+        return {"loss": loss, "train_accuracy": train_accuracy, "val_accuracy": val_acc, "val_loss": val_loss}
+
     with tqdm(range(1, cfg.max_epochs + 1), desc="epochs", unit="epoch", mininterval=2) as progress:
         for epoch in progress:
-            synchronize(device)
-            start = time.perf_counter()
-            loss, train_accuracy = train_epoch(model, optimiser, train, cfg, device, epoch, generator)
-            val_logits = predict(model, val[0], cfg.batch_size, device)
-            val_acc, val_loss = top_k_accuracy(val_logits, val[1], 1), validation_loss(model, val_logits, val[1])
-            synchronize(device)
-            history.append(
-                {
-                    "epoch": epoch,
-                    "loss": loss,
-                    "train_accuracy": train_accuracy,
-                    "val_accuracy": val_acc,
-                    "val_loss": val_loss,
-                    "seconds": time.perf_counter() - start,
-                    "timestamp": int(time.time() * 1000),  # wall clock, for MLflow's time axis
-                }
+            history.append(timed_epoch(epoch, device, validated_epoch))
+            last = history[-1]
+            progress.set_postfix(
+                loss=f"{last.loss:.3f}", val_loss=f"{last.val_loss:.3f}", val=f"{last.val_accuracy:.3f}"
             )
-            progress.set_postfix(loss=f"{loss:.3f}", val_loss=f"{val_loss:.3f}", val=f"{val_acc:.3f}")
-            if not math.isfinite(val_loss):
-                raise TrainingDiverged(f"epoch {epoch}: validation loss is {val_loss}")
+            if not math.isfinite(last.val_loss):
+                raise TrainingDiverged(f"epoch {epoch}: validation loss is {last.val_loss}")
             if on_epoch is not None:
                 on_epoch(history[-1])
-            if stopping.should_stop(model, val_loss):
+            if stopping.should_stop(model, last.val_loss):
                 break
     kept = history[kept_epoch(history, cfg.min_delta) - 1]
     print(
         f"{'stopped early' if len(history) < cfg.max_epochs else 'ran all epochs'} after epoch {len(history)}; "
-        f"kept epoch {kept['epoch']} (validation loss {kept['val_loss']:.4f}, accuracy {kept['val_accuracy']:.3f})",
+        f"kept epoch {kept.epoch} (validation loss {kept.val_loss:.4f}, accuracy {kept.val_accuracy:.3f})",
         file=sys.stderr,
     )
     model.load_state_dict(stopping.best_state)
     return history
 
 
-def fit_epochs(model: BaseModel, train: Clips, cfg: TrainingConfig, device: str, seed: int, epochs: int) -> list[dict]:
+def timed_epoch(epoch: int, device: str, run: Callable[[int], dict[str, float]]) -> Epoch:
+    """``run(epoch)`` (its measured values), timed between device synchronisations, as the history's entry."""
+    synchronize(device)
+    start = time.perf_counter()
+    values = run(epoch)
+    synchronize(device)
+    return Epoch(epoch=epoch, seconds=time.perf_counter() - start, timestamp=int(time.time() * 1000), **values)
+
+
+def fit_epochs(model: BaseModel, train: Clips, cfg: TrainingConfig, device: str, seed: int, epochs: int) -> list[Epoch]:
     """AdamW for exactly ``epochs`` epochs, without validation: the refit on training + validation
     clips (``training.refit``), for as many epochs as early stopping kept in the selected trial."""
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    history: list[dict] = []
-    for epoch in tqdm(range(1, epochs + 1), desc="refit epochs", unit="epoch", mininterval=2):
-        synchronize(device)
-        start = time.perf_counter()
+
+    def refit_epoch(epoch: int) -> dict[str, float]:
         loss, train_accuracy = train_epoch(model, optimiser, train, cfg, device, epoch, generator)
-        synchronize(device)
-        history.append(
-            {
-                "epoch": epoch,
-                "loss": loss,
-                "train_accuracy": train_accuracy,
-                "seconds": time.perf_counter() - start,
-                "timestamp": int(time.time() * 1000),
-            }
-        )
-    return history
+        return {"loss": loss, "train_accuracy": train_accuracy}
+
+    return [timed_epoch(e, device, refit_epoch) for e in tqdm(range(1, epochs + 1), desc="refit epochs", unit="epoch")]
 
 
-def fit_closed_form(model: BaseModel, train: Clips, cfg: TrainingConfig, device: str) -> tuple[list[dict], dict]:
+def fit_closed_form(model: BaseModel, train: Clips, cfg: TrainingConfig, device: str) -> tuple[list[Epoch], dict]:
     """One harvest of the fit clips and the ridge solve; (a one-epoch history, the fit's info)."""
     synchronize(device)
     start = time.perf_counter()
@@ -177,5 +171,4 @@ def fit_closed_form(model: BaseModel, train: Clips, cfg: TrainingConfig, device:
         + (f", chosen by GCV from {{{gcv}}}" if gcv else ""),
         file=sys.stderr,
     )
-    entry = {"epoch": 1, "train_accuracy": train_acc, "seconds": seconds, "timestamp": int(time.time() * 1000)}
-    return [entry], info
+    return [Epoch(epoch=1, train_accuracy=train_acc, seconds=seconds, timestamp=int(time.time() * 1000))], info

@@ -83,7 +83,7 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
         val_accuracy_by_family=validation_by_family(tuned.best, data, fit_idx, val_idx, spec.device, data.families),
         machine=load,
         classes=data.classes,
-        features=data.attrs,
+        features=data.attrs.record(),
     ).record()
     if not all(math.isfinite(metrics[k]) for k in ("accuracy_top1", "train_time_s")):
         raise TrainingDiverged(f"{spec.name}: non-finite final metrics")
@@ -144,7 +144,7 @@ def run_fields(spec: RunSpec, best: Fitted) -> dict[str, Any]:
     return {
         "model": spec.name,
         "model_class": spec.model_class,
-        "family": best.model.family,
+        "kind": best.model.kind,
         "params": best.params,
         "fit_method": best.model.fit_method,
         "split": spec.split,
@@ -167,10 +167,10 @@ def epoch_fields(final: Fitted, selected: Fitted) -> dict[str, Any]:
     if final.model.fit_method == "closed_form":
         converged = kept = 1
     else:
-        validated = [h["val_accuracy"] for h in selected.history]
+        validated = [h.val_accuracy for h in selected.history]
         converged = convergence_epoch(validated, cfg.convergence_tolerance)
         kept = len(history) if final is not selected else kept_epoch(history, cfg.min_delta)
-    seconds = [h["seconds"] for h in history]
+    seconds = [h.seconds for h in history]
     return {
         "train_time_s": sum(seconds),
         "epochs": len(history),
@@ -178,7 +178,7 @@ def epoch_fields(final: Fitted, selected: Fitted) -> dict[str, Any]:
         "time_to_convergence_s": sum(seconds[:converged]),
         "convergence_epoch": converged,
         "best_epoch": kept,
-        "history": history,
+        "history": [h.record() for h in history],
     }
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 
+from echoes.contracts.records import LayerRecord
 from echoes.models.base import BaseModel
 from echoes.models.ridge import RidgeAccumulator, widened_gcv
 from echoes.training.evaluation import top_k_accuracy
@@ -58,13 +59,13 @@ def layer_records(
     for layer in range(layers):
         up_to = [torch.cat(z[: layer + 1], 1) for z in (fit_z, test_z)]
         records.append(
-            {
-                "layer": layer + 1,
-                "accuracy": readout_accuracy((fit_z[layer], fit[1]), (test_z[layer], test[1]), num_classes),
-                "accuracy_up_to": readout_accuracy((up_to[0], fit[1]), (up_to[1], test[1]), num_classes),
-                **{name: values[layer] for name, values in probes.items()},
-            }
-            | ({"unavailable": unavailable} if unavailable else {})
+            LayerRecord(
+                layer=layer + 1,
+                accuracy=readout_accuracy((fit_z[layer], fit[1]), (test_z[layer], test[1]), num_classes),
+                accuracy_up_to=readout_accuracy((up_to[0], fit[1]), (up_to[1], test[1]), num_classes),
+                diagnostics={name: values[layer] for name, values in probes.items()},
+                unavailable=unavailable,
+            ).record()
         )
     return records
 

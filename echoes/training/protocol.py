@@ -1,6 +1,6 @@
 """The model-selection protocol: which clips validate, which candidates compete, which one wins.
 
-The same rules hold for every model family, so that the comparison favours none:
+The same rules hold for every kind of model, so that the comparison favours none:
 
 - **Validation** is whole groups (clips of one group are cut from one long video; a clip-level
   split would leak), drawn per seed: at least ``min_groups`` groups and at least ``fraction`` of the
@@ -13,7 +13,7 @@ The same rules hold for every model family, so that the comparison favours none:
   sets is a point of the model's ``search`` space or ``tune`` grid (:mod:`echoes.training.space`):
   constructor arguments or ``training`` settings (``normalisation``, ``learning_rate``, ...).
 - **Selection on validation only**: highest validation accuracy; ties (a saturated validation set)
-  go to the lower validation loss of the family's own objective (cross-entropy for gradient models,
+  go to the lower validation loss of the model kind's own objective (cross-entropy for gradient models,
   squared error to one-hot targets for ridge readouts), then to the earlier trial. The test
   clips are never passed to anything in this module.
 
@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from echoes.contracts.records import TrialRecord
 
 if TYPE_CHECKING:
     from echoes.training.space import TuningBudget
@@ -104,15 +106,16 @@ class Trial:
     state: str = "complete"
 
     def record(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "params": self.params,
-            "state": self.state,
-            "val_accuracy": self.val_accuracy,
-            "val_loss": self.val_loss,
-            "seconds": self.seconds,
-            "fit_seconds": self.fit_seconds,
-        }
+        """As ``metrics.json``'s ``tuning.trials`` keeps it (:class:`echoes.contracts.records.TrialRecord`)."""
+        return TrialRecord(
+            number=self.number,
+            params=self.params,
+            state=self.state,
+            val_accuracy=self.val_accuracy,
+            val_loss=self.val_loss,
+            seconds=self.seconds,
+            fit_seconds=self.fit_seconds,
+        ).record()
 
 
 def better(trial: Trial, incumbent: Trial | None) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from echoes.contracts.records import Epoch
 from echoes.devices import seed_everything
 from echoes.models import BaseModel, build_model, constructor_arguments, constructor_defaults, resolve_model_class
 from echoes.normalisation import Normaliser, normalise
@@ -54,7 +55,7 @@ class Fitted:
     model: BaseModel
     params: dict
     cfg: TrainingConfig
-    history: list[dict]
+    history: list[Epoch]
     info: dict
 
 
@@ -94,7 +95,7 @@ def fit_candidate(
     val_idx: np.ndarray,
     spec: RunSpec,
     candidate: Mapping[str, Any],
-    on_epoch: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[Epoch], None] | None = None,
 ) -> Fitted:
     """Fit one candidate on the fit clips and score it on the validation clips (never on test)."""
     start = time.perf_counter()
@@ -109,7 +110,7 @@ def fit_candidate(
         info = {}
     logits = predict(model, val_x, pass_size(model, cfg), spec.device)
     require_finite(model, logits, f"candidate {dict(candidate)}")
-    fit_seconds = sum(h["seconds"] for h in history)
+    fit_seconds = sum(h.seconds for h in history)
     accuracy, loss = top_k_accuracy(logits, val_y, 1), validation_loss(model, logits, val_y)
     trial = Trial(dict(candidate), accuracy, loss, fit_seconds, time.perf_counter() - start)
     print(f"candidate {dict(candidate)}: validation accuracy {accuracy:.3f}, loss {loss:.4f}", file=sys.stderr)
@@ -167,7 +168,12 @@ def first_trials(spec: RunSpec) -> list[dict[str, Any]]:
 
 def data_identity(data: SplitData) -> dict[str, Any]:
     """What a stored study's trials were fitted on: the features' provenance, the classes and the clip counts."""
-    return {"features": data.attrs, "classes": data.classes, "train": len(data.train_x), "test": len(data.test_x)}
+    return {
+        "features": data.attrs.record(),
+        "classes": data.classes,
+        "train": len(data.train_x),
+        "test": len(data.test_x),
+    }
 
 
 def entry_trials(spec: RunSpec) -> list[dict[str, Any]]:
@@ -186,7 +192,7 @@ def entry_trials(spec: RunSpec) -> list[dict[str, Any]]:
 def entry_settings(spec: RunSpec) -> dict[str, Any]:
     """The first trial of a search: the entry's own settings (its params, the training section, the
     model's defaults) for each key of the space they lie in; Optuna draws the rest. So a search
-    never ends below the untuned model on validation, for every family alike."""
+    never ends below the untuned model on validation, for every kind of model alike."""
     cls = resolve_model_class(spec.model_class)
     own = constructor_defaults(cls) | dict(spec.params)
     settings = {}
@@ -207,13 +213,13 @@ class _Reporter:
 
     def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial
-        self.last: dict | None = None
+        self.last: Epoch | None = None
 
-    def __call__(self, entry: dict) -> None:
+    def __call__(self, entry: Epoch) -> None:
         self.last = entry
-        self.trial.report(-entry["val_loss"], entry["epoch"])
+        self.trial.report(-entry.val_loss, entry.epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"epoch {entry['epoch']}")
+            raise optuna.TrialPruned(f"epoch {entry.epoch}")
 
 
 class _Trials:
@@ -253,7 +259,7 @@ class _Trials:
         except optuna.TrialPruned as pruned:
             last = reporter.last
             print(f"candidate {candidate}: pruned at {pruned}", file=sys.stderr)
-            record = Trial(candidate, last["val_accuracy"], last["val_loss"], 0.0, time.perf_counter() - start)
+            record = Trial(candidate, last.val_accuracy, last.val_loss, 0.0, time.perf_counter() - start)
             store_record(asked, record)
             self.study.tell(asked, state=optuna.trial.TrialState.PRUNED)
             return

@@ -3,7 +3,7 @@
 from echoes.devices import gpu_lease
 from echoes.features import extract_features
 from echoes.files import log_to
-from echoes.scheduling import torch_threads
+from echoes.planning.scheduling import torch_threads
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from echoes.devices import gpu_lease
 from echoes.files import log_to
+from echoes.planning.scheduling import torch_threads
 from echoes.predict import predict_folder
-from echoes.scheduling import torch_threads
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts

@@ -2,7 +2,7 @@
 
 from echoes.devices import gpu_lease
 from echoes.files import log_to
-from echoes.scheduling import torch_threads
+from echoes.planning.scheduling import torch_threads
 from echoes.stages.train import tune_worker_job
 
 smk = snakemake  # noqa: F821 - injected by Snakemake

@@ -5,7 +5,7 @@
 model, so a loaded model classifies raw features as the evaluation did. Scores are probabilities
 for gradient-trained models and ridge readout scores otherwise (the model's metadata says which).
 The package travels with the model (``code_paths``), so loading needs no checkout of Echoes, and
-the model is logged from code (:mod:`echoes.mlflow_pyfunc`), not pickled.
+the model is logged from code (:mod:`echoes.tracking.model_code`), not pickled.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import echoes
-from echoes import mlflow_pyfunc
+from echoes.tracking import model_code
 
 
 def requirements() -> list[str]:
@@ -39,7 +39,7 @@ def log_model(bundle: Path, example: np.ndarray) -> None:
     output = (scores.softmax(1) if run.score == "probability" else scores).numpy()
     mlflow.pyfunc.log_model(
         name="model",
-        python_model=mlflow_pyfunc.__file__,  # models from code: the file is logged and run again to load
+        python_model=model_code.__file__,  # models from code: the file is logged and run again to load
         artifacts={"bundle": str(bundle)},
         code_paths=[str(Path(echoes.__file__).parent)],
         signature=infer_signature(example, output),

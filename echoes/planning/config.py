@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from echoes.sweeps import SweepError, sweep_points
+from echoes.planning.sweeps import SweepError, sweep_points
 from echoes.training.protocol import candidates, split_candidate
 from echoes.training.space import TuningBudget, check_space, probes, resolve_types
 from echoes.training.spec import TrainingConfig, check_tune_or_search
@@ -180,7 +180,7 @@ def resolve_dataset_defaults(config: MutableMapping[str, Any]) -> None:
 
 def resolve_search_spaces(models: MutableMapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Each model entry's ``search`` made explicit (in place): a built-in with neither ``tune`` nor
-    ``search`` gets its family's default space; every range's ``type`` comes from the schema."""
+    ``search`` gets its class's default space; every range's ``type`` comes from the schema."""
     builtins = builtin_models(schema)
     for name, entry in models.items():
         try:
