@@ -91,6 +91,11 @@ rule track_model:
         "logs/train/{model}/track.benchmark.tsv"
     conda:
         "../envs/echoes.yaml"
+    # a CPU of its own, as a training job's: never beside training jobs that fill the CPUs, whose
+    # times it would perturb (it starts the moment a model's runs are done, while others train)
+    threads: training_threads()
+    resources:
+        cores_per_cpu=CPU_FACTOR,
     params:
         uri=config["tracking"]["uri"],
         dataset=DATASET,

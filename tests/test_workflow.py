@@ -116,6 +116,12 @@ def test_cpu_training_jobs_run_side_by_side_up_to_the_cores_whatever_the_gpu_res
 
 
 @pytest.mark.e2e
+def test_a_tracking_job_takes_a_cpu_of_its_own_and_never_runs_beside_two_training_jobs(workflow_run):
+    """Its MLflow work would otherwise compete with the training jobs whose times are measured."""
+    assert most_at_once(job_spans((workflow_run / "snakemake.log").read_text()), "train_model", "track_model") == 2
+
+
+@pytest.mark.e2e
 def test_every_training_run_is_in_mlflow(workflow_run):
     from mlflow.tracking import MlflowClient
 

@@ -59,11 +59,11 @@ def job_spans(log: str) -> list[JobSpan]:
     return sorted(spans.values(), key=lambda s: s.start_line)
 
 
-def most_at_once(spans: list[JobSpan], rule: str) -> int:
-    """The most jobs of ``rule`` started and not yet finished at one point of the log."""
+def most_at_once(spans: list[JobSpan], *rules: str) -> int:
+    """The most jobs of ``rules`` started and not yet finished at one point of the log."""
     events = sorted(
-        [(s.start_line, 1) for s in spans if s.rule == rule]
-        + [(s.end_line, -1) for s in spans if s.rule == rule and s.end_line is not None]
+        [(s.start_line, 1) for s in spans if s.rule in rules]
+        + [(s.end_line, -1) for s in spans if s.rule in rules and s.end_line is not None]
     )
     running = most = 0
     for _, change in events:
