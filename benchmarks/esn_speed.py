@@ -53,12 +53,16 @@ import scipy.sparse
 import torch
 import yaml
 
+from echoes.contracts.records import FeatureAttrs
 from echoes.devices import median_seconds, set_threads, synchronize
 from echoes.models import esn_kernels as esn
 from echoes.models.esn import SimpleESN
 from echoes.training.data import SplitData, load_split
 from echoes.training.job import train_on_split
 from echoes.training.spec import RunSpec, TrainingConfig
+
+#: What generated features are: no dataset, no CNN.
+GENERATED = FeatureAttrs(dataset="generated", weights="none (generated features)", frames_per_clip=16)
 
 RIDGE = 1e-2
 CPU = torch.device("cpu")
@@ -354,7 +358,7 @@ def ucf101_sized_split(seed: int = 0, steps: int = 16, dim: int = 512, key_scale
     y, groups = torch.tensor(ys), np.array(groups)
     test = groups <= 7
     classes = [f"class{c:03d}" for c in range(101)]
-    return SplitData(x[~test], y[~test], groups[~test], x[test], y[test], groups[test], classes, {"generated": 1})
+    return SplitData(x[~test], y[~test], groups[~test], x[test], y[test], groups[test], classes, GENERATED)
 
 
 def part_ucf101_sized(threads: int) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import yaml
 
+from echoes.contracts.records import FeatureAttrs
 from echoes.data.ucf101 import build_manifest
 from echoes.devices import set_threads
 from echoes.planning.config import validate_config
@@ -32,6 +33,9 @@ from echoes.training.data import SplitData
 from echoes.training.job import train_on_split
 from echoes.training.space import is_range
 from echoes.training.spec import RunSpec
+
+#: What generated features are: no dataset, no CNN.
+GENERATED = FeatureAttrs(dataset="generated", weights="none (generated features)", frames_per_clip=16)
 
 ROOT = Path(__file__).resolve().parents[1]
 LISTS = ROOT / "tests" / "data" / "ucfTrainTestlist"
@@ -50,7 +54,7 @@ def split1_features(steps: int = 16, dim: int = 512, seed: int = 0) -> SplitData
     x = torch.from_numpy(centres[labels][:, None, :] * 0.5 + rng.standard_normal((len(clips), steps, dim), np.float32))
     y, groups = torch.from_numpy(labels), np.array([c.group for c in clips])
     test = np.array([c.splits[1] == "test" for c in clips])
-    return SplitData(x[~test], y[~test], groups[~test], x[test], y[test], groups[test], classes, {"generated": 1})
+    return SplitData(x[~test], y[~test], groups[~test], x[test], y[test], groups[test], classes, GENERATED)
 
 
 def typical_trial(space: dict) -> dict:
