@@ -1,6 +1,6 @@
 """Benchmark: every default model's training at full UCF101 size, and what a full run costs here.
 
-    .venv/bin/python benchmarks/ucf101_scale.py [--threads 2] [--models SimpleESN AllFrames ...]
+    .venv/bin/python benchmarks/ucf101_scale.py [--threads 2] [--models SimpleESN AllFrames ...] [--entry-trial]
 
 Builds generated features the size of UCF101 split 1 from the official lists
 (``tests/data/ucfTrainTestlist``: 9,537 training and 3,783 test clips, 101 classes, the lists'
@@ -70,10 +70,13 @@ def typical_trial(space: dict) -> dict:
     return trial
 
 
-def measure(data: SplitData, name: str, entry: dict, config: dict, threads: int) -> tuple[str, float, int]:
-    """(fit method, seconds of one typical trial's fit or first epoch, trials per job)."""
+def measure(
+    data: SplitData, name: str, entry: dict, config: dict, threads: int, entry_trial: bool = False
+) -> tuple[str, float, int]:
+    """(fit method, seconds of one trial's fit or first epoch, trials per job): the typical trial, or with
+    ``entry_trial`` the entry's own params (the first trial its search runs: config.yaml's choices)."""
     one = {**config["training"], "max_epochs": 1}
-    trial = {k: [v] for k, v in typical_trial(entry.get("search") or {}).items()}
+    trial = {} if entry_trial else {k: [v] for k, v in typical_trial(entry.get("search") or {}).items()}
     print(f"  {name}: trial {trial}", flush=True)
     spec = RunSpec.from_config(name, {"class": entry["class"], "params": entry.get("params", {}), "tune": trial}, one,
                                threads=threads)  # fmt: skip
@@ -90,6 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="*", help="model names of config.yaml (default: all)")
+    parser.add_argument(
+        "--entry-trial", action="store_true", help="time each entry's own params (config.yaml's), not the typical trial"
+    )
     args = parser.parse_args()
     set_threads(args.threads)
     config = validate_config(yaml.safe_load((ROOT / "config.yaml").read_text()), SCHEMA, fetch_weights=False)
@@ -100,7 +106,7 @@ def main() -> None:
           f"{len(data.classes)} classes, T = 16 x 512 (generated features)\n")  # fmt: skip
     rows = []
     for name, entry in models.items():
-        rows.append((name, *measure(data, name, entry, config, args.threads)))
+        rows.append((name, *measure(data, name, entry, config, args.threads, args.entry_trial)))
     print("\n| model | one trial (fit, or first epoch) | trials | per (split, seed) job, estimate |")
     print("|---|---|---|---|")
     for name, method, seconds, candidates in rows:
