@@ -114,7 +114,7 @@ def benchmark_esn(units: int, input_connectivity: float = 1.0, device: torch.dev
         leak_rate=0.3,
         input_scaling=0.1,
         ridge=RIDGE,
-        pooling="last",
+        representation="last",
         input_connectivity=input_connectivity,
     )
     return model.to(device)
