@@ -137,7 +137,7 @@ def test_a_deleted_database_is_created_once_by_eight_jobs_starting_together(tmp_
     first = context.Process(target=init_experiment, args=(uri, "echoes-fresh", tmp_path / "artifacts"))
     first.start()
     first.join(120)
-    (tmp_path / "mlflow.db").unlink()  # deleted while the init_tracking marker stays
+    (tmp_path / "mlflow.db").unlink()  # deleted after a first run created it
     workers = [context.Process(target=_log_to_fresh, args=(uri, tmp_path / "artifacts", w)) for w in range(8)]
     for w in workers:
         w.start()
