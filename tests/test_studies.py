@@ -12,6 +12,7 @@ import torch
 from echoes.training.data import load_split
 from echoes.training.job import train_on_split
 from echoes.training.protocol import better, group_holdout
+from echoes.training.spec import RunSpec
 from echoes.training.studies import study_name
 from echoes.training.tuning import data_identity, open_study, run_trials, tune
 from tests.specs import spec
@@ -109,9 +110,9 @@ def test_the_tune_model_stage_runs_trials_into_the_shared_study_and_says_which(t
     features, manifest = temporal_order_task
     entry = {"class": "SimpleESN", "params": {"reservoir_size": 40}, "search": SEARCH}
     tuning = {"trials": 3, "storage": str(tmp_path / "optuna.journal"), "workers": 2}
-    run = dict(split=1, seed=0, device="cpu", threads=1, on_partial_video="keep")
-    first = tune_worker_job(features, manifest, tmp_path / "w0.json", "esn", entry, {}, tuning, **run)
-    second = tune_worker_job(features, manifest, tmp_path / "w1.json", "esn", entry, {}, tuning, **run)
+    spec = RunSpec.from_config("esn", entry, {}, tuning, split=1, seed=0, device="cpu", threads=1)
+    first = tune_worker_job(features, manifest, tmp_path / "w0.json", spec, on_partial_video="keep")
+    second = tune_worker_job(features, manifest, tmp_path / "w1.json", spec, on_partial_video="keep")
     assert first == [0, 1, 2] and second == []
     written = json.loads((tmp_path / "w0.json").read_text())
     assert written["trials"] == [0, 1, 2] and written["study"].startswith("esn-split1-seed0-")

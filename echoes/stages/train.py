@@ -9,7 +9,6 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 from echoes.contracts.bundle import write_bundle
 from echoes.contracts.metrics import failed_record, write_metrics
@@ -20,24 +19,10 @@ from echoes.training.job import train_on_split
 from echoes.training.spec import RunSpec
 
 
-def tune_worker_job(
-    features: Path,
-    manifest: Path,
-    out: Path,
-    model: str,
-    entry: dict[str, Any],
-    training: dict[str, Any],
-    tuning: dict[str, Any],
-    *,
-    split: int,
-    seed: int,
-    device: str,
-    threads: int,
-    on_partial_video: str,
-) -> list[int]:
+def tune_worker_job(features: Path, manifest: Path, out: Path, spec: RunSpec, on_partial_video: str) -> list[int]:
     """One of ``tuning.workers`` jobs that run a study's trials together through its storage
     (:mod:`echoes.training.studies`); writes which trials it ran to ``out``. The training job then
-    selects among them, refits the selected trial and scores it on test."""
+    selects among them, refits the selected trial and scores it on test (:func:`run_training_job`)."""
     from dataclasses import replace
 
     from echoes.devices import pick_device, set_threads
@@ -46,40 +31,14 @@ def tune_worker_job(
     from echoes.training.studies import study_name
     from echoes.training.tuning import data_identity, open_study, run_trials
 
-    set_threads(threads)
-    spec = RunSpec.from_config(model, entry, training, tuning, split=split, seed=seed, threads=threads)
-    spec = replace(spec, device=pick_device(device))
-    data = load_split(features, manifest, split, on_partial_video)
-    fit_idx, val_idx, _ = group_holdout(data.train_groups, spec.training, seed)
+    set_threads(spec.threads)
+    spec = replace(spec, device=pick_device(spec.device))
+    data = load_split(features, manifest, spec.split, on_partial_video)
+    fit_idx, val_idx, _ = group_holdout(data.train_groups, spec.training, spec.seed)
     study, _, points = open_study(spec, data)
     numbers = sorted(run_trials(study, data, fit_idx, val_idx, spec, points, exclusive=False))
     write_json(out, {"study": study_name(spec, data_identity(data)), "storage": spec.budget.storage, "trials": numbers})
     return numbers
-
-
-def train_model_job(
-    features: Path,
-    manifest: Path,
-    metrics: Path,
-    model: str,
-    entry: dict[str, Any],
-    training: dict[str, Any],
-    tuning: dict[str, Any],
-    *,
-    split: int,
-    seed: int,
-    device: str,
-    threads: int,
-    on_partial_video: str,
-    log_path: str,
-) -> dict:
-    """The training job as the workflow runs it: the run from the model's config entry and the
-    ``training`` and ``tuning`` sections; then :func:`run_training_job`. The rule ``track_model``
-    logs it to MLflow afterwards (:mod:`echoes.stages.track`)."""
-    spec = RunSpec.from_config(model, entry, training, tuning, split=split, seed=seed, device=device, threads=threads)
-    return run_training_job(
-        features, manifest, Path(metrics).parent, spec, on_partial_video=on_partial_video, log_path=log_path
-    )
 
 
 def run_training_job(

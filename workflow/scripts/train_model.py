@@ -1,16 +1,16 @@
-"""Snakemake glue: train one model on one split and seed (echoes.stages.train.train_model_job)."""
+"""Snakemake glue: train one model on one split and seed (echoes.stages.train.run_training_job)."""
+
+from pathlib import Path
 
 from echoes.devices import gpu_lease
 from echoes.files import log_to
 from echoes.planning.scheduling import torch_threads
-from echoes.stages.train import train_model_job
+from echoes.stages.train import run_training_job
+from echoes.training.spec import RunSpec
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, before CUDA starts
-    train_model_job(
-        smk.input.features,
-        smk.input.manifest,
-        smk.output.metrics,
+    spec = RunSpec.from_config(
         smk.wildcards.model,
         smk.params.model,
         smk.params.training,
@@ -19,6 +19,12 @@ with log_to(smk.log[0]), gpu_lease(smk.params.device):  # one GPU per job, befor
         seed=int(smk.wildcards.seed),
         device=smk.params.device,
         threads=torch_threads(smk.threads, smk.resources.cores_per_cpu),
-        on_partial_video=smk.params.on_partial_video,
+    )
+    run_training_job(
+        smk.input.features,
+        smk.input.manifest,
+        Path(smk.output.metrics).parent,
+        spec,
         log_path=smk.log[0],
+        on_partial_video=smk.params.on_partial_video,
     )
