@@ -15,7 +15,7 @@ from echoes.files import atomic_path
 from echoes.report.stats import finished, mean_and_spread, mean_confusion, summarise
 
 ByModel = Mapping[str, Sequence[Mapping[str, Any]]]
-KIND_COLOURS = {"control": "tab:gray", "ESN": "tab:blue", "LSTM": "tab:orange"}
+KIND_COLOURS = {"control": "tab:gray", "ESN": "tab:blue", "NG-RC": "tab:green", "LSTM": "tab:orange"}
 
 
 def pyplot():
