@@ -18,7 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from echoes.contracts.features import read_first_clips
-from echoes.files import write_json
+from echoes.files import sha256_file, write_json
 from echoes.tracking.experiment import (
     config_hash,
     experiment_name,
@@ -66,8 +66,11 @@ def track_model_job(
         "echoes.config_hash": config_hash(settings),
     }
     example = read_first_clips(features, 2)  # the logged models' input example
+    digest = sha256_file(features)  # once for all runs: every run of the model read this file
     runs = {
-        str(run_dir): track_run(uri, experiment, Path(run_dir), features=features, example=example, tags=tags)
+        str(run_dir): track_run(
+            uri, experiment, Path(run_dir), features=features, features_digest=digest, example=example, tags=tags
+        )
         for run_dir in tqdm(run_dirs, desc="MLflow runs", unit="run")
     }
     return write_record(out, uri, experiment, runs)

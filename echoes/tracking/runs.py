@@ -198,6 +198,7 @@ def track_run(
     run_dir: Path,
     *,
     features: Path,
+    features_digest: str,
     example: Any,
     artifact_root: Path | None = None,
     tags: Mapping[str, str] = (),
@@ -246,7 +247,7 @@ def track_run(
             "val_groups": ",".join(record.get("val_groups", [])),
             "clips": {k: record.get(k) for k in ("train_clips", "val_clips", "test_clips")},
         },
-        dataset=features_dataset(features, record.get("features", {})) if ok else None,
+        dataset=features_dataset(features, features_digest, record.get("features", {})) if ok else None,
         model=(lambda: log_model(files["model"], example)) if ok else None,
         status="FINISHED" if ok else "FAILED",
         end_time=record.get("ended_ms"),
@@ -292,15 +293,14 @@ def logged_run(uri: str, experiment: str, name: str, digest: str) -> str | None:
     return current[0].info.run_id if current else None
 
 
-def features_dataset(features_path: Path, attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The features file as MLflow's dataset input: its digest and how it was made."""
-    from echoes.files import sha256_file
-
+def features_dataset(features_path: Path, digest: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The features file as MLflow's dataset input: its digest (SHA-256, hashed once per tracking job: a
+    UCF101 features file is hundreds of MB) and how it was made."""
     made = FeatureAttrs.read(attrs)
     provenance = ("dataset", "backbone", "layer", "weights", "frames_per_clip", "frame_size", "precision")
     return {
         "name": f"{made.dataset} features",
-        "digest": sha256_file(features_path)[:16],
+        "digest": digest[:16],
         "source": str(Path(features_path).resolve()),
         "profile": {k: getattr(made, k) for k in provenance},
     }
