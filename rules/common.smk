@@ -193,7 +193,7 @@ def tuning_workers(wildcards):
 def model_spec(wildcards):
     """One model's config entry: a params function of wildcards only, so Snakemake tracks it per model."""
     entry = ENTRIES[wildcards.model]
-    keys = ("class", "params", "tune", "search")
+    keys = ("class", "params", "tune", "search", "tuning")
     return canonical({key: entry[key] for key in keys if key in entry})
 
 

@@ -10,6 +10,8 @@ import yaml
 from torchvision.models import resnet18
 
 from echoes.planning.config import ConfigError, plans_only, validate_config
+from echoes.training.space import TuningBudget
+from echoes.training.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -119,6 +121,8 @@ def test_an_unknown_model_parameter_is_named_with_the_allowed_ones():
         (lambda c: c.update({"on_missing_video": "ignore"}), "on_missing_video"),
         (lambda c: c.update({"training": {"learning_rate": 0}}), "training.learning_rate"),
         (lambda c: c.update({"modles": {}}), "(top level)"),
+        (lambda c: c["models"]["SimpleESN"].update({"tuning": {"seconds": 0}}), "models.SimpleESN.tuning.seconds"),
+        (lambda c: c["models"]["SimpleESN"].update({"tuning": {"trials": 60}}), "models.SimpleESN.tuning"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(config, change, key):
@@ -270,3 +274,15 @@ def test_a_user_models_params_are_checked_by_building_it_before_any_job():
     config = {"models": {"gru": {"class": "tests.user_models.MyCustomRNN", "params": {"hidden_size": -4}}}}
     with pytest.raises(ConfigError, match="models.gru.params: MyCustomRNN\\(...\\) fails"):
         validate_config(config, SCHEMA)
+
+
+def test_a_model_entrys_tuning_seconds_replaces_the_sections_and_only_for_that_model(config):
+    validate_config(config, SCHEMA)
+
+    def budget(name: str) -> TuningBudget:
+        return RunSpec.from_config(name, config["models"][name], config["training"], config["tuning"]).budget
+
+    assert config["tuning"]["seconds"] == 30
+    assert budget("SimpleESN").seconds == 30 and budget("SimpleRNN").seconds == 30
+    assert budget("DeepESN").seconds is None and budget("AllFrames").seconds is None
+    assert {budget(name).trials for name in config["models"]} == {4}  # the headline's budget is everyone's

@@ -218,21 +218,50 @@ def test_unequal_tuning_budgets_are_flagged(runs, tmp_path):
 
 def test_with_a_tuning_time_budget_the_report_shows_what_each_model_reached_within_it(runs, tmp_path):
     for name, reached in (
-        ("SimpleESN", (12, 0.9, 0.95)),
-        ("SimpleRNN", (1, 0.7, 0.6)),
-        ("MeanOfFrames", (0, None, None)),
+        ("SimpleESN", (12, 0.9, 0.95, {"order": 1.0, "same_different": 0.9})),
+        ("SimpleRNN", (1, 0.7, 0.6, {"order": 0.8, "same_different": 0.5})),
+        ("MeanOfFrames", (0, None, None, None)),
     ):
-        for path in runs[name]:
+        for seed, path in enumerate(runs[name]):
             run = json.loads(path.read_text())
-            trials, val, test = reached
-            run["tuning"]["within_seconds"] = {"seconds": 30.0, "trials": trials, "params": {}, "val_accuracy": val,
-                                               "accuracy_top1": test}  # fmt: skip
+            trials, val, test, families = reached
+            by_family = families and {**families, "order": seed}
+            run["tuning"]["within_seconds"] = {"seconds": 30.0, "trials": trials, "spent_s": 29.0, "params": {},
+                                               "val_accuracy": val, "accuracy_top1": test,
+                                               "accuracy_by_family": by_family}  # fmt: skip
             path.write_text(json.dumps(run))
     text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
-    assert "Every model also tuned for 30.00 s of wall clock per run" in text
-    assert "| SimpleESN | 12.0 | 90.0 ± 0.0 | 95.0 ± 0.0 |" in text
-    assert "| SimpleRNN | 1.0 | 70.0 ± 0.0 | 60.0 ± 0.0 |" in text
-    assert "| MeanOfFrames | 0.0 | none finished | none finished |" in text
+    assert "models tuned on until their trials had taken 30.00 s" in text
+    assert (
+        "| Model | Headline's trials took | Trials within the time | Validation top-1 | Test top-1 | order "
+        "| Δ order | same_different | Δ same_different |"
+    ) in text
+    # SimpleESN's headline trial took 0.5 and 0.7 s; on same_different it is 40 points above SimpleRNN on both seeds
+    assert "| SimpleESN | 600.0 ms | 12.0 | 90.0 ± 0.0 | 95.0 ± 0.0 | 50.0 ± 70.7 | +0.0" in text
+    assert "| 90.0 ± 0.0 | +40.0 [+40.0, +40.0] (n=2) |" in text
+    assert "| SimpleRNN | 12.00 s | 1.0 | 70.0 ± 0.0 | 60.0 ± 0.0 | 50.0 ± 70.7 | reference | 50.0 ± 0.0 |" in text
+    assert "| MeanOfFrames | 10.0 ms | 0.0 | none finished | none finished | – | –" in text
+
+
+def test_models_without_a_tuning_time_are_named_as_equal_trials_only(runs, tmp_path):
+    path = runs["SimpleESN"][0]
+    run = json.loads(path.read_text())
+    run["tuning"]["within_seconds"] = {"seconds": 30.0, "trials": 3, "spent_s": 2.0, "params": {}, "val_accuracy": 0.9,
+                                       "accuracy_top1": 0.9, "accuracy_by_family": {}}  # fmt: skip
+    path.write_text(json.dumps(run))
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    assert "Equal trials only (their entries set `tuning: {seconds: null}`): MeanOfFrames, SimpleRNN." in text
+
+
+def test_the_tuning_column_counts_the_headlines_trials_not_those_of_the_equal_time_view(runs, tmp_path):
+    for path in runs["SimpleESN"]:
+        run = json.loads(path.read_text())
+        extra = {**run["tuning"]["trials"][0], "number": 1, "seconds": 25.0}
+        run["tuning"]["trials"].append(extra)  # a trial of tuning.seconds, after the headline's one
+        run["tuning"]["time_s"] = 30.0
+        path.write_text(json.dumps(run))
+    text = render_report(runs, tmp_path / "comparison.md", tmp_path / "figures")
+    assert "1 grid points (600.0 ms) |" in text
 
 
 def test_the_tuning_curve_is_the_best_validation_accuracy_so_far_at_each_trials_end():

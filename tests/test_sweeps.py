@@ -28,7 +28,12 @@ def test_every_grid_point_is_a_named_model_entry_that_keeps_the_base_entrys_tuni
     assert len(points) == 2 + 6 + 2
     point = points["depth.num_reservoirs-1.reservoir_size-500"]
     assert point.sweep == "depth" and point.values == {"num_reservoirs": 1, "reservoir_size": 500}
-    assert point.entry == {"class": "DeepESN", "params": {"reservoir_size": 500, "num_reservoirs": 1}, "tune": {}}
+    assert point.entry == {
+        "class": "DeepESN",
+        "params": {"reservoir_size": 500, "num_reservoirs": 1},
+        "tune": {},
+        "tuning": {"seconds": None},  # a point is the headline's trials, whatever tuning.seconds says
+    }
     assert points["reservoir_size.reservoir_size-250"].entry["tune"] == {"leak_rate": [0.1, 0.3]}
     assert list(points)[:2] == ["reservoir_size.reservoir_size-250", "reservoir_size.reservoir_size-500"]
 

@@ -4,7 +4,8 @@
 (``{param: [values]}``); every combination is a point, named ``<sweep>.<param>-<value>...`` (e.g.
 ``depth.num_reservoirs-2.reservoir_size-250``), trained per split and seed like a model of
 ``models:``, with the entry's ``tune`` grid or its ``search`` space less the keys the sweep fixes,
-and summarised in ``results/sweeps/<sweep>.md``.
+and summarised in ``results/sweeps/<sweep>.md``. A point gets the headline's trials only, never
+``tuning.seconds``: the equal-time view of every point would multiply the sweep's cost.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def sweep_points(config: Mapping[str, Any]) -> dict[str, SweepPoint]:
                 "class": base["class"],
                 "params": {**(base.get("params") or {}), **values},
                 "tune": dict(base.get("tune") or {}),
+                "tuning": {"seconds": None},  # a point is the headline's trials: time per point would multiply a sweep
             }
             if "search" in base:  # the point fixes what it varies and searches the rest
                 entry["search"] = {k: v for k, v in base["search"].items() if k not in spec["grid"]}

@@ -12,6 +12,7 @@ from typing import Any
 
 from echoes.contracts.metrics import MetricsFileError, failed, read_metrics
 from echoes.files import atomic_path
+from echoes.report.equal_time import equal_time_lines
 from echoes.report.families import family_lines
 from echoes.report.figures import (
     layer_means,
@@ -27,12 +28,10 @@ from echoes.report.stats import REFERENCE_MODEL, finished, is_control, mean_conf
 from echoes.report.tables import (
     DETAIL_COLUMNS,
     comparison_rows,
-    fmt_time,
     headline_columns,
     html_page,
     html_table,
     markdown_table,
-    mean_std,
     task_families,
 )
 from echoes.training.space import describe
@@ -83,31 +82,6 @@ def protocol_lines(by_model: ByModel) -> list[str]:
         "- Input normalisation (the same choices for every model; chosen on validation, per run): " + "; ".join(chosen),
         *ridge_edge_lines(by_model),
     ]
-
-
-def equal_time_lines(by_model: ByModel) -> list[str]:
-    """With ``tuning.seconds``: per model, the trials that fit in that time and the best they reached."""
-    budgets = {name: [w for r in runs if (w := r["tuning"].get("within_seconds"))] for name, runs in by_model.items()}
-    if not any(budgets.values()):
-        return [
-            "Every model had the same number of trials (above). Set `tuning.seconds` to also give every model the "
-            "same tuning time and see what each reaches within it (docs/protocol.md)."
-        ]
-    seconds = next(w["seconds"] for ws in budgets.values() for w in ws)
-    lines = [
-        f"Every model also tuned for {fmt_time(seconds)} of wall clock per run; the best trial finished within "
-        "that time (by validation), its validation and test top-1 (%, mean ± std over runs):",
-        "",
-        "| Model | Trials within the time | Validation top-1 | Test top-1 |",
-        "|---|---|---|---|",
-    ]
-    for name, within in budgets.items():
-        reached = [w for w in within if w["accuracy_top1"] is not None]
-        trials = statistics.fmean(w["trials"] for w in within) if within else 0
-        cells = [mean_std([100 * w[k] for w in reached]) if reached else "none finished"
-                 for k in ("val_accuracy", "accuracy_top1")]  # fmt: skip
-        lines.append(f"| {name} | {trials:.1f} | {cells[0]} | {cells[1]} |")
-    return lines
 
 
 def layer_lines(by_model: ByModel) -> list[str]:

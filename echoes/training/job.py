@@ -183,19 +183,22 @@ def epoch_fields(final: Fitted, selected: Fitted) -> dict[str, Any]:
 
 
 def within_budget_test(tuned: Tuned, spec: RunSpec, data: SplitData, fit_idx: np.ndarray) -> dict[str, Any] | None:
-    """With ``tuning.seconds``: the best trial finished within that time, and its test top-1
-    (the equal-time view; the test clips still choose nothing)."""
+    """With ``tuning.seconds``: the best trial finished within that time, its test top-1 overall and
+    per task family (the equal-time view; the test clips still choose nothing), and the seconds its
+    trials took."""
     if spec.budget.seconds is None:
         return None
-    within, budget = tuned.within_budget, {"seconds": spec.budget.seconds, "trials": tuned.within_count}
+    within, count = tuned.within_budget, tuned.within_count
+    budget = {"seconds": spec.budget.seconds, "trials": count, "spent_s": sum(t.seconds for t in tuned.trials[:count])}
     if within is None:
-        return budget | dict.fromkeys(("params", "val_accuracy", "accuracy_top1"))
+        return budget | dict.fromkeys(("params", "val_accuracy", "accuracy_top1", "accuracy_by_family"))
     test_x = Normaliser.fit(data.train_x[fit_idx], within.cfg.normalisation)(data.test_x)
     logits = predict(within.model, test_x, pass_size(within.model, within.cfg), spec.device)
     return budget | {
         "params": within.trial.params,
         "val_accuracy": within.trial.val_accuracy,
         "accuracy_top1": top_k_accuracy(logits, data.test_y, 1),
+        "accuracy_by_family": accuracy_by_family(logits, data.test_y, data.families),
     }
 
 

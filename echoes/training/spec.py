@@ -79,8 +79,8 @@ class RunSpec:
         tuning: Mapping[str, Any] | None = None,
         **run: Any,
     ) -> RunSpec:
-        """From a ``models:`` entry (``class``, ``params``, ``tune`` or ``search``), the ``training:``
-        and ``tuning:`` sections."""
+        """From a ``models:`` entry (``class``, ``params``, ``tune`` or ``search``, its own ``tuning``),
+        the ``training:`` and ``tuning:`` sections (the entry's ``tuning`` over the section's)."""
         check_tune_or_search(f"models.{name}", entry)
         return cls(
             name=name,
@@ -88,7 +88,7 @@ class RunSpec:
             params=dict(entry.get("params") or {}),
             tune=dict(entry.get("tune") or {}),
             search=dict(entry.get("search") or {}),
-            budget=TuningBudget.from_mapping(tuning),
+            budget=TuningBudget.from_mapping({**(tuning or {}), **(entry.get("tuning") or {})}),
             training=TrainingConfig.from_mapping(training),
             **run,
         )
