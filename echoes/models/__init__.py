@@ -14,13 +14,20 @@ from typing import Any
 from torch import nn
 
 from echoes.models.base import BaseModel
-from echoes.models.baselines import AllFrames, MeanOfFrames
-from echoes.models.esn import DeepESN, SimpleESN
-from echoes.models.ngrc import NGRC
-from echoes.models.simple_models import DeepRNN, SimpleRNN
 
+# The built-in models, re-exported (ruff cannot see BUILTIN_MODELS below put them in __all__):
+from echoes.models.baselines import AllFrames, MeanOfFrames  # noqa: F401
+from echoes.models.esn import DeepESN, SimpleESN  # noqa: F401
+from echoes.models.ngrc import NGRC  # noqa: F401
+from echoes.models.simple_models import DeepRNN, SimpleRNN  # noqa: F401
+
+#: The built-in models by name: the model classes imported above, nothing else to keep in step.
+#: Each one's params contract and default search space is its entry in the config schema's
+#: ``$defs.builtin_models`` (read without PyTorch while the workflow parses; a test ties the two).
 BUILTIN_MODELS: dict[str, type[BaseModel]] = {
-    cls.__name__: cls for cls in (SimpleRNN, DeepRNN, SimpleESN, DeepESN, NGRC, MeanOfFrames, AllFrames)
+    name: value
+    for name, value in dict(globals()).items()
+    if inspect.isclass(value) and issubclass(value, BaseModel) and value is not BaseModel
 }
 
 #: Arguments Echoes fills in itself; config ``params`` must not set them. ``seed`` and ``num_frames``

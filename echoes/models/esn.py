@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from echoes.contracts import params
 from echoes.models import esn_kernels as kernels
 from echoes.models.representations import REDUCED, StatePCA, model_space, pool_states, representation_width
-from echoes.models.reservoir import Reservoir, check_range
+from echoes.models.reservoir import Reservoir
 from echoes.models.ridge import ClosedFormModel
 
 
@@ -96,12 +97,15 @@ class ReservoirStack(ClosedFormModel):
         input_connectivity: float = 0.1,
         num_frames: int = 1,
     ) -> None:
-        if num_reservoirs < 1:
-            raise ValueError(f"num_reservoirs must be >= 1, got {num_reservoirs}")
-        check_range("coupling_strength", coupling_strength, 0.0, float("inf"), low_open=True)
-        check_range("embedding_ridge", embedding_ridge, 0.0, float("inf"), low_open=True)
-        if reservoir_size < 1:
-            raise ValueError(f"reservoir_size must be >= 1, got {reservoir_size}")
+        params.check(
+            num_reservoirs=num_reservoirs,
+            coupling_strength=coupling_strength,
+            embedding_ridge=embedding_ridge,
+            reservoir_size=reservoir_size,
+            representation=representation,
+            bidirectional=bidirectional,
+            reduced_size=reduced_size,
+        )
         width = (1 + bool(bidirectional)) * num_reservoirs * reservoir_size  # every state the readout may see
         super().__init__(representation_width(representation, width, reduced_size, num_frames), num_classes, ridge)
         self.representation, self.bidirectional, self.seed = representation, bool(bidirectional), seed
@@ -248,6 +252,5 @@ class DeepESN(ReservoirStack):
         num_reservoirs = reservoir.pop("num_reservoirs", 3)
         if "num_layers" in reservoir:
             raise ValueError("DeepESN has no num_layers: the number of reservoirs is num_reservoirs")
-        if not 1 <= num_reservoirs <= 3:
-            raise ValueError(f"num_reservoirs must be 1, 2 or 3, got {num_reservoirs}")
+        params.check("DeepESN", num_reservoirs=num_reservoirs)
         super().__init__(input_size, reservoir_size, num_classes, num_reservoirs=num_reservoirs, **reservoir)

@@ -22,10 +22,9 @@ from collections.abc import Iterable
 
 import torch
 
+from echoes.contracts import params
 from echoes.models.representations import StatePCA
 from echoes.models.ridge import ClosedFormModel
-
-POOLINGS = ("last", "mean", "last_mean")
 
 
 def monomial_count(width: int) -> int:
@@ -68,18 +67,13 @@ class NGRC(ClosedFormModel):
         representation: str = "mean",
         ridge: float | str = "auto",
     ) -> None:
-        if reduced_size < 1:
-            raise ValueError(f"reduced_size must be >= 1, got {reduced_size}")
+        params.check("NGRC", reduced_size=reduced_size, delay=delay, strides=strides, representation=representation)
         reduced_size = min(reduced_size, input_size)  # a PCA keeps at most every dimension
-        if delay < 1 or strides < 1:
-            raise ValueError(f"delay and strides must be >= 1, got {delay} and {strides}")
         if (delay - 1) * strides >= num_frames:
             raise ValueError(
                 f"delay {delay} with strides {strides} reaches {(delay - 1) * strides} steps back, but clips have "
                 f"{num_frames} steps"
             )
-        if representation not in POOLINGS:
-            raise ValueError(f"representation must be one of {POOLINGS} for NGRC, got {representation!r}")
         linear = delay * reduced_size
         features = linear + monomial_count(linear)
         super().__init__(features * (2 if representation == "last_mean" else 1), num_classes, ridge)

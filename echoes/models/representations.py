@@ -25,7 +25,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-REPRESENTATIONS = ("last", "mean", "last_mean", "states", "model_space")
+from echoes.contracts.params import PARAMS
+
+REPRESENTATIONS = PARAMS["representation"].choices
 #: Representations computed from PCA-reduced states (the PCA is fitted on the fit clips first).
 REDUCED = ("states", "model_space")
 

@@ -10,7 +10,6 @@ every device. The classifiers built on reservoirs are :mod:`echoes.models.esn`'s
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import scipy.sparse.linalg
 import torch
 from torch import nn
 
+from echoes.contracts import params
 from echoes.models import esn_kernels as kernels
 
 #: ARPACK's relative tolerance on the largest eigenvalue, and the iterations it gets before the
@@ -78,18 +78,6 @@ def _forget_matrices(reservoir: Reservoir, _incompatible_keys: object) -> None:
     reservoir.forget_recurrent_matrix()
 
 
-def check_range(
-    name: str, value: float, low: float, high: float, low_open: bool = False, high_open: bool = False
-) -> None:
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a number, got nan")
-    below = value <= low if low_open else value < low
-    above = value >= high if high_open else value > high
-    if below or above:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
-
-
 class Reservoir(nn.Module):
     """One frozen leaky-tanh reservoir; its weights are buffers (frozen), not parameters.
 
@@ -113,14 +101,15 @@ class Reservoir(nn.Module):
         seed: int | tuple[int, ...] = 0,
     ) -> None:
         super().__init__()
-        if reservoir_size < 1:
-            raise ValueError(f"reservoir_size must be >= 1, got {reservoir_size}")
-        check_range("spectral_radius", spectral_radius, 0.0, float("inf"), low_open=True)
-        check_range("sparsity", sparsity, 0.0, 1.0, high_open=True)
-        check_range("leak_rate", leak_rate, 0.0, 1.0, low_open=True)
-        check_range("input_scaling", input_scaling, 0.0, float("inf"), low_open=True)
-        check_range("bias_scaling", bias_scaling, 0.0, float("inf"))
-        check_range("input_connectivity", input_connectivity, 0.0, 1.0, low_open=True)
+        params.check(
+            reservoir_size=reservoir_size,
+            spectral_radius=spectral_radius,
+            sparsity=sparsity,
+            leak_rate=leak_rate,
+            input_scaling=input_scaling,
+            bias_scaling=bias_scaling,
+            input_connectivity=input_connectivity,
+        )
         rng = np.random.default_rng(seed)
         self.leak_rate = leak_rate
         self.recurrent_format = "auto"  # or "dense" / "csr": forces the form of W^T (benchmarks, tests)

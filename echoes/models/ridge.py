@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from echoes.contracts import params
 from echoes.models.base import BaseModel
 
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-4.0, 4.5, 0.5))
@@ -202,8 +203,7 @@ class ClosedFormModel(BaseModel):
 
     def __init__(self, feature_dim: int, num_classes: int, ridge: float | str = "auto") -> None:
         super().__init__()
-        if ridge != "auto" and not float(ridge) >= 0:
-            raise ValueError(f"ridge must be >= 0 or 'auto', got {ridge!r}")
+        params.check(ridge=ridge)
         self.ridge = ridge
         self.readout = nn.Linear(feature_dim, num_classes)
         self.num_classes = num_classes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from echoes.contracts import params
 from echoes.models.base import BaseModel
 
 __all__ = ["BaseModel", "LSTMClassifier", "SimpleRNN", "DeepRNN"]
@@ -23,12 +24,7 @@ class LSTMClassifier(BaseModel):
         self, input_size: int, hidden_size: int = 256, num_classes: int = 101, num_layers: int = 1, dropout: float = 0.2
     ) -> None:
         super().__init__()
-        if hidden_size < 1:
-            raise ValueError(f"hidden_size must be >= 1, got {hidden_size}")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        params.check(hidden_size=hidden_size, num_layers=num_layers, dropout=dropout)
         self.input_dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
             input_size, hidden_size, num_layers=num_layers, dropout=dropout if num_layers > 1 else 0.0, batch_first=True
@@ -54,6 +50,5 @@ class DeepRNN(LSTMClassifier):
     def __init__(
         self, input_size: int, hidden_size: int = 256, num_classes: int = 101, num_layers: int = 2, dropout: float = 0.3
     ) -> None:
-        if not 2 <= num_layers <= 4:
-            raise ValueError(f"num_layers must be in 2..4, got {num_layers}")
+        params.check("DeepRNN", num_layers=num_layers)
         super().__init__(input_size, hidden_size, num_classes, num_layers=num_layers, dropout=dropout)

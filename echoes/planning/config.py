@@ -21,6 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from echoes.contracts.params import PARAMS
 from echoes.planning.sweeps import SweepError, sweep_points
 from echoes.training.protocol import candidates, split_candidate
 from echoes.training.space import TuningBudget, check_space, probes, resolve_types
@@ -54,9 +55,11 @@ def _key(error: jsonschema.ValidationError) -> str:
 
 def load_schema(path: str | Path) -> dict:
     """The schema, completed from the one place each thing is written: the ``training`` and ``tuning``
-    defaults from :class:`TrainingConfig` and :class:`TuningBudget` (where the schema gives none), and
-    the check of each built-in's ``params`` from ``$defs.builtin_models``."""
+    defaults from :class:`TrainingConfig` and :class:`TuningBudget` (where the schema gives none), each
+    model parameter's type, range and meaning from :data:`echoes.contracts.params.PARAMS`, and the
+    check of each built-in's ``params`` from ``$defs.builtin_models``."""
     schema = yaml.safe_load(Path(path).read_text())
+    schema["$defs"].update({name: param.schema() for name, param in PARAMS.items()})
     for section, record in (("training", TrainingConfig), ("tuning", TuningBudget)):
         properties = schema["properties"][section]["properties"]
         for f in dataclasses.fields(record):
