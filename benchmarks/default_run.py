@@ -92,10 +92,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=8)
     parser.add_argument("--keep", type=Path, help="clone and run here, and keep it (default: a temporary folder)")
+    parser.add_argument(
+        "--commit", default="HEAD", help="the commit to run (for a baseline the same day: an earlier one)"
+    )
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="echoes-default-run-")) / "echoes"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", args.commit], cwd=ROOT, capture_output=True, text=True)
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(workdir)], check=True)
+    subprocess.run(["git", "checkout", "--quiet", commit.stdout.strip()], cwd=workdir, check=True)
     env = {**os.environ, "PYTHONPATH": str(workdir)}
     env.pop("MLFLOW_TRACKING_URI", None)
 

@@ -279,10 +279,10 @@ def test_a_user_models_params_are_checked_by_building_it_before_any_job():
 def test_a_model_entrys_tuning_seconds_replaces_the_sections_and_only_for_that_model(config):
     validate_config(config, SCHEMA)
 
-    def budget(name: str) -> TuningBudget:
-        return RunSpec.from_config(name, config["models"][name], config["training"], config["tuning"]).budget
+    def budget(name: str, section: dict) -> TuningBudget:
+        return RunSpec.from_config(name, config["models"][name], config["training"], section).budget
 
-    assert config["tuning"]["seconds"] == 30
-    assert budget("SimpleESN").seconds == 30 and budget("SimpleRNN").seconds == 30
-    assert budget("DeepESN").seconds is None and budget("AllFrames").seconds is None
-    assert {budget(name).trials for name in config["models"]} == {4}  # the headline's budget is everyone's
+    assert budget("SimpleESN", config["tuning"]).seconds == 30 and budget("SimpleRNN", config["tuning"]).seconds is None
+    section = {**config["tuning"], "seconds": 10}
+    assert budget("SimpleESN", section).seconds == 30 and budget("DeepESN", section).seconds == 10
+    assert {budget(name, section).trials for name in config["models"]} == {4}  # the headline's budget is everyone's

@@ -325,6 +325,8 @@ def test_a_time_budget_runs_trials_until_it_is_spent_and_scores_the_best_within_
     finished = tuning["trials"][: within["trials"]]
     assert within["val_accuracy"] == max(t["val_accuracy"] for t in finished)
     assert 0 <= within["accuracy_top1"] <= 1
+    assert within["spent_s"] == pytest.approx(spent[within["trials"] - 1]) and within["spent_s"] <= 1.5
+    assert within["accuracy_by_family"] == {}  # this set has no task families; the synthetic set's are scored
 
 
 def test_refit_fits_the_selected_trial_again_on_training_and_validation_clips(temporal_order_task):
