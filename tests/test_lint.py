@@ -133,3 +133,19 @@ def test_the_training_core_imports_no_dataset_tracking_or_mlflow_module_and_test
         assert not {i for i in imports if i.startswith(("echoes.data.synthetic", "echoes.tracking", "mlflow"))}, module
         assert "from mlflow" not in source and "import mlflow" not in source, module
         assert "isinstance(final.model" not in source and "ReservoirStack" not in source, module
+
+
+def test_no_module_of_the_package_is_over_350_lines_and_no_function_over_50():
+    """Small modules and functions: one concern each, readable in one sitting."""
+    import ast
+
+    too_long = []
+    for module in sorted((ROOT / "echoes").rglob("*.py")):
+        source = module.read_text()
+        if len(source.splitlines()) > 350:
+            too_long.append(f"{module.relative_to(ROOT)}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            lines = node.end_lineno - node.lineno + 1 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else 0
+            if lines > 50:
+                too_long.append(f"{module.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines")
+    assert not too_long, too_long

@@ -97,15 +97,9 @@ class ReservoirStack(ClosedFormModel):
         input_connectivity: float = 0.1,
         num_frames: int = 1,
     ) -> None:
-        params.check(
-            num_reservoirs=num_reservoirs,
-            coupling_strength=coupling_strength,
-            embedding_ridge=embedding_ridge,
-            reservoir_size=reservoir_size,
-            representation=representation,
-            bidirectional=bidirectional,
-            reduced_size=reduced_size,
-        )
+        params.check(num_reservoirs=num_reservoirs, coupling_strength=coupling_strength, reservoir_size=reservoir_size)
+        params.check(representation=representation, bidirectional=bidirectional, reduced_size=reduced_size)
+        params.check(embedding_ridge=embedding_ridge)
         width = (1 + bool(bidirectional)) * num_reservoirs * reservoir_size  # every state the readout may see
         super().__init__(representation_width(representation, width, reduced_size, num_frames), num_classes, ridge)
         self.representation, self.bidirectional, self.seed = representation, bool(bidirectional), seed

@@ -219,40 +219,40 @@ def track_run(
     record = read_metrics(files["metrics"])
     name = run_name(record["model"], record["split"], record["seed"])
     digest = sha256_file(files["metrics"])
-    logged = logged_run(uri, experiment, name, digest)
-    if logged is not None:
+    if (logged := logged_run(uri, experiment, name, digest)) is not None:
         return logged
-    ok = record["status"] == "ok"
-    tags = run_tags(record, digest, tags)
-    params = {k: record.get(k) for k in ("model", "class", "split", "seed")}
-    params["space"] = record.get("tuning", {}).get("space", {})
-    run_id = start_training_run(
-        uri, experiment, name, artifact_root=artifact_root, params=params, tags=tags,
-        start_time=record.get("started_ms"),
-    )  # fmt: skip
+    run_id = start_training_run(uri, experiment, name, artifact_root=artifact_root, params=run_identity(record),
+                                tags=run_tags(record, digest, tags), start_time=record.get("started_ms"))  # fmt: skip
     if run_id is None:
         return None
+    ok = record["status"] == "ok"
     done = finish_training_run(
-        uri,
-        run_id,
-        name,
-        metrics=mlflow_metrics(record) if ok else {},
-        history=record["history"],
-        artifacts=[files["metrics"]],
+        uri, run_id, name, metrics=mlflow_metrics(record) if ok else {}, history=record["history"],
+        artifacts=[files["metrics"]], params=run_settings(record),
         tables={"tuning_trials.json": trial_table(record["tuning"])} if ok else {},
-        params={
-            "params": record["params"],
-            "training": record.get("training", {}),
-            "normalisation": record.get("normalisation", ""),
-            "val_groups": ",".join(record.get("val_groups", [])),
-            "clips": {k: record.get(k) for k in ("train_clips", "val_clips", "test_clips")},
-        },
         dataset=features_dataset(features, features_digest, record.get("features", {})) if ok else None,
         model=(lambda: log_model(files["model"], example)) if ok else None,
-        status="FINISHED" if ok else "FAILED",
-        end_time=record.get("ended_ms"),
-    )
+        status="FINISHED" if ok else "FAILED", end_time=record.get("ended_ms"),
+    )  # fmt: skip
     return run_id if done else None
+
+
+def run_identity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The params that name what ran: the model entry, its class, split and seed, the space searched."""
+    return {k: record.get(k) for k in ("model", "class", "split", "seed")} | {
+        "space": record.get("tuning", {}).get("space", {})
+    }
+
+
+def run_settings(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's settings as MLflow params: the model's, training's, the normalisation chosen, the clips."""
+    return {
+        "params": record["params"],
+        "training": record.get("training", {}),
+        "normalisation": record.get("normalisation", ""),
+        "val_groups": ",".join(record.get("val_groups", [])),
+        "clips": {k: record.get(k) for k in ("train_clips", "val_clips", "test_clips")},
+    }
 
 
 def run_tags(record: Mapping[str, Any], digest: str, tags: Mapping[str, str]) -> dict[str, str]:

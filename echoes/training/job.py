@@ -61,19 +61,13 @@ def train_on_split(data: SplitData, spec: RunSpec) -> tuple[dict, BaseModel, Nor
     test_x = normaliser(data.test_x)
     fitted_on = np.arange(len(data.train_x)) if spec.training.refit else fit_idx
     fit = (data.train_x[fitted_on], data.train_y[fitted_on])
+    scores = score_on_test(
+        final.model, test_x, data.test_y, data.test_groups, len(data.classes), final.cfg, spec.device, spec.seed,
+        data.families,
+    )  # fmt: skip
     metrics = RunMetrics(
         **run_fields(spec, final),
-        **score_on_test(
-            final.model,
-            test_x,
-            data.test_y,
-            data.test_groups,
-            len(data.classes),
-            final.cfg,
-            spec.device,
-            spec.seed,
-            data.families,
-        ),  # fmt: skip
+        **scores,
         layers=per_layer(final, spec, normaliser, fit, (test_x, data.test_y), len(data.classes)),
         **epoch_fields(final, tuned.best),
         **resources,

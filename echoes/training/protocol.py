@@ -146,6 +146,24 @@ def wants_another(done: int, elapsed: float, budget: TuningBudget, points: int |
     return done < trials_wanted(budget, points, grid) or (budget.seconds is not None and elapsed < budget.seconds)
 
 
+def select(records: list[Trial], wanted: int, seconds: float | None) -> tuple[Trial | None, Trial | None, int]:
+    """The best of the first ``wanted`` trials by the protocol's rule (:func:`better`); with ``seconds``,
+    the best of those finished within that much tuning time, and how many were."""
+    best = within = None
+    for record in records[:wanted]:
+        if better(record, best):
+            best = record
+    spent, within_count = 0.0, 0
+    for record in records if seconds is not None else []:
+        spent += record.seconds
+        if spent > seconds:
+            break
+        within_count += 1
+        if better(record, within):
+            within = record
+    return best, within, within_count
+
+
 def group_holdout(groups: np.ndarray, cfg: TrainingConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices (fit, validation) of the training clips and the validation groups (:func:`validation_groups`)."""
     held_out = validation_groups(groups, cfg.val_fraction, cfg.min_val_groups, seed)

@@ -28,7 +28,7 @@ from echoes.normalisation import Normaliser, normalise
 from echoes.training.data import SplitData
 from echoes.training.evaluation import pass_size, predict, require_finite, top_k_accuracy, validation_loss
 from echoes.training.fits import fit_closed_form, fit_epochs, fit_gradient, kept_epoch
-from echoes.training.protocol import Trial, better, candidates, split_candidate, trials_wanted, wants_another
+from echoes.training.protocol import Trial, candidates, select, split_candidate, trials_wanted, wants_another
 from echoes.training.space import is_range, space_size
 from echoes.training.spec import RunSpec, TrainingConfig
 from echoes.training.studies import (
@@ -312,24 +312,6 @@ def tune(data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpe
 
     space = dict(spec.search or spec.tune)
     return Tuned(model_of(best), records, sampler, space, wanted, within and model_of(within), within_count)
-
-
-def select(records: list[Trial], wanted: int, seconds: float | None) -> tuple[Trial | None, Trial | None, int]:
-    """The best of the first ``wanted`` trials by the protocol's rule (:func:`better`); with ``seconds``,
-    the best of those finished within that much tuning time, and how many were."""
-    best = within = None
-    for record in records[:wanted]:
-        if better(record, best):
-            best = record
-    spent, within_count = 0.0, 0
-    for record in records if seconds is not None else []:
-        spent += record.seconds
-        if spent > seconds:
-            break
-        within_count += 1
-        if better(record, within):
-            within = record
-    return best, within, within_count
 
 
 def refit_trial(data: SplitData, fit_idx: np.ndarray, val_idx: np.ndarray, spec: RunSpec, record: Trial) -> Fitted:
