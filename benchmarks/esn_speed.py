@@ -14,7 +14,9 @@ CPU oneDNN with the weight prepacked) and the CSR product for that W_in, plus th
 product at the measured rate of the fastest for that W (each rate measured in this run on the
 product's own matrix, the CSR rate at the best of several block widths), beside Echoes' harvest
 (pooled last states) and the block width it measured and used. Harvest and bound are measured in turn,
-``--repeats`` times; the table gives their medians and the median of the per-repeat ratios.
+``--repeats`` times; the table gives their medians and the median of the per-repeat ratios. A second
+bound adds the nonlinearity's floor: one in-place sigmoid of every state at the fastest rate measured
+over the block widths (the work no harvest can skip, which the products alone leave out).
 
 ``reservoirpy`` (same workload, 101 classes, last state -> ridge readout with a fixed ridge):
 Echoes' harvest + readout (float32) against ReservoirPy 0.4's ``Reservoir`` + ``Ridge``, given
@@ -164,6 +166,17 @@ def product_seconds(matrix_t: torch.Tensor, columns: int) -> float:
     return min(2 * matrix_t.numel() * columns / dense_rate, 2 * nonzeros * columns / csr_rate)
 
 
+def activation_seconds(units: int, columns: int, device: torch.device) -> float:
+    """Seconds a perfect implementation spends on the nonlinearity: one in-place sigmoid (Echoes' tanh
+    is 2 sigmoid(2z) - 1) of every state, ``units`` x ``columns`` values, at the fastest rate measured
+    over the block widths a harvest may use (the leak and pooling are left out: the floor, not an estimate)."""
+    rates = []
+    for width in (32, 64, 128, 256, 1024):
+        block = torch.randn(units, width, device=device)
+        rates.append(units * width / median_seconds(lambda b=block: b.sigmoid_(), 25, device))
+    return units * columns / max(rates)
+
+
 def block_widths(model: SimpleESN) -> str:
     """The block widths the model's harvests chose (one per set of candidate widths it met)."""
     return ", ".join(map(str, model.measured_block_widths)) or "whole batch"
@@ -182,7 +195,7 @@ def part_roofline(
     )
     print_header(
         "units", "W_in connectivity", "forms (W_in, W)", "block width", "input product (s)", "recurrent product (s)",
-        "bound (s)", "Echoes harvest (s)", "harvest / bound",
+        "bound (s)", "Echoes harvest (s)", "harvest / bound", "activation (s)", "harvest / (bound + activation)",
     )  # fmt: skip
     for units in units_list:
         for connectivity in connectivities:
@@ -193,18 +206,21 @@ def part_roofline(
                 for matrix in (reservoir.input_matrix(xt.device), reservoir.recurrent_matrix(xt.device))
             )
             w_in_t, w_t = reservoir.W_in.T.contiguous(), reservoir.W.T.contiguous()
-            harvest_bound_ratio, harvests, input_bounds, recurrent_bounds = [], [], [], []
+            ratios, with_activation, harvests, input_bounds, recurrent_bounds, activations = [], [], [], [], [], []
             for _ in range(repeats):  # interleaved, so that a slow spell of the host hits harvest and bound alike
                 harvests.append(harvest_seconds(model, xt, batch))
                 input_bounds.append(product_seconds(w_in_t, columns))
                 recurrent_bounds.append(product_seconds(w_t, columns))
-                harvest_bound_ratio.append(harvests[-1] / (input_bounds[-1] + recurrent_bounds[-1]))
-            harvest, input_bound, recurrent_bound = map(statistics.median, (harvests, input_bounds, recurrent_bounds))
-            bound = input_bound + recurrent_bound
+                activations.append(activation_seconds(units, columns, device))
+                ratios.append(harvests[-1] / (input_bounds[-1] + recurrent_bounds[-1]))
+                with_activation.append(harvests[-1] / (input_bounds[-1] + recurrent_bounds[-1] + activations[-1]))
+            harvest, input_bound, recurrent_bound, activation = map(
+                statistics.median, (harvests, input_bounds, recurrent_bounds, activations)
+            )
             print(
                 f"| {units} | {connectivity:g} | {forms} | {block_widths(model)} | {input_bound:.2f} "
-                f"| {recurrent_bound:.2f} | {bound:.2f} "
-                f"| {harvest:.2f} | {statistics.median(harvest_bound_ratio):.2f}x |",
+                f"| {recurrent_bound:.2f} | {input_bound + recurrent_bound:.2f} | {harvest:.2f} "
+                f"| {statistics.median(ratios):.2f}x | {activation:.2f} | {statistics.median(with_activation):.2f}x |",
                 flush=True,
             )
 
