@@ -179,7 +179,8 @@ early stopping). **Bold** only for a best row whose 95 % t-interval
 overlaps no other row's; † marks rows within that noise of the best (a tie, not a win). Δ: accuracy minus
 {REFERENCE_MODEL}'s, paired by split and seed, with a 95 % Student-t interval over the pairs.
 Training time: the selected candidate's fit (gradient models: all epochs incl. validation passes;
-closed-form models: state harvest + ridge solve); tuning time covers every candidate. Convergence:
+closed-form models: state harvest + ridge solve); tuning time: the headline's trials, each one's fit and
+validation (the equal-time view's further trials are in their own section). Convergence:
 first epoch within the tolerance of the best validation accuracy (closed form: 1). Drop reversed /
 shuffled: the test accuracy lost when every clip's frames are reversed / shuffled (seeded), in points:
 0 means the model does not use the order of the frames (MeanOfFrames, by construction).
