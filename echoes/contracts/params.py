@@ -129,7 +129,7 @@ PARAMS: dict[str, Param] = {
     "embedding_ridge": Param("ridge of each clip's own model in the reservoir model space", minimum=0, open_below=True),
     "delay": Param(
         "copies of the reduced input in NGRC's linear part: the step and delay - 1 earlier ones", "integer", minimum=1
-    ),  # fmt: skip
+    ),
     "strides": Param("steps between two of NGRC's delayed copies", "integer", minimum=1),
 }
 
