@@ -62,8 +62,13 @@ def mnist_set(folder: Path, per_class: int) -> tuple[np.ndarray, np.ndarray]:
     784 pixels per image, flat or one list per image) as rows ``[N, 28, 28]``."""
     images, labels = [], []
     for digit in range(10):
-        pixels = np.asarray(json.loads((folder / f"{digit}.json").read_text())["data"], dtype=np.float32)
-        digit_images = pixels.reshape(-1, 28, 28)[:per_class]
+        data = json.loads((folder / f"{digit}.json").read_text())["data"]
+        if data and isinstance(data[0], list):  # one list per image: fashion-mnist's 0.json has two empty ones
+            whole = [image for image in data if len(image) == 28 * 28]
+            if len(whole) < len(data):
+                print(f"{folder / f'{digit}.json'}: left out {len(data) - len(whole)} images without 784 pixels")
+            data = whole
+        digit_images = np.asarray(data, dtype=np.float32).reshape(-1, 28, 28)[:per_class]
         images.append(digit_images)
         labels.append(np.full(len(digit_images), digit))
     return np.concatenate(images), np.concatenate(labels)
