@@ -344,6 +344,34 @@ def test_run_writes_into_a_given_buffer_and_refuses_a_wrong_one():
         reservoir.run(u, out=torch.empty(5, 20, 4))
 
 
+@pytest.mark.parametrize("shape", [(3, 4, 5), (64, 16, 512)], ids=["small", "blocked-transpose"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_inputs_turn_feature_major_in_reused_buffers_forward_or_time_reversed(shape, reverse):
+    block = torch.randn(shape)  # [b, T, F]
+    workspace = kernels.Workspace()
+    inputs = kernels.feature_major(block, workspace, "inputs", reverse)
+    expected = (block.flip(1) if reverse else block).permute(1, 2, 0)
+    assert inputs.is_contiguous() and torch.equal(inputs, expected)
+    assert kernels.feature_major(block * 2, workspace, "inputs", reverse).data_ptr() == inputs.data_ptr()
+
+
+@pytest.mark.parametrize("leak_rate", [0.3, 1.0])
+@pytest.mark.parametrize("input_format", ["csr", "dense", pytest.param("onednn", marks=needs_onednn)])
+def test_half_states_are_the_states_shifted_and_halved_and_drive_a_reservoir_above_as_the_states_do(
+    leak_rate, input_format
+):
+    below = reservoir_of(6, 40, leak_rate=leak_rate, seed=1)
+    above = reservoir_of(40, 30, leak_rate=leak_rate, input_connectivity=1.0, seed=2)
+    above.input_format = input_format
+    u = torch.randn(7, 6, 5)  # [T, F, B]
+    cpu = torch.device("cpu")
+    states = below.run(u)
+    half = below.run_half(u, below.recurrent_matrix(cpu), below.input_matrix(cpu), torch.empty(7, 40, 5))
+    torch.testing.assert_close(2 * half - 1, states, rtol=0, atol=1e-6)
+    driven = above.run_half(half, above.recurrent_matrix(cpu), above.input_matrix(cpu), torch.empty(7, 30, 5), True)
+    torch.testing.assert_close(kernels.to_states(driven), above.run(states), rtol=0, atol=1e-5)
+
+
 def test_pooling_summarises_feature_major_states_per_sequence():
     states = torch.arange(24.0).reshape(3, 4, 2)  # [T=3, N=4, B=2]
     assert torch.equal(pool_states(states, "last"), states[-1].T)
@@ -482,7 +510,7 @@ def test_deep_esn_layers_are_driven_by_the_layer_below_scaled_by_coupling_streng
     first = deep.layers[0](x).permute(1, 2, 0)  # feature-major [T, N, B], as pool_states takes them
     second = deep.layers[1].run(first)
     expected = torch.cat([pool_states(first, "last_mean"), pool_states(second, "last_mean")], 1)
-    assert torch.allclose(deep.encode(x), expected)
+    torch.testing.assert_close(deep.encode(x), expected, rtol=0, atol=1e-6)  # float32: two orders of rounding
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_MODELS))

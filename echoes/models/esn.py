@@ -152,7 +152,7 @@ class ReservoirStack(ClosedFormModel):
         """Each layer's last and mean forward states ``[B, 2N]``, whatever the representation: the
         layers compared on one footing (:mod:`echoes.training.layers`)."""
         pooled = self._harvest(x, lambda block, matrices, workspace: torch.cat(
-            [pool_states(states, "last_mean").clone() for states in self._states(block, matrices, workspace, 1)], 1
+            [pool_half_states(half, "last_mean") for half in self._states(block, matrices, workspace, 1)], 1
         ))  # fmt: skip
         return list(pooled.split(pooled.shape[1] // len(self.layers), dim=1))
 
@@ -168,18 +168,18 @@ class ReservoirStack(ClosedFormModel):
     def _states(
         self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace, directions: int
     ) -> Iterator[torch.Tensor]:
-        """Each layer's feature-major states ``[T, N, b]`` of one ``[b, T, F]`` block, layer by layer, the
-        forward pass first, then (``directions`` 2) the time-reversed one. Each is a reused buffer,
-        valid until two layers on."""
+        """Each layer's feature-major half-states ``(x + 1) / 2`` ``[T, N, b]`` of one ``[b, T, F]`` block
+        (:mod:`echoes.models.esn_kernels`), layer by layer, the forward pass first, then (``directions`` 2)
+        the time-reversed one. Each is a reused buffer, valid until two layers on."""
         for direction in range(directions):
-            states = (block.flip(1) if direction else block).permute(1, 2, 0)  # feature-major [T, F, b]
             if matrices[0][0].is_sparse_csr:  # the sparse input product steps over contiguous [F, b] slices
-                states = workspace.tensor(f"inputs{direction}", tuple(states.shape), states).copy_(states)
+                states = kernels.feature_major(block, workspace, f"inputs{direction}", reverse=bool(direction))
+            else:
+                states = (block.flip(1) if direction else block).permute(1, 2, 0)  # feature-major [T, F, b]
             for layer, (reservoir, (w_in_t, w_t)) in enumerate(zip(self.layers, matrices, strict=True)):
                 shape = (states.shape[0], reservoir.units, states.shape[2])
-                states = reservoir.run(
-                    states, w_t, w_in_t=w_in_t, out=workspace.tensor(f"states{layer % 2}", shape, states)
-                )
+                out = workspace.tensor(f"states{layer % 2}", shape, states)
+                states = reservoir.run_half(states, w_t, w_in_t, out, half_inputs=layer > 0)
                 yield states
 
     def _trajectory(
@@ -190,9 +190,9 @@ class ReservoirStack(ClosedFormModel):
         width = directions * sum(layer.units for layer in self.layers)
         trajectory = block.new_empty((block.shape[1], width, len(block)))
         start = 0
-        for states in self._states(block, matrices, workspace, directions):
-            trajectory[:, start : start + states.shape[1]] = states
-            start += states.shape[1]
+        for half in self._states(block, matrices, workspace, directions):
+            kernels.to_states(half, out=trajectory[:, start : start + half.shape[1]])
+            start += half.shape[1]
         return trajectory
 
     def _pca_block(self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace) -> torch.Tensor:
@@ -205,13 +205,20 @@ class ReservoirStack(ClosedFormModel):
         """The readout's features of one ``[b, T, F]`` block."""
         if self.pca is None:  # pooled layer by layer: the buffer is overwritten two layers on
             directions = 1 + self.bidirectional
-            pooled = [pool_states(s, self.representation).clone() for s in self._states(block, matrices, workspace,
-                                                                                          directions)]  # fmt: skip
+            halves = self._states(block, matrices, workspace, directions)
+            pooled = [pool_half_states(half, self.representation) for half in halves]
             return torch.cat(pooled, dim=1)
         reduced = self.pca(self._trajectory(block, matrices, workspace))  # [T, k, b]
         if self.representation == "states":
             return reduced.permute(2, 0, 1).reshape(len(block), -1)
         return model_space(reduced, self.embedding_ridge)
+
+
+def pool_half_states(half: torch.Tensor, pooling: str) -> torch.Tensor:
+    """:func:`pool_states` of the states whose half-states are ``half``, in a new tensor (``half`` is a
+    reused buffer). The pooling is linear: the pooled half-states are turned back, not every step."""
+    pooled = pool_states(half, pooling)
+    return kernels.to_states(pooled, out=pooled.new_empty(pooled.shape))
 
 
 class SimpleESN(ReservoirStack):

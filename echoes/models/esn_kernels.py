@@ -20,6 +20,14 @@ and kept (:class:`echoes.measured.MeasuredChoices`), so that two runs of one see
   the CPU's caches.
 - **tanh** is computed as ``2 sigmoid(2z) - 1`` (exact up to float32 rounding): PyTorch's
   vectorised ``tanh`` costs several times its ``sigmoid`` on the CPUs measured.
+- **Half-states.** The recurrence carries ``h = (x + 1) / 2`` instead of the states ``x``: then
+  ``x[t] = (1 - a) x[t-1] + a tanh(z)`` is ``h[t] = lerp(h[t-1], sigmoid(2z), a)``, one pass over
+  the step's ``[N, B]`` after the sigmoid instead of three, and ``W^T x = 2 W^T h - W^T 1`` folds
+  the shift into the bias (:func:`run_half_states`). Pooling and the trajectory turn them back
+  (:func:`to_states`, linear: the last or mean half-state gives the last or mean state).
+- **Inputs** of a CSR input product are turned feature-major (``[b, T, F]`` to ``[T, F, b]``) in two
+  copies that each read whole rows: time-major first, then one 2-D transpose per step
+  (:func:`feature_major`); a single permuted copy gathers one float per cache line.
 
 Measured rates and ratios are in ``benchmarks/README.md`` (``benchmarks/esn_speed.py``), not here:
 they move with the CPU.
@@ -169,33 +177,87 @@ def run_reservoir(
     initial_state: torch.Tensor | None = None,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """States ``[T, N, B]`` of one reservoir for feature-major inputs ``[T, F, B]``, in ``out`` if given.
+    """States ``[T, N, B]`` of one reservoir for feature-major inputs ``[T, F, B]``, in ``out`` if given
+    (:func:`run_half_states`, then one pass back to states)."""
+    half = None if initial_state is None else (initial_state + 1) / 2
+    return to_states(run_half_states(u, w_t, w_in_t, bias, leak_rate, half, out))
+
+
+def to_states(half: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """States ``x = 2 h - 1`` of half-states ``h``, in one pass (in place unless ``out`` is given)."""
+    minus_one, one = half.new_full((), -1.0), half.new_full((), 1.0)
+    return torch.lerp(minus_one, one, half, out=half if out is None else out)
+
+
+def row_sums(matrix_t: torch.Tensor, columns: int, bias: torch.Tensor) -> torch.Tensor:
+    """``matrix_t @ 1`` ``[N]`` of a ``W^T`` or ``W_in^T`` (``columns`` wide) in any of its forms, like ``bias``."""
+    ones = bias.new_ones((1, columns, 1))
+    if matrix_t.is_mkldnn:
+        return project_onednn(matrix_t, ones, torch.zeros_like(bias), bias.new_empty((1, len(bias), 1)))[0, :, 0]
+    return (matrix_t @ ones[0])[:, 0]
+
+
+def run_half_states(
+    u: torch.Tensor,
+    w_t: torch.Tensor,
+    w_in_t: torch.Tensor,
+    bias: torch.Tensor,
+    leak_rate: float,
+    initial_half: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+    half_inputs: bool = False,
+) -> torch.Tensor:
+    """Half-states ``h = (x + 1) / 2`` ``[T, N, B]`` of one reservoir for feature-major inputs
+    ``[T, F, B]`` (or, with ``half_inputs``, the half-states of the layer below), in ``out`` if given.
 
     Each step works in place on its slot of the states, which first holds the step's input
     projection: the harvest holds one ``[T, N, B]`` tensor. The input product runs for every step
-    first, then the recurrence, so that each matrix is alone in cache.
+    first, then the recurrence, so that each matrix is alone in cache. With ``x = 2 h - 1``,
+    ``z = W_in^T u + b + W^T x = W_in^T u + (b - W^T 1) + 2 W^T h``, and for half-state inputs
+    ``W_in^T u = 2 W_in^T h_in - W_in^T 1``: the shifts are one bias.
     """
     shape = (u.shape[0], w_t.shape[0], u.shape[2])
     states = u.new_empty(shape) if out is None else out
     if states.shape != shape or not states.is_contiguous():
         raise ValueError(f"out must be a contiguous tensor of shape {shape}, got {tuple(states.shape)}")
+    shifted = bias - row_sums(w_t, shape[1], bias)
+    if half_inputs:
+        shifted -= row_sums(w_in_t, u.shape[1], bias)
+    scale = 2.0 if half_inputs else 1.0
     if w_in_t.is_sparse_csr:  # step by step, each product over one step's [F, B] inputs
         u = u.contiguous()
         for t in range(u.shape[0]):
-            torch.addmm(bias[:, None], w_in_t, u[t], out=states[t])
+            torch.addmm(shifted[:, None], w_in_t, u[t], alpha=scale, out=states[t])
     elif w_in_t.is_mkldnn:
-        project_onednn(w_in_t, u, bias, states)
+        project_onednn(w_in_t, u, shifted / scale, states)
+        if half_inputs:
+            states.mul_(scale)
     else:
-        torch.matmul(w_in_t, u, out=states).add_(bias[:, None])  # W_in^T u[t] + b for every t at once
-    state = torch.zeros_like(states[0]) if initial_state is None else initial_state
-    a = leak_rate
+        torch.matmul(w_in_t, u, out=states)  # every t at once
+        if half_inputs:
+            states.mul_(scale)
+        states.add_(shifted[:, None])
+    half = states.new_full(shape[1:], 0.5) if initial_half is None else initial_half
     for t in range(states.shape[0]):
         slot = states[t]
-        # slot = sigmoid(2 z), z = W_in^T u[t] + b + W^T x[t-1]; tanh(z) = 2 slot - 1, then the leak:
-        # x[t] = (1 - a) x[t-1] + a tanh(z) = 2a slot + (1 - a) x[t-1] - a
-        torch.addmm(slot, w_t, state, beta=2.0, alpha=2.0, out=slot).sigmoid_()
-        state = slot.mul_(2 * a).add_(state, alpha=1 - a).sub_(a) if a < 1 else slot.mul_(2).sub_(1)
+        # slot = sigmoid(2 z) = (tanh(z) + 1) / 2, with 2 z = 2 slot + 4 W^T h[t-1]; then the leak,
+        # x[t] = (1 - a) x[t-1] + a tanh(z), is h[t] = (1 - a) h[t-1] + a slot
+        torch.addmm(slot, w_t, half, beta=2.0, alpha=4.0, out=slot).sigmoid_()
+        half = torch.lerp(half, slot, leak_rate, out=slot) if leak_rate < 1 else slot
     return states
+
+
+def feature_major(block: torch.Tensor, workspace: Workspace, name: str, reverse: bool = False) -> torch.Tensor:
+    """``block`` ``[b, T, F]`` as a contiguous ``[T, F, b]`` (steps in reverse order if ``reverse``),
+    in ``workspace``'s buffers: a copy to time-major ``[T, b, F]`` (whole rows of F), then each
+    step's ``[b, F]`` transposed (PyTorch's blocked 2-D transpose)."""
+    steps = block.shape[1]
+    time_major = workspace.tensor(f"{name}.time_major", (steps, len(block), block.shape[2]), block)
+    time_major.copy_(block.transpose(0, 1))
+    inputs = workspace.tensor(name, (steps, block.shape[2], len(block)), block)
+    for t in range(steps):
+        inputs[t].copy_(time_major[steps - 1 - t if reverse else t].T)
+    return inputs
 
 
 def candidate_widths(matrices: list[torch.Tensor], batch: int) -> list[int]:

@@ -178,6 +178,14 @@ class Reservoir(nn.Module):
         w_in_t = self.input_matrix(u.device) if w_in_t is None else w_in_t
         return kernels.run_reservoir(u, w_t, w_in_t, self.bias, self.leak_rate, initial_state, out)
 
+    def run_half(
+        self, u: torch.Tensor, w_t: torch.Tensor, w_in_t: torch.Tensor, out: torch.Tensor, half_inputs: bool = False
+    ) -> torch.Tensor:
+        """Half-states ``(x + 1) / 2`` ``[T, N, B]`` from a zero state, what the harvest carries
+        (:func:`echoes.models.esn_kernels.run_half_states`); ``half_inputs``: ``u`` is the half-states
+        of the reservoir below."""
+        return kernels.run_half_states(u, w_t, w_in_t, self.bias, self.leak_rate, None, out, half_inputs)
+
     def forward(self, u: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         """States ``[B, T, N]`` for inputs ``[B, T, input_size]`` (and an initial state ``[B, N]``)."""
         start = None if initial_state is None else initial_state.T.contiguous()
