@@ -26,7 +26,7 @@ and kept (:class:`echoes.measured.MeasuredChoices`), so that two runs of one see
   the shift into the bias (:func:`run_half_states`). Pooling and the trajectory turn them back
   (:func:`to_states`, linear: the last or mean half-state gives the last or mean state).
 - **Inputs** of a CSR input product are turned feature-major (``[b, T, F]`` to ``[T, F, b]``) in two
-  copies that each read whole rows: time-major first, then one 2-D transpose per step
+  copies: to time-major first (whole rows of F), then every step's ``[b, F]`` transposed
   (:func:`feature_major`); a single permuted copy gathers one float per cache line.
 
 Measured rates and ratios are in ``benchmarks/README.md`` (``benchmarks/esn_speed.py``), not here:
@@ -209,15 +209,13 @@ def run_half_states(
 
 def feature_major(block: torch.Tensor, workspace: Workspace, name: str, reverse: bool = False) -> torch.Tensor:
     """``block`` ``[b, T, F]`` as a contiguous ``[T, F, b]`` (steps in reverse order if ``reverse``),
-    in ``workspace``'s buffers: a copy to time-major ``[T, b, F]`` (whole rows of F), then each
-    step's ``[b, F]`` transposed (PyTorch's blocked 2-D transpose)."""
+    in ``workspace``'s buffers: a copy to time-major ``[T, b, F]`` (whole rows of F), then one copy
+    that transposes every step's ``[b, F]``; half the time of one permuted copy (benchmarks/README.md)."""
     steps = block.shape[1]
     time_major = workspace.tensor(f"{name}.time_major", (steps, len(block), block.shape[2]), block)
     time_major.copy_(block.transpose(0, 1))
     inputs = workspace.tensor(name, (steps, block.shape[2], len(block)), block)
-    for t in range(steps):
-        inputs[t].copy_(time_major[steps - 1 - t if reverse else t].T)
-    return inputs
+    return inputs.copy_((time_major.flip(0) if reverse else time_major).transpose(1, 2))
 
 
 def candidate_widths(matrices: list[torch.Tensor], batch: int) -> list[int]:
