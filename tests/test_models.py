@@ -271,8 +271,8 @@ def test_blocks_are_powers_of_two_below_the_batch_for_csr_products_on_cpu_else_t
 @pytest.mark.parametrize(
     ("cost", "timed_blocks", "best"),
     [
-        ({32: 40.0, 64: 60.0, 128: 200.0, 256: 600.0}, [32, 32, 64, 32, 64, 32, 128, 64, 128, 64], 64),
-        ({32: 40.0, 64: 60.0, 128: 100.0, 256: 150.0}, [32, 32, 64, 32, 64, 32, 128, 64, 128, 64], 128),
+        ({32: 40.0, 64: 60.0, 128: 200.0, 256: 600.0}, [32, 32, 64, 32, 32, 64, 128, 64, 64, 128], 64),
+        ({32: 40.0, 64: 60.0, 128: 100.0, 256: 150.0}, [32, 32, 64, 32, 32, 64, 128, 64, 64, 128], 128),
     ],
     ids=["stops-at-the-first-slower-width", "wider-is-faster-until-the-batch-runs-out"],
 )
@@ -301,6 +301,26 @@ def test_the_first_harvest_times_each_width_against_the_best_so_far_while_wider_
     assert harvested[len(timed_blocks) :] == [best] * (1000 // best) + [1000 % best] * (1000 % best > 0)
     torch.testing.assert_close(features, expected, rtol=0, atol=1e-5)
     assert model.measured_block_widths == [best]
+
+
+def test_a_harvest_that_speeds_up_over_its_first_blocks_does_not_keep_the_narrower_width(monkeypatch):
+    # seconds per sequence: 64 is faster than 32 once warm, and every block is slower the earlier it comes
+    steady, warming = {32: 1.0, 64: 0.9, 128: 2.0, 256: 4.0}, [2.0, 1.5, 1.0, 0.6, 0.3, 0.1]
+    model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
+    clock, harvested = {"now": 0.0}, []
+    encode_block = model._encode_block
+
+    def timed(block, matrices, workspace):
+        extra = warming[len(harvested)] if len(harvested) < len(warming) else 0.0
+        clock["now"] += len(block) * (steady.get(len(block), 0.0) + extra)
+        harvested.append(len(block))
+        return encode_block(block, matrices, workspace)
+
+    monkeypatch.setattr(model, "_encode_block", timed)
+    monkeypatch.setattr(kernels.time, "perf_counter", lambda: clock["now"])
+    with torch.no_grad():
+        model.encode(torch.randn(1000, 4, 8))
+    assert model.measured_block_widths == [64]
 
 
 def test_the_block_width_is_timed_once_per_set_of_candidate_widths(monkeypatch):

@@ -283,8 +283,10 @@ class BlockedHarvest:
     def time_widths(x: torch.Tensor, widths: list[int], matrices: Matrices, encode_block: EncodeBlock) -> int:
         """The width of ``widths`` that harvests the first blocks of ``x`` in the least seconds per sequence.
 
-        Two blocks of the narrowest width, then each next width against the best so far in turn
-        (next, best, next, best: a slow spell of a shared host hits both alike), the faster of
+        Two blocks of the narrowest width, then each next width against the best so far in turn,
+        next, best, best, next (a slow spell of a shared host hits both alike, and a drift, such as
+        a harvest getting faster over its first blocks while caches and clocks warm up, favours
+        neither: in the order next, best, next, best it favoured the best so far), the faster of
         each width's blocks counting, for as long as the wider width wins and the batch lasts.
         """
         seconds: dict[int, float] = {}
@@ -308,7 +310,7 @@ class BlockedHarvest:
             if start + 2 * (width + best) > len(x):
                 break
             workspaces[width] = Workspace()
-            for timed in (width, best, width, best):
+            for timed in (width, best, best, width):
                 harvest(timed)
             loser, best = (best, width) if seconds[width] < seconds[best] else (width, best)
             del workspaces[loser]
