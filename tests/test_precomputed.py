@@ -213,6 +213,8 @@ def test_task_families_of_a_features_file_are_scored_apart(tmp_path):
     assert data.families == ["leaping", "striding", "striding"]  # classes jump, run, walk
     metrics, _, _ = train_on_split(data, spec("MeanOfFrames", search={}))
     assert set(metrics["accuracy_by_family"]) == {"leaping", "striding"}
+    test_families = [data.families[label] for label in data.test_y.tolist()]
+    assert metrics["test_clips_by_family"] == {f: test_families.count(f) for f in ("leaping", "striding")}
     families[0] = "leaping" if labels[0] != "jump" else "striding"
     with pytest.raises(PrecomputedError, match=r"task_families: class '\w+' has '\w+' and '\w+'"):
         check_precomputed(npz(tmp_path, task_families=families))

@@ -370,6 +370,18 @@ def test_accuracy_per_task_family_is_shown_when_the_runs_have_families(runs, tmp
     assert "| SimpleRNN | 100.0 ± 0.0 (100.0) | reference | 95.0 ± 0.0 (85.0) | reference |" in text
 
 
+def test_the_task_family_section_says_how_many_test_clips_one_accuracy_rests_on(runs, tmp_path):
+    for name, paths in runs.items():
+        for path in paths:
+            run = json.loads(path.read_text())
+            run["accuracy_by_family"] = {"order": 1.0, "same_different": 0.75}
+            if name != "MeanOfFrames":  # older metrics files have no counts: the others' still show
+                run["test_clips_by_family"] = {"order": 40, "same_different": 20 + run["seed"]}
+            path.write_text(json.dumps(run))
+    section = render_report(runs, tmp_path / "comparison.md", tmp_path / "f").split("## Accuracy per task family")[1]
+    assert "Test clips per run: order 40 (one clip is 2.5 pt), same_different 20-21 (one clip is 4.8-5.0 pt)." in section
+
+
 def _table_headers(text: str) -> list[list[str]]:
     """The header cells of every Markdown table in ``text``."""
     lines = text.splitlines()

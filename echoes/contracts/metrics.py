@@ -102,6 +102,10 @@ class RunMetrics:
     val_clips: int = info("validation clips")
     val_groups: list = info("validation groups (gNN)")
     test_clips: int = info("test clips")
+    test_clips_by_family: dict | None = info(
+        "test clips per task family: one clip is 100 / n points of that family's accuracy ({} without families)",
+        default=None,
+    )
     unseen_test_classes: dict | None = info(
         "test clips per class that no training clip of the split has: they can never be right (on_unseen_test_class)",
         default=None,

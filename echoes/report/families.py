@@ -24,7 +24,8 @@ def family_lines(by_model: Mapping[str, Runs]) -> list[str]:
         "Each task family of the embedded dataset separately (docs/datasets.md): `order` needs the frames' order "
         "(a linear filter over them suffices), `same_different` memory and a nonlinearity. Test top-1 (%), mean ± "
         f"std over runs; the selected trial's validation top-1 in brackets; then Δ: the test top-1 minus "
-        f"{REFERENCE_MODEL}'s on that family, paired by split and seed, with its 95 % t-interval (pt).",
+        f"{REFERENCE_MODEL}'s on that family, paired by split and seed, with its 95 % t-interval (pt)."
+        + family_sizes(by_model, families),
         "",
         "| Model | " + " | ".join(f"{f} | Δ {f}" for f in families) + " |",
         "|---|" + "---|---|" * len(families),
@@ -47,3 +48,17 @@ def family_difference(runs: Runs, reference: Runs, family: str, is_reference: bo
     if is_reference or not reference:
         return "reference" if is_reference else "–"
     return fmt_diff(paired_differences(runs, reference, lambda r: r.get("accuracy_by_family", {}).get(family)))
+
+
+def family_sizes(by_model: Mapping[str, Runs], families: list[str]) -> str:
+    """The sentence naming each family's test clips per run (``test_clips_by_family``) and how many points
+    one clip is: how coarse each family's accuracy is (a range where splits differ); "" if none recorded it."""
+    recorded = [r.get("test_clips_by_family") or {} for runs in by_model.values() for r in runs]
+    parts = []
+    for family in families:
+        sizes = sorted({counts[family] for counts in recorded if counts.get(family)})
+        if sizes:
+            clips, points = (f"{sizes[0]}", f"{100 / sizes[0]:.1f}") if len(sizes) == 1 else (
+                f"{sizes[0]}-{sizes[-1]}", f"{100 / sizes[-1]:.1f}-{100 / sizes[0]:.1f}")  # fmt: skip
+            parts.append(f"{family} {clips} (one clip is {points} pt)")
+    return f" Test clips per run: {', '.join(parts)}." if parts else ""

@@ -76,6 +76,15 @@ def accuracy_by_family(logits: torch.Tensor, labels: torch.Tensor, families: lis
     return {name: float(hits[family == name].mean()) for name in dict.fromkeys(families) if (family == name).any()}
 
 
+def clips_by_family(labels: torch.Tensor, families: list[str] | None) -> dict[str, int]:
+    """Clips per task family (``families[c]`` is class c's): the denominator of each family's accuracy,
+    so a reader sees how many points one clip is. Empty without families."""
+    if not families:
+        return {}
+    family = np.array(families)[labels.numpy()]
+    return {name: int((family == name).sum()) for name in dict.fromkeys(families) if (family == name).any()}
+
+
 def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int, repeats: int, device: str) -> float:
     """Median seconds to classify one batch, after one warm-up pass (no first-call overheads)."""
     batch = x[:batch_size].to(device)

@@ -25,6 +25,7 @@ from echoes.training.data import SplitData
 from echoes.training.evaluation import (
     TrainingDiverged,
     accuracy_by_family,
+    clips_by_family,
     pass_size,
     predict,
     score_on_test,
@@ -101,6 +102,7 @@ def clip_fields(data: SplitData, fitted_on: np.ndarray, val_idx: np.ndarray, val
         "val_clips": len(val_idx),
         "val_groups": [f"g{int(g):02d}" for g in val_groups],
         "test_clips": len(data.test_x),
+        "test_clips_by_family": clips_by_family(data.test_y, data.families),
         "unseen_test_classes": unseen_classes(*names),
     }
 
