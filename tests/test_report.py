@@ -379,7 +379,8 @@ def test_the_task_family_section_says_how_many_test_clips_one_accuracy_rests_on(
                 run["test_clips_by_family"] = {"order": 40, "same_different": 20 + run["seed"]}
             path.write_text(json.dumps(run))
     section = render_report(runs, tmp_path / "comparison.md", tmp_path / "f").split("## Accuracy per task family")[1]
-    assert "Test clips per run: order 40 (one clip is 2.5 pt), same_different 20-21 (one clip is 4.8-5.0 pt)." in section
+    sizes = "order 40 (one clip is 2.5 pt), same_different 20-21 (one clip is 4.8-5.0 pt)"
+    assert f"Test clips per run: {sizes}." in section
 
 
 def _table_headers(text: str) -> list[list[str]]:

@@ -66,23 +66,25 @@ def accuracy_by_group(logits: torch.Tensor, labels: torch.Tensor, groups: np.nda
     return {f"g{int(g):02d}": float(hits[groups == g].mean()) for g in np.unique(groups)}
 
 
-def accuracy_by_family(logits: torch.Tensor, labels: torch.Tensor, families: list[str] | None) -> dict[str, float]:
-    """Top-1 accuracy per task family (``families[c]`` is class c's): which kind of temporal
-    structure a model captures. Empty without families (real datasets)."""
+def family_masks(labels: torch.Tensor, families: list[str] | None) -> dict[str, np.ndarray]:
+    """Which of the clips ``labels`` belong to each task family present (``families[c]`` is class c's);
+    empty without families (most real datasets)."""
     if not families:
         return {}
-    hits = (logits.argmax(1) == labels).numpy()
     family = np.array(families)[labels.numpy()]
-    return {name: float(hits[family == name].mean()) for name in dict.fromkeys(families) if (family == name).any()}
+    return {name: family == name for name in dict.fromkeys(families) if (family == name).any()}
+
+
+def accuracy_by_family(logits: torch.Tensor, labels: torch.Tensor, families: list[str] | None) -> dict[str, float]:
+    """Top-1 accuracy per task family: which kind of temporal structure a model captures."""
+    hits = (logits.argmax(1) == labels).numpy()
+    return {name: float(hits[mask].mean()) for name, mask in family_masks(labels, families).items()}
 
 
 def clips_by_family(labels: torch.Tensor, families: list[str] | None) -> dict[str, int]:
-    """Clips per task family (``families[c]`` is class c's): the denominator of each family's accuracy,
-    so a reader sees how many points one clip is. Empty without families."""
-    if not families:
-        return {}
-    family = np.array(families)[labels.numpy()]
-    return {name: int((family == name).sum()) for name in dict.fromkeys(families) if (family == name).any()}
+    """Clips per task family: the denominator of each family's accuracy, so a reader sees how many
+    points one clip is."""
+    return {name: int(mask.sum()) for name, mask in family_masks(labels, families).items()}
 
 
 def inference_time_per_batch(model: nn.Module, x: torch.Tensor, batch_size: int, repeats: int, device: str) -> float:
