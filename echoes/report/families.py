@@ -57,8 +57,8 @@ def family_sizes(by_model: Mapping[str, Runs], families: list[str]) -> str:
     parts = []
     for family in families:
         sizes = sorted({counts[family] for counts in recorded if counts.get(family)})
-        if sizes:
-            clips, points = (f"{sizes[0]}", f"{100 / sizes[0]:.1f}") if len(sizes) == 1 else (
-                f"{sizes[0]}-{sizes[-1]}", f"{100 / sizes[-1]:.1f}-{100 / sizes[0]:.1f}")  # fmt: skip
+        if sizes:  # "48", or "45-48" where splits differ; dict.fromkeys drops a repeated end
+            clips = "-".join(dict.fromkeys(str(n) for n in (sizes[0], sizes[-1])))
+            points = "-".join(dict.fromkeys(f"{100 / n:.1f}" for n in (sizes[-1], sizes[0])))
             parts.append(f"{family} {clips} (one clip is {points} pt)")
     return f" Test clips per run: {', '.join(parts)}." if parts else ""
