@@ -391,7 +391,12 @@ def test_half_states_are_the_states_shifted_and_halved_and_drive_a_reservoir_abo
     half = below.run_half(u, below.recurrent_matrix(cpu), below.input_matrix(cpu), torch.empty(7, 40, 5))
     torch.testing.assert_close(2 * half - 1, states, rtol=0, atol=1e-6)
     driven = above.run_half(half, above.recurrent_matrix(cpu), above.input_matrix(cpu), torch.empty(7, 30, 5), True)
-    torch.testing.assert_close(kernels.to_states(driven), above.run(states), rtol=0, atol=1e-5)
+    torch.testing.assert_close(kernels.to_states(driven.clone()), above.run(states), rtol=0, atol=1e-5)
+    again = above.run_half(half, above.recurrent_matrix(cpu), above.input_matrix(cpu), torch.empty(7, 30, 5), True)
+    assert torch.equal(again, driven)  # the bias kept from the first call is the one computed there
+    above.load_state_dict({**above.state_dict(), "bias": above.bias + 0.5})  # new weights: a new bias
+    moved = above.run_half(half, above.recurrent_matrix(cpu), above.input_matrix(cpu), torch.empty(7, 30, 5), True)
+    torch.testing.assert_close(kernels.to_states(moved), above.run(states), rtol=0, atol=1e-5)
 
 
 def test_pooling_summarises_feature_major_states_per_sequence():

@@ -157,6 +157,16 @@ def row_sums(matrix_t: torch.Tensor, columns: int, bias: torch.Tensor) -> torch.
     return (matrix_t @ ones[0])[:, 0]
 
 
+def half_state_bias(
+    w_t: torch.Tensor, w_in_t: torch.Tensor, bias: torch.Tensor, input_size: int, half_inputs: bool
+) -> torch.Tensor:
+    """The bias of the half-state recurrence (:func:`run_half_states`): ``b - W^T 1``, and for
+    half-state inputs also ``- W_in^T 1``. A function of the matrices alone: a harvest computes it
+    once (:meth:`echoes.models.reservoir.Reservoir.run_half`), not per block."""
+    shifted = bias - row_sums(w_t, w_t.shape[0], bias)
+    return shifted - row_sums(w_in_t, input_size, bias) if half_inputs else shifted
+
+
 def run_half_states(
     u: torch.Tensor,
     w_t: torch.Tensor,
@@ -166,6 +176,7 @@ def run_half_states(
     initial_half: torch.Tensor | None = None,
     out: torch.Tensor | None = None,
     half_inputs: bool = False,
+    shifted: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Half-states ``h = (x + 1) / 2`` ``[T, N, B]`` of one reservoir for feature-major inputs
     ``[T, F, B]`` (or, with ``half_inputs``, the half-states of the layer below), in ``out`` if given.
@@ -174,15 +185,15 @@ def run_half_states(
     projection: the harvest holds one ``[T, N, B]`` tensor. The input product runs for every step
     first, then the recurrence, so that each matrix is alone in cache. With ``x = 2 h - 1``,
     ``z = W_in^T u + b + W^T x = W_in^T u + (b - W^T 1) + 2 W^T h``, and for half-state inputs
-    ``W_in^T u = 2 W_in^T h_in - W_in^T 1``: the shifts are one bias.
+    ``W_in^T u = 2 W_in^T h_in - W_in^T 1``: the shifts are one bias (``shifted``, if the caller has
+    it: :func:`half_state_bias`).
     """
     shape = (u.shape[0], w_t.shape[0], u.shape[2])
     states = u.new_empty(shape) if out is None else out
     if states.shape != shape or not states.is_contiguous():
         raise ValueError(f"out must be a contiguous tensor of shape {shape}, got {tuple(states.shape)}")
-    shifted = bias - row_sums(w_t, shape[1], bias)
-    if half_inputs:
-        shifted -= row_sums(w_in_t, u.shape[1], bias)
+    if shifted is None:
+        shifted = half_state_bias(w_t, w_in_t, bias, u.shape[1], half_inputs)
     scale = 2.0 if half_inputs else 1.0
     if w_in_t.is_sparse_csr:  # step by step, each product over one step's [F, B] inputs
         u = u.contiguous()

@@ -184,7 +184,12 @@ class Reservoir(nn.Module):
         """Half-states ``(x + 1) / 2`` ``[T, N, B]`` from a zero state, what the harvest carries
         (:func:`echoes.models.esn_kernels.run_half_states`); ``half_inputs``: ``u`` is the half-states
         of the reservoir below."""
-        return kernels.run_half_states(u, w_t, w_in_t, self.bias, self.leak_rate, None, out, half_inputs)
+        key = ("half_state_bias", half_inputs)
+        cached = self._matrix_cache.get(key)
+        if cached is None or cached[0] is not w_t or cached[1] is not w_in_t:  # once per harvest, not per block
+            shifted = kernels.half_state_bias(w_t, w_in_t, self.bias, u.shape[1], half_inputs)
+            cached = self._matrix_cache[key] = (w_t, w_in_t, shifted)
+        return kernels.run_half_states(u, w_t, w_in_t, self.bias, self.leak_rate, None, out, half_inputs, cached[2])
 
     def forward(self, u: torch.Tensor, initial_state: torch.Tensor | None = None) -> torch.Tensor:
         """States ``[B, T, N]`` for inputs ``[B, T, input_size]`` (and an initial state ``[B, N]``)."""
