@@ -215,6 +215,10 @@ def test_task_families_of_a_features_file_are_scored_apart(tmp_path):
     assert set(metrics["accuracy_by_family"]) == {"leaping", "striding"}
     test_families = [data.families[label] for label in data.test_y.tolist()]
     assert metrics["test_clips_by_family"] == {f: test_families.count(f) for f in ("leaping", "striding")}
+    confusion = np.array(metrics["confusion"])  # rows: true class jump, run, walk
+    leaping, striding = confusion[0, 1:].sum() / confusion[0].sum(), confusion[1:, 0].sum() / confusion[1:].sum()
+    elsewhere = {"leaping": leaping, "striding": striding}
+    assert metrics["read_as_other_family"] == pytest.approx(elsewhere)
     families[0] = "leaping" if labels[0] != "jump" else "striding"
     with pytest.raises(PrecomputedError, match=r"task_families: class '\w+' has '\w+' and '\w+'"):
         check_precomputed(npz(tmp_path, task_families=families))

@@ -383,6 +383,19 @@ def test_the_task_family_section_says_how_many_test_clips_one_accuracy_rests_on(
     assert f"Test clips per run: {sizes}." in section
 
 
+def test_the_task_family_section_says_which_errors_went_to_another_family(runs, tmp_path):
+    for name, paths in runs.items():
+        for path in paths:
+            run = json.loads(path.read_text())
+            run["accuracy_by_family"] = {"order": 1.0, "same_different": 0.75}
+            if name == "SimpleESN":  # the others are older metrics files, without the field
+                run["read_as_other_family"] = {"order": 0.0, "same_different": 0.1 + 0.1 * run["seed"]}
+            path.write_text(json.dumps(run))
+    section = render_report(runs, tmp_path / "comparison.md", tmp_path / "f").split("## Accuracy per task family")[1]
+    assert "- order: SimpleESN 0.0\n- same_different: SimpleESN 15.0\n" in section
+    assert "SimpleRNN 0.0" not in section  # a model that did not record it is not shown as making no such error
+
+
 def _table_headers(text: str) -> list[list[str]]:
     """The header cells of every Markdown table in ``text``."""
     lines = text.splitlines()

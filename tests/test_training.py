@@ -13,7 +13,7 @@ from echoes.models.ridge import ClosedFormModel
 from echoes.normalisation import normalise
 from echoes.stages.train import run_training_job
 from echoes.training.data import load_split
-from echoes.training.evaluation import TrainingDiverged, top_k_accuracy
+from echoes.training.evaluation import TrainingDiverged, accuracy_by_family, read_as_other_family, top_k_accuracy
 from echoes.training.fits import convergence_epoch, kept_epoch
 from echoes.training.job import train_on_split
 from echoes.training.protocol import group_holdout
@@ -62,6 +62,16 @@ def test_top_k_accuracy():
     assert top_k_accuracy(logits, labels, 1) == 0.5
     assert top_k_accuracy(logits, labels, 2) == 1.0
     assert top_k_accuracy(logits, labels, 5) == 1.0
+
+
+def test_errors_into_another_task_family_are_told_apart_from_errors_within_it():
+    families = ["order", "order", "same_different", "same_different"]  # classes 0-3
+    labels = torch.tensor([2, 2, 2, 3, 0, 1])
+    predicted = torch.tensor([2, 3, 1, 0, 0, 0])  # same_different: right, within, to order, to order
+    logits = torch.nn.functional.one_hot(predicted, 4).float()
+    assert accuracy_by_family(logits, labels, families) == {"order": 0.5, "same_different": 0.25}
+    assert read_as_other_family(logits, labels, families) == {"order": 0.0, "same_different": 0.5}
+    assert read_as_other_family(logits, labels, None) == {}
 
 
 def spec(model_class, params=None, training=FAST, seed=0, grid=None, name=None, search=None, tuning=None):

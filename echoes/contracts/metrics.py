@@ -73,6 +73,9 @@ class RunMetrics:
     accuracy_top5: float = measured("test top-5 accuracy")
     accuracy_by_group: dict = info("test top-1 per test group (gNN)")
     accuracy_by_family: dict = info("test top-1 per task family of the synthetic set ({} for other data)")
+    read_as_other_family: dict | None = info(
+        "per task family, the fraction of its test clips predicted as another family's class", default=None
+    )
     accuracy_reversed: float = measured("test top-1 with every clip's frames in reverse order")
     accuracy_shuffled: float = measured("test top-1 with every clip's frames shuffled (one seeded permutation each)")
     order_drop_reversed: float = measured(

@@ -35,12 +35,38 @@ def family_lines(by_model: Mapping[str, Runs]) -> list[str]:
         for family in families:
             cells += [family_cell(runs, family), family_difference(runs, reference, family, name == reference_model)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+    return lines + other_family_lines(by_model, families)
+
+
+def other_family_lines(by_model: Mapping[str, Runs], families: list[str]) -> list[str]:
+    """Per family, how much of each model's test clips of it went to another family's class
+    (``read_as_other_family``): the errors that missed what kind of clip it was, not the family's own
+    decision. Nothing where no run recorded it (older metrics files)."""
+    lines = []
+    for family in families:
+        shares = {name: family_values(runs, "read_as_other_family", family) for name, runs in by_model.items()}
+        cells = [f"{name} {100 * statistics.fmean(values):.1f}" for name, values in shares.items() if values]
+        if cells:
+            lines.append(f"- {family}: {', '.join(cells)}")
+    if not lines:
+        return []
+    return [
+        "",
+        "Test clips of a family predicted as another family's class (% of the family's test clips, mean over runs); "
+        "the rest of a family's errors are its own classes confused with each other:",
+        "",
+        *lines,
+    ]
+
+
+def family_values(runs: Runs, key: str, family: str) -> list[float]:
+    """Each run's ``key[family]``, from the runs that recorded it (older metrics files lack some keys)."""
+    return [r[key][family] for r in runs if family in (r.get(key) or {})]
 
 
 def family_cell(runs: Runs, family: str) -> str:
-    test = [100 * r["accuracy_by_family"][family] for r in runs if family in r.get("accuracy_by_family", {})]
-    val = [100 * r["val_accuracy_by_family"][family] for r in runs if family in r.get("val_accuracy_by_family", {})]
+    test = [100 * v for v in family_values(runs, "accuracy_by_family", family)]
+    val = [100 * v for v in family_values(runs, "val_accuracy_by_family", family)]
     return (mean_std(test) if test else "–") + (f" ({statistics.fmean(val):.1f})" if val else "")
 
 

@@ -81,6 +81,17 @@ def accuracy_by_family(logits: torch.Tensor, labels: torch.Tensor, families: lis
     return {name: float(hits[mask].mean()) for name, mask in family_masks(labels, families).items()}
 
 
+def read_as_other_family(logits: torch.Tensor, labels: torch.Tensor, families: list[str] | None) -> dict[str, float]:
+    """Per task family, the fraction of its clips predicted as a class of another family: errors that
+    miss what kind of clip it is (two colour flashes read as a colour fade) rather than the family's
+    own decision (same colours read as different). The two call for different remedies."""
+    if not families:
+        return {}
+    family = np.array(families)
+    elsewhere = family[logits.argmax(1).numpy()] != family[labels.numpy()]
+    return {name: float(elsewhere[mask].mean()) for name, mask in family_masks(labels, families).items()}
+
+
 def clips_by_family(labels: torch.Tensor, families: list[str] | None) -> dict[str, int]:
     """Clips per task family: the denominator of each family's accuracy, so a reader sees how many
     points one clip is."""
@@ -129,6 +140,7 @@ def score_on_test(
         "accuracy_top5": top_k_accuracy(logits, labels, 5),
         "accuracy_by_group": accuracy_by_group(logits, labels, groups),
         "accuracy_by_family": accuracy_by_family(logits, labels, families),
+        "read_as_other_family": read_as_other_family(logits, labels, families),
         "confusion": confusion_matrix(logits.argmax(1), labels, num_classes),
         "inference_time_per_batch_s": inference_time_per_batch(model, x, cfg.batch_size, cfg.inference_repeats, device),
         "inference_batch_size": min(cfg.batch_size, len(x)),
