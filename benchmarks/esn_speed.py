@@ -48,6 +48,8 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,7 @@ from echoes.contracts.records import FeatureAttrs
 from echoes.devices import median_seconds, set_threads, synchronize
 from echoes.models import esn_kernels as esn
 from echoes.models.esn import SimpleESN
+from echoes.models.harvest import ops_on_one_thread
 from echoes.training.data import SplitData, load_split
 from echoes.training.job import train_on_split
 from echoes.training.spec import RunSpec, TrainingConfig
@@ -144,37 +147,69 @@ def harvest_seconds(model: SimpleESN, x: torch.Tensor, batch: int) -> float:
     return time.perf_counter() - start
 
 
-def csr_rate_at(csr: torch.Tensor, nonzeros: int, width: int) -> float:
-    x = torch.randn(csr.shape[1], width, device=csr.device)
-    return 2 * nonzeros * width / median_seconds(lambda: csr @ x, 9, csr.device)
+def per_second(work: float, make_call: Callable[[], Callable[[], object]], device: torch.device, repeats: int) -> float:
+    """Work per second of the calls ``make_call`` builds (each on its own operands, ``work`` per call):
+    the faster of one call at a time on all of PyTorch's threads and, on CPU with several threads,
+    one call per thread side by side, every op on one thread, as the harvest runs its blocks
+    (:mod:`echoes.models.harvest`)."""
+    rate = work / median_seconds(make_call(), repeats, device)
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        return rate
+    calls = [make_call() for _ in range(threads)]
+    with ops_on_one_thread(), ThreadPoolExecutor(threads) as pool:  # its threads start with one op thread
+        wall = median_seconds(lambda: list(pool.map(lambda call: call(), calls)), repeats)
+    return max(rate, threads * work / wall)
+
+
+def products(matrix_t: torch.Tensor, columns: int, count: int = 16) -> Callable[[], Callable[[], object]]:
+    """Builds calls of ``count`` products of ``matrix_t`` with one ``columns``-wide operand of their
+    own (a block's steps: enough work per call that starting a thread does not count)."""
+
+    def make_call() -> Callable[[], object]:
+        x = torch.randn(matrix_t.shape[1], columns, device=matrix_t.device)
+        return lambda: [matrix_t @ x for _ in range(count)]
+
+    return make_call
 
 
 def product_seconds(matrix_t: torch.Tensor, columns: int) -> float:
     """Seconds a perfect implementation spends on ``matrix_t @ X`` for ``columns`` columns in all:
-    the fastest of the dense GEMM (as one wide product, by ``torch.matmul`` and, on CPU, by
-    oneDNN with the weight prepacked) and the CSR product (at its best block width)."""
-    nonzeros = int(torch.count_nonzero(matrix_t))
-    wide = torch.randn(matrix_t.shape[1], 4096, device=matrix_t.device)
-    dense_seconds = median_seconds(lambda: matrix_t @ wide, 5, matrix_t.device)
-    if matrix_t.device.type == "cpu" and esn.onednn_available():
-        rows, packed = wide.T.contiguous(), esn.to_onednn(matrix_t)
-        linear = torch.ops.mkldnn._linear_pointwise
-        dense_seconds = min(dense_seconds, median_seconds(lambda: linear(rows, packed, None, "none", [], ""), 5))
-    dense_rate = 2 * matrix_t.numel() * wide.shape[1] / dense_seconds
+    the fastest of the dense GEMM (as 4096-column products, by ``torch.matmul`` and, on CPU, by
+    oneDNN with the weight prepacked) and the CSR product (at its best block width), each on all
+    threads at once or one per thread side by side, whichever is faster (:func:`per_second`)."""
+    device, nonzeros = matrix_t.device, int(torch.count_nonzero(matrix_t))
+    dense_rate = per_second(2 * matrix_t.numel() * 4096, products(matrix_t, 4096, 1), device, 5)
+    if device.type == "cpu" and esn.onednn_available():
+        packed, linear = esn.to_onednn(matrix_t), torch.ops.mkldnn._linear_pointwise
+
+        def make_call() -> Callable[[], object]:
+            rows = torch.randn(4096, matrix_t.shape[1])
+            return lambda: linear(rows, packed, None, "none", [], "")
+
+        dense_rate = max(dense_rate, per_second(2 * matrix_t.numel() * 4096, make_call, device, 5))
     csr = esn.to_csr(matrix_t)
-    csr_rate = max(csr_rate_at(csr, nonzeros, width) for width in (32, 64, 128, 256, 512))
+    csr_rate = max(
+        per_second(2 * nonzeros * width * 16, products(csr, width), device, 9) for width in (32, 64, 128, 256, 512)
+    )
     return min(2 * matrix_t.numel() * columns / dense_rate, 2 * nonzeros * columns / csr_rate)
 
 
 def activation_seconds(units: int, columns: int, device: torch.device) -> float:
     """Seconds a perfect implementation spends on the nonlinearity: one in-place sigmoid (Echoes' tanh
     is 2 sigmoid(2z) - 1) of every state, ``units`` x ``columns`` values, at the fastest rate measured
-    over the block widths a harvest may use (the leak and pooling are left out: the floor, not an estimate)."""
-    rates = []
-    for width in (32, 64, 128, 256, 1024):
-        block = torch.randn(units, width, device=device)
-        rates.append(units * width / median_seconds(lambda b=block: b.sigmoid_(), 25, device))
-    return units * columns / max(rates)
+    over the block widths a harvest may use, all threads at once or side by side (the leak and
+    pooling are left out: the floor, not an estimate)."""
+
+    def sigmoids(width: int) -> Callable[[], Callable[[], object]]:
+        def make_call() -> Callable[[], object]:
+            block = torch.randn(units, width, device=device)
+            return lambda: [block.sigmoid_() for _ in range(16)]
+
+        return make_call
+
+    rate = max(per_second(units * width * 16, sigmoids(width), device, 25) for width in (32, 64, 128, 256, 1024))
+    return units * columns / rate
 
 
 def block_widths(model: SimpleESN) -> str:

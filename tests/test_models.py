@@ -3,15 +3,17 @@
 import copy
 import inspect
 import pickle
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
-from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model
+from echoes.models import BUILTIN_MODELS, ModelConfigError, build_model, harvest
 from echoes.models import esn_kernels as kernels
 from echoes.models.esn import DeepESN, Reservoir, ReservoirStack, SimpleESN, pool_states
-from echoes.models.esn_kernels import candidate_widths
+from echoes.models.harvest import candidate_widths, in_order, ops_on_one_thread
 from echoes.models.ridge import RidgeAccumulator, widened_gcv
 from echoes.models.simple_models import BaseModel, DeepRNN, SimpleRNN
 
@@ -294,11 +296,13 @@ def test_the_first_harvest_times_each_width_against_the_best_so_far_while_wider_
             return encode_block(block, matrices, workspace)
 
         monkeypatch.setattr(model, "_encode_block", timed)
-        monkeypatch.setattr(kernels.time, "perf_counter", lambda: clock["now"])
+        monkeypatch.setattr(harvest.time, "perf_counter", lambda: clock["now"])
         features = model.encode(x)
     assert harvested[: len(timed_blocks)] == timed_blocks
-    # then the whole batch at the chosen width, as every later run on this machine harvests it
-    assert harvested[len(timed_blocks) :] == [best] * (1000 // best) + [1000 % best] * (1000 % best > 0)
+    # then the whole batch at the chosen width, as every later run on this machine harvests it (blocks
+    # side by side on several threads: in any order)
+    expected_blocks = [best] * (1000 // best) + [1000 % best] * (1000 % best > 0)
+    assert sorted(harvested[len(timed_blocks) :], reverse=True) == expected_blocks
     torch.testing.assert_close(features, expected, rtol=0, atol=1e-5)
     assert model.measured_block_widths == [best]
 
@@ -317,7 +321,7 @@ def test_a_harvest_that_speeds_up_over_its_first_blocks_does_not_keep_the_narrow
         return encode_block(block, matrices, workspace)
 
     monkeypatch.setattr(model, "_encode_block", timed)
-    monkeypatch.setattr(kernels.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(harvest.time, "perf_counter", lambda: clock["now"])
     with torch.no_grad():
         model.encode(torch.randn(1000, 4, 8))
     assert model.measured_block_widths == [64]
@@ -326,9 +330,9 @@ def test_a_harvest_that_speeds_up_over_its_first_blocks_does_not_keep_the_narrow
 def test_the_block_width_is_timed_once_per_set_of_candidate_widths(monkeypatch):
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0)
     timed = []
-    time_widths = kernels.BlockedHarvest.time_widths
+    time_widths = harvest.BlockedHarvest.time_widths
     monkeypatch.setattr(
-        kernels.BlockedHarvest,
+        harvest.BlockedHarvest,
         "time_widths",
         staticmethod(lambda x, *rest: timed.append(len(x)) or time_widths(x, *rest)),
     )
@@ -351,9 +355,86 @@ def test_measuring_block_widths_draws_nothing_from_torchs_random_generator():
 
 def test_a_small_batch_is_one_block_and_pays_for_no_measurement(monkeypatch):
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0, input_connectivity=0.1)
-    monkeypatch.setattr(kernels.time, "perf_counter", lambda: pytest.fail("a batch of 32 timed a block width"))
+    monkeypatch.setattr(harvest.time, "perf_counter", lambda: pytest.fail("a batch of 32 timed a block width"))
     with torch.no_grad():
         assert model.encode(torch.randn(32, 4, 8)).shape == (32, 128)
+
+
+@pytest.fixture
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_blocks_run_side_by_side_each_op_on_one_thread_and_give_the_bytes_of_a_one_thread_harvest(two_threads):
+    model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0, input_connectivity=0.1)
+    model.block_width = 32
+    calls, encode_block = [], model._encode_block
+
+    def spy(block, matrices, workspace):
+        calls.append((threading.current_thread().name, torch.get_num_threads(), id(workspace)))
+        return encode_block(block, matrices, workspace)
+
+    x = torch.randn(300, 4, 8)
+    with torch.no_grad():
+        model._encode_block = spy
+        side_by_side = model.encode(x)
+        assert torch.get_num_threads() == 2  # restored
+        model._encode_block = encode_block
+        with ops_on_one_thread():
+            one_thread = model.encode(x)
+    names = {name for name, _, _ in calls}
+    assert len(calls) == 10 and len(names) == 2 and "MainThread" not in names
+    assert {threads for _, threads, _ in calls} == {1}
+    assert len({workspace for _, _, workspace in calls}) == 2  # one workspace per thread, reused by its blocks
+    assert torch.equal(side_by_side, one_thread)
+
+
+def test_a_pass_that_sums_block_by_block_keeps_the_threads_and_the_blocks_order(two_threads):
+    model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0, input_connectivity=0.1)
+    model.block_width = 32
+    x = torch.arange(300.0)[:, None, None].expand(300, 4, 8)
+    seen = []
+    with torch.no_grad():
+        model.harvest(x, [(torch.eye(8), kernels.to_csr(torch.eye(8)))], lambda block, m, w: block[:, 0, 0],
+                      consume=lambda first: seen.append((first, torch.get_num_threads())))  # fmt: skip
+    assert torch.equal(torch.cat([first for first, _ in seen]), torch.arange(300.0))
+    assert {threads for _, threads in seen} == {2}
+
+
+def test_the_first_fit_on_a_machine_gives_the_state_pca_of_every_later_fit():
+    """Timing the block width harvests blocks whose states are dropped: they must not reach the PCA."""
+    x, y = torch.randn(600, 4, 8), torch.randint(0, 3, (600,))
+
+    def fitted_pca():
+        model = SimpleESN(8, 64, 3, seed=0, representation="model_space", reduced_size=4, input_connectivity=0.1)
+        with torch.no_grad():
+            model.fit_encoder([(x, y)])
+        return model.pca.state_dict()
+
+    first, later = fitted_pca(), fitted_pca()  # the first timed the width (a fresh cache per test)
+    assert all(torch.equal(first[name], later[name]) for name in first)
+
+
+def test_blocks_on_several_threads_come_back_in_their_order_and_a_failure_stops_them():
+    def slow_first(item, workspace):
+        time.sleep(0.02 * (item % 3 == 0))
+        return item
+
+    assert list(in_order(slow_first, range(20), threads=3)) == list(range(20))
+    started = []
+
+    def failing(item, workspace):
+        started.append(item)
+        if item == 3:
+            raise RuntimeError("block 3 failed")
+        return item
+
+    with pytest.raises(RuntimeError, match="block 3 failed"):
+        list(in_order(failing, range(1000), threads=2))
+    assert len(started) < 20  # a few blocks ahead at most, not the batch
 
 
 def test_run_writes_into_a_given_buffer_and_refuses_a_wrong_one():

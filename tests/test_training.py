@@ -262,7 +262,7 @@ def test_two_fits_of_one_seed_write_identical_model_bytes_whatever_width_the_tim
 ):
     """Block widths are timed once per machine and shape and kept: a second run, whose timing would
     favour other widths, harvests at the kept ones and writes the same bytes."""
-    from echoes.models.esn_kernels import BlockedHarvest
+    from echoes.models.harvest import BlockedHarvest
 
     timings = []
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from echoes.contracts import params
 from echoes.models import esn_kernels as kernels
+from echoes.models.harvest import BlockedHarvest
 from echoes.models.representations import REDUCED, StatePCA, model_space, pool_states, representation_width
 from echoes.models.reservoir import Reservoir
 from echoes.models.ridge import ClosedFormModel
@@ -106,7 +107,7 @@ class ReservoirStack(ClosedFormModel):
         self.embedding_ridge = embedding_ridge
         self.pca = StatePCA(width, reduced_size) if representation in REDUCED else None
         self.block_width: int | None = None  # forces the harvest's block width (benchmarks, tests)
-        self.harvest = kernels.BlockedHarvest()
+        self.harvest = BlockedHarvest()
         self.layers = nn.ModuleList(
             Reservoir(
                 input_size if layer == 0 else reservoir_size,
@@ -127,11 +128,12 @@ class ReservoirStack(ClosedFormModel):
         """The block widths the harvests used so far, one per set of candidate widths met."""
         return list(self.harvest.widths.values())
 
-    def _harvest(self, x: torch.Tensor, encode_block: Any) -> torch.Tensor:
-        """``encode_block`` over blocks of ``x`` ``[B, T, F]``, the block width measured once per machine
-        (:class:`echoes.models.esn_kernels.BlockedHarvest`) unless ``block_width`` forces one."""
+    def _harvest(self, x: torch.Tensor, encode_block: Any, consume: Any = None) -> torch.Tensor | None:
+        """``encode_block`` over blocks of ``x`` ``[B, T, F]`` (each result to ``consume`` if given), the
+        block width measured once per machine (:class:`echoes.models.harvest.BlockedHarvest`) unless
+        ``block_width`` forces one."""
         matrices = [(layer.input_matrix(x.device), layer.recurrent_matrix(x.device)) for layer in self.layers]
-        return self.harvest(x, matrices, encode_block, self.block_width)
+        return self.harvest(x, matrices, encode_block, self.block_width, consume)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The readout's features ``[B, width]`` of inputs ``[B, T, F]`` (each block of sequences goes
@@ -145,7 +147,7 @@ class ReservoirStack(ClosedFormModel):
             return
         self.pca.start()
         for x, _ in batches:
-            self._harvest(x.to(self.readout.weight.device), self._pca_block)
+            self._harvest(x.to(self.readout.weight.device), self._trajectory, consume=self.pca.update)
         self.pca.finish(self.seed)
 
     def layer_summaries(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -194,10 +196,6 @@ class ReservoirStack(ClosedFormModel):
             kernels.to_states(half, out=trajectory[:, start : start + half.shape[1]])
             start += half.shape[1]
         return trajectory
-
-    def _pca_block(self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace) -> torch.Tensor:
-        self.pca.update(self._trajectory(block, matrices, workspace))
-        return block.new_empty((len(block), 0))
 
     def _encode_block(
         self, block: torch.Tensor, matrices: kernels.Matrices, workspace: kernels.Workspace

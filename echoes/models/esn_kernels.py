@@ -1,4 +1,4 @@
-"""How an ESN's harvest runs fast: the forms of its matrices, the blocks of sequences, the buffers.
+"""How an ESN's harvest runs fast: the forms of its matrices, the step loop, the buffers.
 
 :mod:`echoes.models.esn` says *what* a reservoir computes (the equation, in a plain reference
 step); this module says *how* a batch of sequences is pushed through it quickly. Every choice
@@ -15,9 +15,8 @@ and kept (:class:`echoes.measured.MeasuredChoices`), so that two runs of one see
   than ``torch.matmul``; on CUDA whichever of dense and CSR a micro-benchmark finds faster. A
   sparse ``W_in`` projects step by step (each product over one step's ``[F, B]`` inputs while they
   are in cache); a dense one projects every step at once.
-- **Blocks.** With a CSR product on CPU the harvest advances blocks of sequences, as wide as
-  harvests fastest on this machine (:class:`BlockedHarvest`), because the best width moves with
-  the CPU's caches.
+- **Blocks.** The harvest advances blocks of sequences (:mod:`echoes.models.harvest`: how wide,
+  and on how many threads); each block's buffers are reused by the next (:class:`Workspace`).
 - **tanh** is computed as ``2 sigmoid(2z) - 1`` (exact up to float32 rounding): PyTorch's
   vectorised ``tanh`` costs several times its ``sigmoid`` on the CPUs measured.
 - **Half-states.** The recurrence carries ``h = (x + 1) / 2`` instead of the states ``x``: then
@@ -35,8 +34,6 @@ they move with the CPU.
 
 from __future__ import annotations
 
-import math
-import time
 import warnings
 from collections.abc import Callable
 
@@ -47,7 +44,6 @@ from echoes.measured import MeasuredChoices, machine_key
 from echoes.models.onednn import onednn_available, onednn_is_faster, project_onednn, to_onednn
 
 SPARSE_MAX_DENSITY = 0.15
-BLOCK_WIDTHS = (32, 64, 128, 256)
 RECURRENT_FORMATS = ("auto", "dense", "csr")
 INPUT_FORMATS = (*RECURRENT_FORMATS, "onednn")
 
@@ -229,17 +225,6 @@ def feature_major(block: torch.Tensor, workspace: Workspace, name: str, reverse:
     return inputs.copy_((time_major.flip(0) if reverse else time_major).transpose(1, 2))
 
 
-def candidate_widths(matrices: list[torch.Tensor], batch: int) -> list[int]:
-    """Block widths a harvest of ``batch`` sequences may use with ``matrices`` (the ``W^T`` and
-    ``W_in^T`` in use): ``BLOCK_WIDTHS`` below the batch (and the batch itself, if no wider) when
-    a CSR product runs on CPU; else only the whole batch (dense products want it wide, a GPU has no
-    cache to fit). Powers of two keep rows aligned to vector registers and cache lines."""
-    sparse = [matrix for matrix in matrices if matrix.is_sparse_csr]
-    if not sparse or sparse[0].device.type != "cpu":
-        return [batch]
-    return [width for width in BLOCK_WIDTHS if width < batch] + ([batch] if batch <= BLOCK_WIDTHS[-1] else [])
-
-
 class Workspace:
     """Buffers reused from one harvest block to the next: a fresh ``[T, N, b]`` tensor per block
     costs page faults on first touch."""
@@ -252,79 +237,3 @@ class Workspace:
         if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype or buffer.device != like.device:
             buffer = self._buffers[name] = like.new_empty(shape)
         return buffer
-
-
-class BlockedHarvest:
-    """Harvests a batch in blocks of sequences, as wide as harvests fastest on this machine.
-
-    The width is measured on the harvest itself (a product timed alone misses what the step's
-    other work does to the caches), once per set of candidate widths: every batch wider than
-    ``BLOCK_WIDTHS[-1]`` has the same candidates, so a harvest in batches of 1024 and a last,
-    shorter one times once. It is kept per machine (:class:`MeasuredChoices`), so later runs
-    harvest at the same width and give the same bytes. ``forced`` fixes a width instead.
-    """
-
-    def __init__(self) -> None:
-        self.widths: dict[str, int] = {}
-
-    def __call__(
-        self, x: torch.Tensor, matrices: Matrices, encode_block: EncodeBlock, forced: int | None = None
-    ) -> torch.Tensor:
-        """Pooled states of ``x`` ``[B, T, F]``, block by block through ``encode_block``.
-
-        On the first harvest with a set of candidates on this machine, the timing harvests blocks
-        of ``x`` whose states are then dropped: the batch is harvested again at the chosen width,
-        exactly as every later run will harvest it (the cost is paid once per machine).
-        """
-        flat = [matrix for pair in matrices for matrix in pair]
-        widths = candidate_widths(flat, len(x))
-        shapes = [(tuple(m.shape), m.is_sparse_csr and m.values().numel()) for m in flat]
-        key = f"{machine_key(x.device)} | widths {widths} | {shapes}"
-        if forced is None and key not in self.widths:
-            if len(widths) == 1:
-                self.widths[key] = widths[0]
-            else:
-                measure = lambda: self.time_widths(x, widths, matrices, encode_block)  # noqa: E731
-                self.widths[key] = MeasuredChoices().get_or_measure(key, measure)
-        width = self.widths[key] if forced is None else forced
-        workspace = Workspace()
-        return torch.cat([encode_block(block, matrices, workspace) for block in x.split(width)])
-
-    @staticmethod
-    def time_widths(x: torch.Tensor, widths: list[int], matrices: Matrices, encode_block: EncodeBlock) -> int:
-        """The width of ``widths`` that harvests the first blocks of ``x`` in the least seconds per sequence.
-
-        Two blocks of the narrowest width, then each next width against the best so far in turn,
-        next, best, best, next (a slow spell of a shared host hits both alike, and a drift, such as
-        a harvest getting faster over its first blocks while caches and clocks warm up, favours
-        neither: in the order next, best, next, best it favoured the best so far), the faster of
-        each width's blocks counting, for as long as the wider width wins and the batch lasts.
-        """
-        seconds: dict[int, float] = {}
-        workspaces: dict[int, Workspace] = {}  # two widths' buffers at most, reused by their blocks
-        start = 0
-
-        def harvest(width: int) -> None:
-            nonlocal start
-            began = time.perf_counter()
-            encode_block(x[start : start + width], matrices, workspaces[width])
-            seconds[width] = min(seconds.get(width, math.inf), (time.perf_counter() - began) / width)
-            start += width
-
-        best = widths[0]
-        if 2 * best > len(x):
-            return len(x)
-        workspaces[best] = Workspace()
-        for timed in (best, best):
-            harvest(timed)
-        for width in widths[1:]:
-            if start + 2 * (width + best) > len(x):
-                break
-            workspaces[width] = Workspace()
-            for timed in (width, best, best, width):
-                harvest(timed)
-            loser, best = (best, width) if seconds[width] < seconds[best] else (width, best)
-            del workspaces[loser]
-            if best != width:
-                break
-        return best
