@@ -392,6 +392,21 @@ def test_blocks_run_side_by_side_each_op_on_one_thread_and_give_the_bytes_of_a_o
     assert torch.equal(side_by_side, one_thread)
 
 
+def test_a_harvest_of_one_block_keeps_every_thread_for_its_ops(two_threads):
+    model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0, input_connectivity=0.1)
+    model.block_width = 300
+    calls, encode_block = [], model._encode_block
+
+    def spy(block, matrices, workspace):
+        calls.append((threading.current_thread().name, torch.get_num_threads()))
+        return encode_block(block, matrices, workspace)
+
+    model._encode_block = spy
+    with torch.no_grad():
+        model.encode(torch.randn(300, 4, 8))
+    assert calls == [("MainThread", 2)]
+
+
 def test_a_pass_that_sums_block_by_block_keeps_the_threads_and_the_blocks_order(two_threads):
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0, input_connectivity=0.1)
     model.block_width = 32

@@ -11,7 +11,7 @@ how fast a batch goes through them; neither changes what is computed.
 - **Threads.** With several blocks and several CPU threads, the blocks run side by side, one per
   thread and every op on one thread, instead of one block at a time with every op split over the
   threads: a step's ops take tens of microseconds, and splitting each one costs a fork and a join
-  (about 1.2x faster on 2 cores, ``benchmarks/README.md``). Results come back in the blocks' order.
+  (1.1-1.15x faster on 2 cores, ``benchmarks/README.md``). Results come back in the blocks' order.
   A pass that feeds each block to a running sum (the states' PCA) keeps one block at a time on all
   threads: its per-block GEMM wants them, and the sum its order.
 """
@@ -63,8 +63,8 @@ def ops_on_one_thread(active: bool = True) -> Iterator[None]:
 
 def in_order(function: Callable[[Item, Workspace], Result], items: Sequence[Item], threads: int) -> Iterator[Result]:
     """``function(item, workspace)`` for every item, on ``threads`` threads, each with its own
-    :class:`Workspace`, the results yielded in the items' order. At most ``2 * threads`` results wait
-    to be taken, so a harvest holds a few blocks' states, never the batch's."""
+    :class:`Workspace`, the results yielded in the items' order. About ``2 * threads`` results at most
+    wait to be taken, so a harvest holds a few blocks' states, never the batch's."""
     if threads <= 1:
         workspace = Workspace()
         yield from (function(item, workspace) for item in items)
@@ -117,24 +117,25 @@ class BlockedHarvest:
         of ``x`` whose results are then dropped (``consume`` never sees them): the batch is harvested
         again at the chosen width, exactly as every later run will harvest it (the cost is paid once
         per machine). Without ``consume``, several blocks on CPU run side by side on PyTorch's threads,
-        and the width is timed as they run, each op on one thread.
+        each op on one thread, and the width is timed that way too.
         """
         flat = [matrix for pair in matrices for matrix in pair]
         widths = candidate_widths(flat, len(x))
         side_by_side = consume is None and len(widths) > 1 and x.device.type == "cpu"
         threads = torch.get_num_threads() if side_by_side else 1
-        with ops_on_one_thread(threads > 1):
+        with ops_on_one_thread(threads > 1):  # timed as its blocks will run
             width = self.width(x, widths, matrices, encode_block) if forced is None else forced
-            blocks = x.split(width)
+        blocks = x.split(width)
+        workers = min(threads, len(blocks))  # a single block keeps every thread for its ops
 
-            def encode(block: torch.Tensor, workspace: Workspace) -> torch.Tensor:
-                return encode_block(block, matrices, workspace)
+        def encode(block: torch.Tensor, workspace: Workspace) -> torch.Tensor:
+            return encode_block(block, matrices, workspace)
 
-            with closing(in_order(encode, blocks, min(threads, len(blocks)))) as results:
-                if consume is None:
-                    return torch.cat(list(results))
-                for result in results:
-                    consume(result)
+        with ops_on_one_thread(workers > 1), closing(in_order(encode, blocks, workers)) as results:
+            if consume is None:
+                return torch.cat(list(results))
+            for result in results:
+                consume(result)
         return None
 
     def width(self, x: torch.Tensor, widths: list[int], matrices: Matrices, encode_block: EncodeBlock) -> int:
