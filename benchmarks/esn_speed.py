@@ -12,7 +12,8 @@ dense and 10 % connected): the time a perfect implementation would need on this 
 the input product at the measured rate of the fastest of the dense GEMM (``torch.matmul``, and on
 CPU oneDNN with the weight prepacked) and the CSR product for that W_in, plus the recurrent
 product at the measured rate of the fastest for that W (each rate measured in this run on the
-product's own matrix, the CSR rate at the best of several block widths), beside Echoes' harvest
+product's own matrix, the CSR rate at the best of several block widths, every rate the better of
+one product at a time on all threads and one per thread side by side), beside Echoes' harvest
 (pooled last states) and the block width it measured and used. Harvest and bound are measured in turn,
 ``--repeats`` times; the table gives their medians and the median of the per-repeat ratios. A second
 bound adds the nonlinearity's floor: one in-place sigmoid of every state at the fastest rate measured
