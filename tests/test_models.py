@@ -372,12 +372,16 @@ def test_blocks_run_side_by_side_each_op_on_one_thread_and_give_the_bytes_of_a_o
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0, input_connectivity=0.1)
     model.block_width = 32
     calls, encode_block = [], model._encode_block
+    together = threading.Barrier(2, timeout=10)  # the first two blocks must run at once, or this fails
+    x = torch.randn(300, 4, 8)
+    first_two = {x[0:32].data_ptr(), x[32:64].data_ptr()}
 
     def spy(block, matrices, workspace):
         calls.append((threading.current_thread().name, torch.get_num_threads(), id(workspace)))
+        if block.data_ptr() in first_two:
+            together.wait()
         return encode_block(block, matrices, workspace)
 
-    x = torch.randn(300, 4, 8)
     with torch.no_grad():
         model._encode_block = spy
         side_by_side = model.encode(x)
@@ -409,7 +413,6 @@ def test_a_harvest_of_one_block_keeps_every_thread_for_its_ops(two_threads):
 
 def test_a_pass_that_sums_block_by_block_keeps_the_threads_and_the_blocks_order(two_threads):
     model = SimpleESN(input_size=8, reservoir_size=64, num_classes=3, seed=0, input_connectivity=0.1)
-    model.block_width = 32
     x = torch.arange(300.0)[:, None, None].expand(300, 4, 8)
     seen = []
     with torch.no_grad():
