@@ -15,7 +15,13 @@ import torch
 
 from echoes.devices import MemoryWindow
 from echoes.models import NGRC, DeepESN, SimpleESN
-from echoes.models.representations import StatePCA, model_space, representation_width, top_eigenvectors
+from echoes.models.representations import (
+    StatePCA,
+    add_upper_gram,
+    model_space,
+    representation_width,
+    top_eigenvectors,
+)
 from echoes.models.reservoir import spectral_radius
 from echoes.training.data import Batches
 from echoes.training.evaluation import top_k_accuracy
@@ -118,6 +124,30 @@ def test_the_state_pca_streamed_over_batches_is_the_pca_of_all_states():
     vectors = torch.linalg.eigh(centred.T @ centred)[1][:, -4:].flip(1)
     assert torch.allclose(pca.mean.double(), flat.mean(0), atol=1e-4)
     assert torch.allclose((pca.components.double().T @ vectors).abs(), torch.eye(4, dtype=torch.float64), atol=1e-4)
+
+
+def test_the_gram_of_wide_states_is_summed_from_its_upper_block_rows_alone():
+    x = torch.randn(300, 600, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    products = torch.zeros(600, 600, dtype=torch.float64)
+    add_upper_gram(products, x)
+    full = x.T @ x
+    assert torch.allclose(products.triu(), full.triu())
+    assert products[150:, :150].abs().sum() == 0  # below the first block row's diagonal block: not computed
+
+
+def test_the_state_pca_of_wide_states_is_the_pca_of_their_whole_covariance():
+    scales = torch.cat([torch.tensor([10.0, 6.0, 3.0]), torch.full((597,), 0.5)])  # three clear components
+    generator = torch.Generator().manual_seed(0)
+    states = torch.randn(4, 600, 30, generator=generator) * scales[None, :, None] + 2.0  # [T, N, B]
+    pca = StatePCA(600, 3)
+    pca.start()
+    for block in states.split(8, dim=2):
+        pca.update(block)
+    pca.finish()
+    flat = states.permute(0, 2, 1).reshape(-1, 600).double()
+    centred = flat - flat.mean(0)
+    vectors = torch.linalg.eigh(centred.T @ centred)[1][:, -3:].flip(1)
+    assert torch.allclose((pca.components.double().T @ vectors).abs(), torch.eye(3, dtype=torch.float64), atol=1e-4)
 
 
 def test_the_subspace_iteration_finds_the_leading_eigenvectors_of_a_large_matrix():

@@ -22,6 +22,8 @@ states, each clip's model from one small batched solve.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -93,6 +95,23 @@ def top_eigenvectors(covariance: torch.Tensor, k: int, seed: int = 0, iterations
     return (basis @ vectors)[:, -k:].flip(1)
 
 
+#: Column blocks of the states' Gram matrix from states this wide: one GEMM per block row, from its
+#: diagonal block on (the blocks below are the transposes of those above): 5/8 of the full product.
+GRAM_BLOCKS, GRAM_BLOCKS_FROM = 4, 512
+
+
+def add_upper_gram(products: torch.Tensor, x: torch.Tensor) -> None:
+    """Add ``x.T @ x`` (``x`` ``[rows, N]``) to the upper triangle (diagonal blocks whole) of ``products``.
+
+    The covariance of a PCA of reservoir states is most of its cost, and it is symmetric: torch has
+    no symmetric rank-k product, so the upper block rows are one GEMM each instead."""
+    width = x.shape[1]
+    parts = GRAM_BLOCKS if width >= GRAM_BLOCKS_FROM else 1
+    edges = [width * part // parts for part in range(parts + 1)]
+    for start, stop in itertools.pairwise(edges):
+        products[start:stop, start:] += (x[:, start:stop].T @ x[:, start:]).double()
+
+
 class StatePCA(nn.Module):
     """A PCA of reservoir states (every step of every fit clip), fitted from streamed moments.
 
@@ -119,14 +138,15 @@ class StatePCA(nn.Module):
                                                            device=flat.device))  # fmt: skip
         shift, count, total, products = self._moments
         centred = flat - shift.to(flat.dtype)
-        products += (centred.T @ centred).double()
+        add_upper_gram(products, centred)
         self._moments = (shift, count + len(flat), total + centred.sum(0).double(), products)
 
     def finish(self, seed: int = 0) -> None:
         """Set ``mean`` and ``components`` from the moments added since :meth:`start`."""
         if self._moments is None:
             raise ValueError("the state PCA saw no states")
-        shift, count, total, products = self._moments
+        shift, count, total, upper = self._moments
+        products = upper.triu() + upper.triu(1).T
         offset = total / count
         covariance = (products - count * torch.outer(offset, offset)) / count
         self.mean.copy_((shift + offset).to(self.mean.dtype))
