@@ -1,6 +1,7 @@
 """Benchmark: every default model's training at full UCF101 size, and what a full run costs here.
 
     .venv/bin/python benchmarks/ucf101_scale.py [--threads 2] [--models SimpleESN AllFrames ...] [--entry-trial]
+        [--params '{"representation": "states"}']
 
 Builds generated features the size of UCF101 split 1 from the official lists
 (``tests/data/ucfTrainTestlist``: 9,537 training and 3,783 test clips, 101 classes, the lists'
@@ -8,7 +9,9 @@ groups, T = 16 x 512) and fits each model of ``config.yaml`` as a training job d
 typical trial (the middle of every range and choice of its search space): a closed-form model's
 whole fit, a gradient model's first epoch. It prints the machine, those times, and per (split,
 seed) job the estimate ``trials x fit`` (closed form) or ``trials x epochs x epoch`` with the
-epochs stated, labelled as estimates. The features carry
+epochs stated, labelled as estimates, and each job's peak resident memory above its start (the
+fit, scoring and records; ``training_peak_mib``). ``--params`` sets parameters over each chosen
+entry's (e.g. another ESN representation). The features carry
 a class signal so that nothing degenerates, but they measure time, never accuracy.
 
 Decoding and CNN rates come from ``benchmarks/extraction_speed.py``; ``benchmarks/README.md`` puts
@@ -18,6 +21,7 @@ the two together into the full-UCF101 estimate per stage.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -72,9 +76,10 @@ def typical_trial(space: dict) -> dict:
 
 def measure(
     data: SplitData, name: str, entry: dict, config: dict, threads: int, entry_trial: bool = False
-) -> tuple[str, float, int]:
-    """(fit method, seconds of one trial's fit or first epoch, trials per job): the typical trial, or with
-    ``entry_trial`` the entry's own params (the first trial its search runs: config.yaml's choices)."""
+) -> tuple[str, float, int, float]:
+    """(fit method, seconds of one trial's fit or first epoch, trials per job, the job's peak MiB above its
+    start): the typical trial, or with ``entry_trial`` the entry's own params (the first trial its search
+    runs: config.yaml's choices)."""
     one = {**config["training"], "max_epochs": 1}
     trial = {} if entry_trial else {k: [v] for k, v in typical_trial(entry.get("search") or {}).items()}
     print(f"  {name}: trial {trial}", flush=True)
@@ -84,7 +89,8 @@ def measure(
     metrics, _, _ = train_on_split(data, spec)
     print(f"  {name}: {time.perf_counter() - started:.1f} s in all", flush=True)
     grid = int(np.prod([len(v) for v in (entry.get("tune") or {}).values()] or [1]))
-    return metrics["fit_method"], metrics["train_time_s"], config["tuning"]["trials"] if entry.get("search") else grid
+    trials = config["tuning"]["trials"] if entry.get("search") else grid
+    return metrics["fit_method"], metrics["train_time_s"], trials, metrics["training_peak_mib"]
 
 
 def main() -> None:
@@ -96,10 +102,12 @@ def main() -> None:
     parser.add_argument(
         "--entry-trial", action="store_true", help="time each entry's own params (config.yaml's), not the typical trial"
     )
+    parser.add_argument("--params", type=json.loads, default={}, help="JSON parameters over each entry's params")
     args = parser.parse_args()
     set_threads(args.threads)
     config = validate_config(yaml.safe_load((ROOT / "config.yaml").read_text()), SCHEMA, fetch_weights=False)
-    models = {k: v for k, v in config["models"].items() if not args.models or k in args.models}
+    models = {k: {**v, "params": {**v.get("params", {}), **args.params}}
+              for k, v in config["models"].items() if not args.models or k in args.models}  # fmt: skip
     print(machine_line(args.threads, torch.device("cpu")))
     data = split1_features()
     print(f"UCF101 split 1 from the official lists: {len(data.train_x)} training, {len(data.test_x)} test clips, "
@@ -107,9 +115,11 @@ def main() -> None:
     rows = []
     for name, entry in models.items():
         rows.append((name, *measure(data, name, entry, config, args.threads, args.entry_trial)))
-    print("\n| model | one trial (fit, or first epoch) | trials | per (split, seed) job, estimate |")
-    print("|---|---|---|---|")
-    for name, method, seconds, candidates in rows:
+    print(f"\nparameters over the entries': {json.dumps(args.params)}\n" if args.params else "")
+    print("| model | one trial (fit, or first epoch) | trials | per (split, seed) job, estimate "
+          "| peak memory above start |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for name, method, seconds, candidates, peak in rows:
         if method == "closed_form":
             job = f"{candidates * seconds / 60:.1f} min ({candidates} fits)"
             measured = f"{seconds:.1f} s fit"
@@ -117,7 +127,7 @@ def main() -> None:
             minutes = candidates * ASSUMED_EPOCHS * seconds / 60
             job = f"{minutes:.0f} min ({candidates} x {ASSUMED_EPOCHS} epochs, assumed)"
             measured = f"{seconds:.1f} s per epoch"
-        print(f"| {name} | {measured} | {candidates} | {job} |")
+        print(f"| {name} | {measured} | {candidates} | {job} | {peak:.0f} MiB |")
 
 
 if __name__ == "__main__":
