@@ -11,7 +11,8 @@ whole fit, a gradient model's first epoch. It prints the machine, those times, a
 seed) job the estimate ``trials x fit`` (closed form) or ``trials x epochs x epoch`` with the
 epochs stated, labelled as estimates, and each job's peak resident memory above its start (the
 fit, scoring and records; ``training_peak_mib``). ``--params`` sets parameters over each chosen
-entry's (e.g. another ESN representation). The features carry
+entry's (e.g. another ESN representation; with ``--entry-trial``, since a typical trial sets the
+keys its search space names itself). The features carry
 a class signal so that nothing degenerates, but they measure time, never accuracy.
 
 Decoding and CNN rates come from ``benchmarks/extraction_speed.py``; ``benchmarks/README.md`` puts
