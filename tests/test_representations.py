@@ -18,6 +18,7 @@ from echoes.models import NGRC, DeepESN, SimpleESN
 from echoes.models.representations import (
     StatePCA,
     add_upper_gram,
+    mirror_upper_gram,
     model_space,
     representation_width,
     top_eigenvectors,
@@ -129,13 +130,15 @@ def test_the_state_pca_streamed_over_batches_is_the_pca_of_all_states(width):
     assert torch.allclose((pca.components.double().T @ vectors).abs(), torch.eye(3, dtype=torch.float64), atol=1e-4)
 
 
-def test_the_gram_of_wide_states_is_summed_from_its_upper_block_rows_alone():
+def test_the_gram_of_wide_states_is_summed_from_its_upper_block_rows_alone_then_mirrored_in_place():
     x = torch.randn(300, 600, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     products = torch.zeros(600, 600, dtype=torch.float64)
     add_upper_gram(products, x)
     full = x.T @ x
     assert torch.allclose(products.triu(), full.triu())
     assert products[150:, :150].abs().sum() == 0  # below the first block row's diagonal block: not computed
+    assert mirror_upper_gram(products) is products
+    assert torch.allclose(products, full)
 
 
 def test_the_subspace_iteration_finds_the_leading_eigenvectors_of_a_large_matrix():

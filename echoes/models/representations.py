@@ -100,16 +100,28 @@ def top_eigenvectors(covariance: torch.Tensor, k: int, seed: int = 0, iterations
 GRAM_BLOCKS, GRAM_BLOCKS_FROM = 4, 512
 
 
+def gram_block_rows(width: int) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` rows of each block row of a ``width``-wide Gram matrix."""
+    parts = GRAM_BLOCKS if width >= GRAM_BLOCKS_FROM else 1
+    return list(itertools.pairwise(width * part // parts for part in range(parts + 1)))
+
+
 def add_upper_gram(products: torch.Tensor, x: torch.Tensor) -> None:
-    """Add ``x.T @ x`` (``x`` ``[rows, N]``) to the upper triangle (diagonal blocks whole) of ``products``.
+    """Add ``x.T @ x`` (``x`` ``[rows, N]``) to the upper block rows of ``products`` (each from its
+    diagonal block on); :func:`mirror_upper_gram` fills the rest once the sum is complete.
 
     The covariance of a PCA of reservoir states is most of its cost, and it is symmetric: torch has
     no symmetric rank-k product, so the upper block rows are one GEMM each instead."""
-    width = x.shape[1]
-    parts = GRAM_BLOCKS if width >= GRAM_BLOCKS_FROM else 1
-    edges = [width * part // parts for part in range(parts + 1)]
-    for start, stop in itertools.pairwise(edges):
+    for start, stop in gram_block_rows(x.shape[1]):
         products[start:stop, start:] += (x[:, start:stop].T @ x[:, start:]).double()
+
+
+def mirror_upper_gram(products: torch.Tensor) -> torch.Tensor:
+    """``products`` made whole in place: each block below the diagonal blocks copied from its
+    transpose above (no copy of the whole matrix: at 8,000 states one is 512 MB)."""
+    for start, stop in gram_block_rows(products.shape[0]):
+        products[stop:, start:stop] = products[start:stop, stop:].T
+    return products
 
 
 class StatePCA(nn.Module):
@@ -145,10 +157,9 @@ class StatePCA(nn.Module):
         """Set ``mean`` and ``components`` from the moments added since :meth:`start`."""
         if self._moments is None:
             raise ValueError("the state PCA saw no states")
-        shift, count, total, upper = self._moments
-        products = upper.triu() + upper.triu(1).T
+        shift, count, total, products = self._moments
         offset = total / count
-        covariance = (products - count * torch.outer(offset, offset)) / count
+        covariance = mirror_upper_gram(products).addr_(offset, offset, alpha=-count).div_(count)  # in place
         self.mean.copy_((shift + offset).to(self.mean.dtype))
         self.components.copy_(top_eigenvectors(covariance, self.components.shape[1], seed).to(self.components.dtype))
         self._moments = None
