@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -46,6 +47,32 @@ def correct_by_family(logits: torch.Tensor, labels: torch.Tensor, families: list
     return counts
 
 
+def validation_fits(args: argparse.Namespace, data: SplitData) -> Iterator[tuple]:
+    """Each (model seed, fit rows, validation rows, fit clips, validation clips) of the study: ``--holdouts``
+    validation draws from ``--first-holdout`` times ``--reservoirs`` seeds, with the reservoirs' clip-mean
+    normalisation; the same for every setting (paired)."""
+    for holdout, seed in itertools.product(range(args.holdouts), range(args.reservoirs)):
+        fit, val, _ = group_holdout(data.train_groups, TrainingConfig(), args.first_holdout + holdout)
+        fit_x, val_x = normalise(data.train_x[fit], data.train_x[val], mode="clip_mean")
+        yield 1000 * holdout + seed, fit, val, fit_x, val_x
+
+
+def add_counts(totals: dict[str, list[int]], counts: dict[str, tuple[int, int]]) -> None:
+    """Add one fit's (correct, clips) per family to the running [correct, clips] sums."""
+    for family, (right, clips) in counts.items():
+        total = totals.setdefault(family, [0, 0])
+        total[0], total[1] = total[0] + right, total[1] + clips
+
+
+def add_draw_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say which draws and seeds, and which features, a study reads."""
+    parser.add_argument("--holdouts", type=int, default=10)
+    parser.add_argument("--reservoirs", type=int, default=3, help="model seeds per validation draw")
+    parser.add_argument("--first-holdout", type=int, default=100)
+    parser.add_argument("--features", type=Path, default=ROOT / "data" / "synthetic" / "features.h5")
+    parser.add_argument("--manifest", type=Path, default=ROOT / "data" / "synthetic" / "manifest.tsv")
+
+
 def study(
     args: argparse.Namespace, data: SplitData, entry: dict, setting: dict
 ) -> tuple[dict[str, list[int]], list[float]]:
@@ -53,18 +80,13 @@ def study(
     families = data.families or ["all"] * len(data.classes)
     totals: dict[str, list[int]] = {}
     per_fit = []
-    for holdout, seed in itertools.product(range(args.holdouts), range(args.reservoirs)):
-        fit, val, _ = group_holdout(data.train_groups, TrainingConfig(), args.first_holdout + holdout)
-        fit_x, val_x = normalise(data.train_x[fit], data.train_x[val], mode="clip_mean")
+    for seed, fit, val, fit_x, val_x in validation_fits(args, data):
         params = {**entry.get("params", {}), **setting}
-        model = build_model(entry["class"], params, fit_x.shape[2], len(data.classes), 1000 * holdout + seed,
-                            num_frames=fit_x.shape[1])  # fmt: skip
+        model = build_model(entry["class"], params, fit_x.shape[2], len(data.classes), seed, num_frames=fit_x.shape[1])
         model.fit([(fit_x, data.train_y[fit])])
         with torch.no_grad():
             counts = correct_by_family(model(val_x), data.train_y[val], families)
-        for family, (right, clips) in counts.items():
-            total = totals.setdefault(family, [0, 0])
-            total[0], total[1] = total[0] + right, total[1] + clips
+        add_counts(totals, counts)
         right, clips = counts.get(args.family, counts["overall"])
         per_fit.append(100 * right / clips)
     return totals, per_fit
@@ -74,12 +96,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="SimpleESN", help="a closed-form entry of config.yaml")
     parser.add_argument("--settings", nargs="+", default=["{}"], help="JSON parameters over the entry's")
-    parser.add_argument("--holdouts", type=int, default=10)
-    parser.add_argument("--reservoirs", type=int, default=3, help="model seeds per validation draw")
-    parser.add_argument("--first-holdout", type=int, default=100)
     parser.add_argument("--family", default="same_different", help="the family whose spread over fits is shown")
-    parser.add_argument("--features", type=Path, default=ROOT / "data" / "synthetic" / "features.h5")
-    parser.add_argument("--manifest", type=Path, default=ROOT / "data" / "synthetic" / "manifest.tsv")
+    add_draw_arguments(parser)
     args = parser.parse_args()
     last = args.first_holdout + args.holdouts - 1
     print(f"{args.model}: validation draws {args.first_holdout}-{last} x {args.reservoirs} model seeds each, "

@@ -19,20 +19,16 @@ GCV). Like ``benchmarks/entry_study.py`` it reads the **training clips of split 
 from __future__ import annotations
 
 import argparse
-import itertools
 from pathlib import Path
 
 import torch
 import yaml
-from entry_study import correct_by_family
+from entry_study import add_counts, add_draw_arguments, correct_by_family, validation_fits
 
 from echoes.models import build_model
 from echoes.models.representations import model_space
 from echoes.models.ridge import RidgeAccumulator, widened_gcv
-from echoes.normalisation import normalise
 from echoes.training.data import SplitData, load_split
-from echoes.training.protocol import group_holdout
-from echoes.training.spec import TrainingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,10 +69,8 @@ def study(args: argparse.Namespace, data: SplitData, entry: dict) -> dict[float,
     """Summed [correct, clips] per family for each weight, over every draw and seed."""
     families = data.families or ["all"] * len(data.classes)
     totals: dict[float, dict[str, list[int]]] = {weight: {} for weight in args.weights}
-    for holdout, seed in itertools.product(range(args.holdouts), range(args.reservoirs)):
-        fit, val, _ = group_holdout(data.train_groups, TrainingConfig(), args.first_holdout + holdout)
-        fit_x, val_x = normalise(data.train_x[fit], data.train_x[val], mode="clip_mean")
-        fit_r, val_r, ridge = reduced_states(entry, fit_x, val_x, len(data.classes), 1000 * holdout + seed)
+    for seed, fit, val, fit_x, val_x in validation_fits(args, data):
+        fit_r, val_r, ridge = reduced_states(entry, fit_x, val_x, len(data.classes), seed)
         fit_ms, val_ms = (model_space(r.permute(1, 2, 0), ridge).double() for r in (fit_r, val_r))
         fit_block, val_block = (BLOCKS[args.block](r.double()) for r in (fit_r, val_r))
         ratio = (fit_ms.var(0).sum() / fit_block.var(0).sum()).sqrt()
@@ -84,9 +78,7 @@ def study(args: argparse.Namespace, data: SplitData, entry: dict) -> dict[float,
             scale = ratio * weight**0.5
             scores = ridge_scores(torch.cat([fit_ms, scale * fit_block], 1), data.train_y[fit],
                                   torch.cat([val_ms, scale * val_block], 1), len(data.classes))  # fmt: skip
-            for family, (right, clips) in correct_by_family(scores, data.train_y[val], families).items():
-                total = totals[weight].setdefault(family, [0, 0])
-                total[0], total[1] = total[0] + right, total[1] + clips
+            add_counts(totals[weight], correct_by_family(scores, data.train_y[val], families))
     return totals
 
 
@@ -95,11 +87,7 @@ def main() -> None:
     parser.add_argument("--model", default="SimpleESN", help="an ESN entry using model_space")
     parser.add_argument("--block", choices=sorted(BLOCKS), default="covariances", help="what goes beside")
     parser.add_argument("--weights", nargs="+", type=float, default=[0.0, 0.3, 1.0, 3.0])
-    parser.add_argument("--holdouts", type=int, default=10)
-    parser.add_argument("--reservoirs", type=int, default=3, help="model seeds per validation draw")
-    parser.add_argument("--first-holdout", type=int, default=100)
-    parser.add_argument("--features", type=Path, default=ROOT / "data" / "synthetic" / "features.h5")
-    parser.add_argument("--manifest", type=Path, default=ROOT / "data" / "synthetic" / "manifest.tsv")
+    add_draw_arguments(parser)
     args = parser.parse_args()
     entry = yaml.safe_load((ROOT / "config.yaml").read_text())["models"][args.model]
     if entry.get("params", {}).get("representation") != "model_space":
