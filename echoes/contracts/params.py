@@ -126,6 +126,11 @@ PARAMS: dict[str, Param] = {
         "integer",
         minimum=1,
     ),
+    "ensemble_size": Param(
+        "independent draws of the model's reservoirs, each with its own readout, their class scores averaged",
+        "integer",
+        minimum=1,
+    ),
     "embedding_ridge": Param("ridge of each clip's own model in the reservoir model space", minimum=0, open_below=True),
     "delay": Param(
         "copies of the reduced input in NGRC's linear part: the step and delay - 1 earlier ones", "integer", minimum=1

@@ -73,6 +73,14 @@ class ReservoirStack(ClosedFormModel):
         Fraction of every reservoir's input weights that are non-zero (ReservoirPy's name, meaning
         and default, 0.1; 1 = dense). Which entries survive is drawn after ``W`` and ``b``, so one
         seed gives the same ``W``, ``b`` and surviving ``W_in`` values whatever the connectivity.
+    ensemble_size
+        Independent draws of the whole model (reservoirs, PCA and readout), their class scores
+        averaged (an ensemble of ESNs; :class:`echoes.models.ridge.ClosedFormModel`): 1, one draw.
+        The first draw is this model's own (the reservoirs ``seed`` gives, as without an ensemble),
+        draw ``k`` its ``members[k - 1]``, whose reservoirs are drawn from ``(seed, layer, k)``. The
+        per-layer diagnostics (``layer_summaries``, ``layer_probes``) describe the first draw.
+    member
+        Which draw of an ensemble this model is (set by the ensemble for its members; 0 the first).
     """
 
     kind = "ESN"
@@ -97,16 +105,19 @@ class ReservoirStack(ClosedFormModel):
         seed: int = 0,
         input_connectivity: float = 0.1,
         num_frames: int = 1,
+        ensemble_size: int = 1,
+        member: int = 0,
     ) -> None:
+        draw = {name: value for name, value in locals().items() if name not in ("self", "__class__", "ensemble_size")}
         params.check(num_reservoirs=num_reservoirs, coupling_strength=coupling_strength, reservoir_size=reservoir_size)
         params.check(representation=representation, bidirectional=bidirectional, reduced_size=reduced_size)
-        params.check(embedding_ridge=embedding_ridge)
+        params.check(embedding_ridge=embedding_ridge, ensemble_size=ensemble_size)
         width = (1 + bool(bidirectional)) * num_reservoirs * reservoir_size  # every state the readout may see
         super().__init__(representation_width(representation, width, reduced_size, num_frames), num_classes, ridge)
         self.representation, self.bidirectional, self.seed = representation, bool(bidirectional), seed
         self.embedding_ridge = embedding_ridge
         self.pca = StatePCA(width, reduced_size) if representation in REDUCED else None
-        self.block_width: int | None = None  # forces the harvest's block width (benchmarks, tests)
+        self.block_width = None
         self.harvest = BlockedHarvest()
         self.layers = nn.ModuleList(
             Reservoir(
@@ -118,10 +129,28 @@ class ReservoirStack(ClosedFormModel):
                 input_scaling=input_scaling if layer == 0 else coupling_strength,
                 bias_scaling=bias_scaling,
                 input_connectivity=input_connectivity,
-                seed=seed if num_reservoirs == 1 else (seed, layer),
+                seed=reservoir_seed(seed, layer, num_reservoirs, member),
             )
             for layer in range(num_reservoirs)
         )
+        self._add_draws(draw, ensemble_size)
+
+    def _add_draws(self, draw: dict[str, Any], ensemble_size: int) -> None:
+        """The ensemble's further draws: this model's arguments ``draw`` but the member index."""
+        for k in range(1, ensemble_size):
+            self.members.append(ReservoirStack(**{**draw, "member": k}))
+            self.members[-1].harvest = self.harvest  # one measured block width for every draw
+
+    @property
+    def block_width(self) -> int | None:
+        """The harvest's block width if forced (benchmarks, tests), for every draw of an ensemble; None: measured."""
+        return self._block_width
+
+    @block_width.setter
+    def block_width(self, width: int | None) -> None:
+        self._block_width = width
+        for member in self.members:
+            member.block_width = width
 
     @property
     def measured_block_widths(self) -> list[int]:
@@ -210,6 +239,14 @@ class ReservoirStack(ClosedFormModel):
         if self.representation == "states":
             return reduced.permute(2, 0, 1).reshape(len(block), -1)
         return model_space(reduced, self.embedding_ridge)
+
+
+def reservoir_seed(seed: int, layer: int, num_reservoirs: int, member: int = 0) -> int | tuple[int, ...]:
+    """What reservoir ``layer`` of draw ``member`` is drawn from: ``seed`` alone for a single reservoir,
+    ``(seed, layer)`` in a stack, as before ensembles; ``(seed, layer, member)`` for a further draw."""
+    if member:
+        return seed, layer, member
+    return seed if num_reservoirs == 1 else (seed, layer)
 
 
 def pool_half_states(half: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -196,7 +196,13 @@ def widened_gcv(acc: RidgeAccumulator, grid: Sequence[float] = RIDGE_GRID, widen
 
 
 class ClosedFormModel(BaseModel):
-    """A frozen encoder (``encode``: ``[B, T, F] -> [B, D]``) under a ridge readout fitted by ``fit``."""
+    """A frozen encoder (``encode``: ``[B, T, F] -> [B, D]``) under a ridge readout fitted by ``fit``.
+
+    A model drawn at random (a reservoir) may carry further draws of itself in ``members``, each with
+    its own readout: ``fit`` fits them all on the same clips and ``forward`` averages their class scores
+    with its own (an ensemble; averaging scores of independent draws cancels part of what one random
+    draw gets wrong). ``members`` is empty by default: one draw, one readout.
+    """
 
     fit_method: ClassVar[str] = "closed_form"
     kind: ClassVar[str] = "closed-form readout"
@@ -207,6 +213,7 @@ class ClosedFormModel(BaseModel):
         self.ridge = ridge
         self.readout = nn.Linear(feature_dim, num_classes)
         self.num_classes = num_classes
+        self.members = nn.ModuleList()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -216,20 +223,29 @@ class ClosedFormModel(BaseModel):
         readout's pass; nothing by default (a frozen reservoir, a mean over frames)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.encode(x))
+        scores = self.readout(self.encode(x))
+        for member in self.members:
+            scores = scores + member(x)
+        return scores / (1 + len(self.members))
 
     @torch.no_grad()
     def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict:
         """The encoder's own fit (:meth:`fit_encoder`), one pass over the training batches, then the
-        closed-form solve. ``batches`` must be re-iterable (a list, :class:`echoes.training.data.Batches`):
-        an encoder with a PCA passes over them twice.
+        closed-form solve; then each of ``members`` the same way. ``batches`` must be re-iterable (a
+        list, :class:`echoes.training.data.Batches`): an encoder with a PCA passes over them twice.
 
         Returns what a log should tell: the ridge used, the GCV score of every candidate ridge
         (``ridge="auto"``), the clips seen, and the seconds spent harvesting (the encoder's fit
-        included) and solving.
+        included) and solving, all members' together; with members, each one's ridge too
+        (``member_ridges``: this model's first).
         """
         if iter(batches) is batches:
             raise TypeError("ClosedFormModel.fit needs re-iterable batches (a list or Batches), not an iterator")
+        info = self._fit_own(batches)
+        return with_members(info, [member.fit(batches) for member in self.members]) if self.members else info
+
+    def _fit_own(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+        """:meth:`fit` of this model's own encoder and readout, its members aside."""
         device = self.readout.weight.device
         acc = RidgeAccumulator(self.readout.in_features, self.num_classes, device)
         start = time.perf_counter()
@@ -253,3 +269,16 @@ class ClosedFormModel(BaseModel):
             "gcv": {f"{r:.4g}": score for r, score in sorted(gcv.items())},
             "ridge_at_grid_edge": edge,
         }
+
+
+def with_members(own: dict, members: list[dict]) -> dict:
+    """One fit's info for a model and its members: times summed, every draw's ridge (its own first), and a
+    GCV at the end of its grid if any draw's was."""
+    fits = [own, *members]
+    return {
+        **own,
+        "harvest_s": sum(fit["harvest_s"] for fit in fits),
+        "solve_s": sum(fit["solve_s"] for fit in fits),
+        "member_ridges": [fit["ridge"] for fit in fits],
+        "ridge_at_grid_edge": next((edge for fit in fits if (edge := fit["ridge_at_grid_edge"])), ""),
+    }
