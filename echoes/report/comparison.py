@@ -90,7 +90,8 @@ def layer_lines(by_model: ByModel) -> list[str]:
     lines = [
         "A ridge readout (GCV) on each reservoir's last and mean states alone, and on layers 1..l, scored on the test "
         "clips; the linear memory capacity (delays 1-200 recalled from i.i.d. input, held-out r², summed) and the "
-        "spectral radius of the leaky update (1-a)I + aW (`layers` in metrics.json).",
+        "spectral radius of the leaky update (1-a)I + aW (`layers` in metrics.json). For a model of several draws "
+        "(`ensemble_size`), its first draw's reservoirs.",
         "",
         "| Model | Layer | Top-1 alone (%) | Top-1 layers 1..l (%) | Memory capacity | Effective spectral radius |",
         "|---|---|---|---|---|---|",
